@@ -1,0 +1,104 @@
+//! Daemon and non-daemon children at exit; `terminate()` and `kill()`.
+//!
+//! Mirrors note 004 "进程的注意点": the parent waits for its children before it ends;
+//! a daemon child (`daemon = True`) is destroyed when the parent ends; `terminate()`
+//! destroys a child at once.
+//!
+//! | CPython                                  | Rust                                  |
+//! |------------------------------------------|---------------------------------------|
+//! | `p.daemon = True` (before `start`)       | `Process::new(f).with_daemon(true)`   |
+//! | the interpreter joins children at exit   | dropping a `Process` handle joins it  |
+//! | ... and terminates daemon children       | ... or terminates it, if a daemon     |
+//! | `p.terminate()` → `exitcode == -15`      | `p.terminate()?` → `Some(-15)`        |
+//! | `p.kill()` → `exitcode == -9`            | `p.kill()?` → `Some(-9)`              |
+//!
+//! Run: `cargo run -p examples-process --bin daemon_terminate`
+//!
+//! What happens at exit can only be seen from outside, so this program runs itself
+//! twice, as `daemon_terminate non-daemon` and `daemon_terminate daemon`, and shows
+//! each run's output (prefixed with `|`). The non-daemon run ends with the child's
+//! "child: finished" line, printed after the parent's "main: end of main"; the daemon
+//! run ends with "main: end of main" and its child never finishes. Then `terminate`
+//! and `kill` give exit codes -15 and -9. What varies: how many "child: working" lines
+//! the daemon prints before it is cut off (about three).
+//!
+//! Where Rust differs: Rust has no interpreter exit hook. `main` returning drops the
+//! handles, and `Process`'s `Drop` does what CPython's exit handler does. A daemon
+//! child also dies if the parent is killed (`PR_SET_PDEATHSIG`); `std::process::exit`
+//! skips destructors, so it leaves non-daemon children running, as `os._exit` does.
+
+use std::io;
+use std::process::{Command, ExitCode};
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_process::Process;
+
+const USAGE: &str = "usage: daemon_terminate [daemon | non-daemon]";
+
+fn main() -> io::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => overview()?,
+        ["daemon"] => end_main_with_child_running(true)?,
+        ["non-daemon"] => end_main_with_child_running(false)?,
+        ["-h" | "--help"] => println!("{USAGE}"),
+        _ => {
+            eprintln!("daemon_terminate: unexpected arguments {args:?}; {USAGE}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A child that works for 1 s; the parent ends its `main` after 0.25 s.
+fn end_main_with_child_running(daemon: bool) -> io::Result<()> {
+    let mut child = Process::new(work).with_daemon(daemon);
+    child.start()?;
+    sleep(Duration::from_millis(250));
+    println!("main: end of main (daemon={daemon})");
+    Ok(()) // `child` is dropped here: joined, or terminated if it is a daemon
+}
+
+fn work() {
+    for i in 1..=10 {
+        println!("child: working {i}/10");
+        sleep(Duration::from_millis(100));
+    }
+    println!("child: finished");
+}
+
+fn overview() -> io::Result<()> {
+    let me = std::env::current_exe()?;
+    let mut last_lines = Vec::new();
+    for role in ["non-daemon", "daemon"] {
+        println!("main: running `daemon_terminate {role}`:");
+        let run = Command::new(&me).arg(role).output()?;
+        let text = String::from_utf8_lossy(&run.stdout);
+        for line in text.lines() {
+            println!("  | {line}");
+        }
+        assert!(run.status.success(), "`{role}` run failed: {}", run.status);
+        last_lines.push(text.lines().last().unwrap_or_default().to_string());
+    }
+
+    // terminate() and kill() on children that would otherwise sleep for a minute.
+    let mut victims = [Process::new(sleep_long), Process::new(sleep_long)];
+    for victim in &mut victims {
+        victim.start()?;
+    }
+    victims[0].terminate()?;
+    victims[1].kill()?;
+    let codes = [victims[0].join()?, victims[1].join()?];
+    println!("main: after terminate() exitcode={}", codes[0]);
+    println!("main: after kill() exitcode={}", codes[1]);
+
+    assert_eq!(last_lines, ["child: finished", "main: end of main (daemon=true)"]);
+    assert_eq!(codes, [-15, -9]);
+    println!("main: ok, the non-daemon child outlived main, the daemon did not");
+    Ok(())
+}
+
+fn sleep_long() {
+    sleep(Duration::from_secs(60));
+}

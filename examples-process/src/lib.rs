@@ -1,0 +1,516 @@
+//! A handle for child processes shaped like CPython's `multiprocessing.Process`
+//! with the `fork` start method, which every example crate uses to start children.
+//!
+//! | CPython                                  | here                                   |
+//! |------------------------------------------|----------------------------------------|
+//! | `Process(target=f, name="w")`            | `Process::new(f).with_name("w")`       |
+//! | subclass `Process`, override `run`       | `impl Run for T`, `Process::from_run(t)` |
+//! | `p.daemon = True`                        | `.with_daemon(true)` (before `start`)  |
+//! | `p.start()` / `p.join()` / `p.join(t)`   | `start()?` / `join()?` / `join_timeout(t)?` |
+//! | `p.is_alive()` / `p.exitcode` / `p.pid`  | `is_alive()` / `exitcode()` / `pid()`  |
+//! | `p.terminate()` / `p.kill()`             | `terminate()?` / `kill()?`             |
+//! | `current_process()` / `active_children()`| [`current_process`] / [`active_children`] |
+//!
+//! How a child is made and ended:
+//!
+//! - `start` flushes stdout and stderr, then `fork`s. The child runs the target and
+//!   leaves with `_exit`, so it never returns into the parent's `main` and never runs
+//!   the parent's destructors. Its exit code is 0, or 1 if the target panicked
+//!   (CPython: 1 if `run` raised). A target may also end the child early with
+//!   `std::process::exit(n)`, as `sys.exit(n)` does.
+//! - Values moved into the target belong to the child: the parent drops its copy when
+//!   `start` returns (so, say, the parent's copy of a pipe end is closed).
+//! - `start` refuses to fork while the calling process runs more than one thread: a
+//!   lock held by another thread at that instant (stdout's, the allocator's) would stay
+//!   locked for ever in the child. Join threads before starting processes.
+//! - A child killed by signal N has exit code `-N`, as in CPython.
+//! - Dropping a started handle does what CPython does for it at interpreter exit: a
+//!   daemon child is terminated, a non-daemon child is waited for. Either way it is
+//!   reaped: no zombie is left. A daemon child also dies if its parent dies first
+//!   (`prctl(PR_SET_PDEATHSIG)`).
+//! - Waiting and signalling go through a pidfd, so `terminate` can never hit an
+//!   unrelated process that reused a reaped child's pid, and `join_timeout` sleeps in
+//!   the kernel instead of polling.
+//!
+//! ```
+//! use examples_process::Process;
+//!
+//! let mut p = Process::new(|| println!("hello from the child"));
+//! assert!(!p.is_alive()); // not started yet
+//! p.start()?;
+//! assert_eq!(p.join()?, 0);
+//! assert_eq!(p.exitcode(), Some(0));
+//! assert!(!p.is_alive());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::sys::time::TimeSpec;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+
+/// The Rust counterpart of subclassing `Process` and overriding `run`: implement this
+/// trait on a type that carries the child's data in its fields, then hand a value to
+/// [`Process::from_run`].
+///
+/// ```
+/// use examples_process::{Process, Run};
+///
+/// struct Clock { interval_ms: u64 }
+///
+/// impl Run for Clock {
+///     fn run(&mut self) {
+///         std::thread::sleep(std::time::Duration::from_millis(self.interval_ms));
+///     }
+/// }
+///
+/// let mut p = Process::from_run(Clock { interval_ms: 10 });
+/// assert!(p.name().starts_with("Clock-")); // CPython names it after the class too
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Run {
+    /// What the child process does. It runs in the child only.
+    fn run(&mut self);
+}
+
+/// A child process, started with `fork`. See the [crate documentation](crate).
+pub struct Process {
+    name: String,
+    daemon: bool,
+    target: Option<Box<dyn FnOnce()>>,
+    identity: Vec<u32>,
+    child: Option<Arc<Child>>,
+}
+
+/// What [`current_process`] and [`active_children`] report about a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// `MainProcess`, `Process-1`, `Process-1:2`, or the name given with `with_name`.
+    pub name: String,
+    /// The operating system's process id.
+    pub pid: i32,
+}
+
+impl fmt::Display for ProcessInfo {
+    /// The same shape as CPython's repr: `<Process name='Process-1' pid=1234>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Process name='{}' pid={}>", self.name, self.pid)
+    }
+}
+
+impl Process {
+    /// A process that will run `target`, named `Process-N` where N counts the
+    /// `Process` values this process has made, from 1 (a child's own children are
+    /// `Process-N:1`, `Process-N:2`, …, as in CPython).
+    ///
+    /// ```
+    /// use examples_process::{Process, current_process};
+    ///
+    /// let mut parent = Process::new(|| {
+    ///     // Runs in the child, which names its own children after itself.
+    ///     let grandchild = Process::new(|| {});
+    ///     assert_eq!(current_process().name, "Process-1");
+    ///     assert_eq!(grandchild.name(), "Process-1:1");
+    /// });
+    /// assert_eq!(parent.name(), "Process-1");
+    /// parent.start()?;
+    /// assert_eq!(parent.join()?, 0, "a failed assert in the child gives exit code 1");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(target: impl FnOnce() + 'static) -> Process {
+        Process::with_class("Process", Box::new(target))
+    }
+
+    /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
+    /// CPython names an instance of a `Process` subclass.
+    pub fn from_run<R: Run + 'static>(mut obj: R) -> Process {
+        let type_name = std::any::type_name::<R>();
+        let class = type_name.rsplit("::").next().unwrap_or(type_name);
+        Process::with_class(class, Box::new(move || obj.run()))
+    }
+
+    fn with_class(class: &str, target: Box<dyn FnOnce()>) -> Process {
+        let identity = lock(&CURRENT).next_child_identity();
+        let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
+        Process {
+            name: format!("{class}-{}", numbers.join(":")),
+            daemon: false,
+            target: Some(target),
+            identity,
+            child: None,
+        }
+    }
+
+    /// Gives the process a name (CPython's `name=` argument).
+    pub fn with_name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// Makes the process a daemon: it is terminated when its parent's handle is
+    /// dropped or its parent dies, instead of being waited for.
+    pub fn with_daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is a daemon.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The child's pid once started (CPython: `None` before `start`).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.pid.as_raw())
+    }
+
+    /// Forks the child, which runs the target and exits.
+    ///
+    /// Errors: started twice (CPython: "cannot start a process twice"), the calling
+    /// process runs more than one thread, or the OS refused to fork.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| panic!("the child fails"));
+    /// p.start()?;
+    /// assert!(p.start().is_err()); // cannot start a process twice
+    /// assert_eq!(p.join()?, 1); // a panic is exit code 1, as an exception is in CPython
+    ///
+    /// let helper = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+    /// let err = Process::new(|| {}).start().unwrap_err(); // two threads now: no fork
+    /// assert!(err.to_string().contains("refusing to fork"));
+    /// helper.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start(&mut self) -> io::Result<()> {
+        let Some(target) = self.target.take() else {
+            return Err(io::Error::other("cannot start a process twice"));
+        };
+        let threads = std::fs::read_dir("/proc/self/task")?.count();
+        if threads > 1 {
+            self.target = Some(target);
+            return Err(io::Error::other(format!(
+                "refusing to fork: this process runs {threads} threads; \
+                 join them before starting a process"
+            )));
+        }
+        // Anything still buffered would be printed twice: once by each process.
+        io::stdout().flush()?;
+        io::stderr().flush()?;
+        let parent = getpid();
+
+        // SAFETY: the process is single-threaded (checked above), so no lock can be
+        // held by a thread that does not exist in the child.
+        match unsafe { fork() }? {
+            ForkResult::Child => {
+                lock(&CURRENT).become_child(&self.name, &self.identity);
+                lock(&CHILDREN).clear(); // the parent's children are not ours
+                if self.daemon {
+                    // Dies with the parent. If the parent died before this call, the
+                    // signal will never come: we were adopted, so check and leave.
+                    let _ = prctl::set_pdeathsig(Signal::SIGTERM);
+                    if getppid() != parent {
+                        exit_child(-1);
+                    }
+                }
+                let outcome = panic::catch_unwind(AssertUnwindSafe(target));
+                exit_child(if outcome.is_ok() { 0 } else { 1 });
+            }
+            ForkResult::Parent { child: pid } => {
+                let child = Arc::new(Child {
+                    pid,
+                    pidfd: pidfd_open(pid)?,
+                    name: self.name.clone(),
+                    parent,
+                    exitcode: Mutex::new(None),
+                });
+                lock(&CHILDREN).push(Arc::clone(&child));
+                self.child = Some(child);
+                // `target` (and whatever it captured) is dropped here, in the parent.
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the child ends and returns its exit code.
+    pub fn join(&self) -> io::Result<i32> {
+        let child = self.started("join")?;
+        wait_readable(child.pidfd.as_fd(), None)?;
+        child.reap()?.ok_or_else(|| io::Error::other("child readable but not exited"))
+    }
+
+    /// Waits at most `timeout`. Returns `Some(exit code)` if the child ended, `None`
+    /// if it is still running (CPython's `join(timeout)` returns `None` either way and
+    /// leaves you to check `exitcode`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_millis(500)));
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still sleeping
+    /// assert!(p.is_alive());
+    /// assert_eq!(p.join_timeout(Duration::from_secs(30))?, Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> io::Result<Option<i32>> {
+        let child = self.started("join")?;
+        wait_readable(child.pidfd.as_fd(), Some(timeout))?;
+        child.reap()
+    }
+
+    /// Whether the child has started and not yet ended. Reaps it if it has ended.
+    pub fn is_alive(&self) -> bool {
+        self.child.as_ref().is_some_and(|c| matches!(c.reap(), Ok(None)))
+    }
+
+    /// `None` before start and while running; `Some(code)` after, `Some(-N)` if the
+    /// child was killed by signal N.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.reap().ok().flatten())
+    }
+
+    /// Sends SIGTERM (CPython: `terminate()`). Does nothing if the child has ended.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15); // killed by signal 15
+    /// p.terminate()?; // ended already: nothing to do, and no stranger is signalled
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn terminate(&self) -> io::Result<()> {
+        self.started("terminate")?.signal(Signal::SIGTERM)
+    }
+
+    /// Sends SIGKILL (CPython: `kill()`). Does nothing if the child has ended.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn kill(&self) -> io::Result<()> {
+        self.started("kill")?.signal(Signal::SIGKILL)
+    }
+
+    fn started(&self, what: &str) -> io::Result<&Child> {
+        self.child
+            .as_deref()
+            .ok_or_else(|| io::Error::other(format!("can only {what} a started process")))
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.child, self.exitcode()) {
+            (None, _) => "initial".to_string(),
+            (Some(_), None) => "started".to_string(),
+            (Some(_), Some(code)) => format!("stopped exitcode={code}"),
+        };
+        let daemon = if self.daemon { " daemon" } else { "" };
+        write!(f, "<Process name='{}' {state}{daemon}>", self.name)
+    }
+}
+
+impl Drop for Process {
+    /// CPython's exit handler, for this one child: terminate a daemon, then wait.
+    fn drop(&mut self) {
+        let Some(child) = &self.child else { return };
+        if child.parent != getpid() {
+            return; // a copy inherited by a forked child: not ours to wait for
+        }
+        if self.daemon {
+            let _ = child.signal(Signal::SIGTERM);
+        }
+        let _ = self.join();
+    }
+}
+
+/// The calling process: `MainProcess` in the program that was run, the child's name
+/// inside a child.
+///
+/// ```
+/// let me = examples_process::current_process();
+/// assert_eq!(me.name, "MainProcess");
+/// assert_eq!(me.pid, std::process::id() as i32);
+/// ```
+pub fn current_process() -> ProcessInfo {
+    let name = lock(&CURRENT).name.clone().unwrap_or_else(|| "MainProcess".to_string());
+    ProcessInfo { name, pid: getpid().as_raw() }
+}
+
+/// The children this process started that are still running. Like CPython, it reaps
+/// the ones that have ended (their handles still report the exit code).
+///
+/// ```
+/// use std::time::Duration;
+/// use examples_process::{Process, active_children};
+///
+/// let mut quick = Process::new(|| {});
+/// let mut slow = Process::new(|| std::thread::sleep(Duration::from_millis(300)));
+/// quick.start()?;
+/// slow.start()?;
+/// quick.join()?;
+/// let names: Vec<String> = active_children().into_iter().map(|c| c.name).collect();
+/// assert_eq!(names, ["Process-2"]);
+/// slow.join()?;
+/// assert!(active_children().is_empty());
+/// assert_eq!(quick.exitcode(), Some(0)); // still known after active_children reaped
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn active_children() -> Vec<ProcessInfo> {
+    let mut children = lock(&CHILDREN);
+    children.retain(|c| matches!(c.reap(), Ok(None)));
+    children.iter().map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid.as_raw() }).collect()
+}
+
+/// A random duration in `[low, high]`, for the notes' `time.sleep(random...)` steps.
+/// Seeded per process, so two forked siblings do not draw the same numbers.
+pub fn random_duration(low: Duration, high: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let seed = (getpid().as_raw(), Instant::now(), std::time::SystemTime::now());
+    let bits = RandomState::new().hash_one(seed);
+    let span = high.saturating_sub(low).as_nanos() as u64;
+    low + Duration::from_nanos(bits % span.saturating_add(1))
+}
+
+/// One started child, shared between its `Process` handle and the table that
+/// `active_children` reads, so whichever reaps it first records the exit code for both.
+struct Child {
+    pid: Pid,
+    pidfd: OwnedFd,
+    name: String,
+    parent: Pid,
+    exitcode: Mutex<Option<i32>>,
+}
+
+impl Child {
+    /// The exit code if the child has ended (reaping it the first time), else `None`.
+    fn reap(&self) -> io::Result<Option<i32>> {
+        let mut code = lock(&self.exitcode);
+        if code.is_none() {
+            *code = loop {
+                match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, status)) => break Some(status),
+                    Ok(WaitStatus::Signaled(_, signal, _)) => break Some(-(signal as i32)),
+                    Ok(WaitStatus::StillAlive) => break None,
+                    Ok(_) | Err(Errno::EINTR) => continue, // stopped/continued, or interrupted
+                    Err(e) => return Err(e.into()),
+                }
+            };
+        }
+        Ok(*code)
+    }
+
+    fn signal(&self, signal: Signal) -> io::Result<()> {
+        if lock(&self.exitcode).is_some() {
+            return Ok(()); // already reaped: nothing to signal
+        }
+        // SAFETY: plain syscall on a pidfd we own; a null siginfo is allowed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            _ if Errno::last() == Errno::ESRCH => Ok(()), // it has just exited
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// Who this process is, for names: `MainProcess` (no name, identity `[]`), or a child.
+struct Identity {
+    name: Option<String>,
+    identity: Vec<u32>,
+    created: u32,
+}
+
+impl Identity {
+    fn next_child_identity(&mut self) -> Vec<u32> {
+        self.created += 1;
+        let mut id = self.identity.clone();
+        id.push(self.created);
+        id
+    }
+
+    fn become_child(&mut self, name: &str, identity: &[u32]) {
+        self.name = Some(name.to_string());
+        self.identity = identity.to_vec();
+        self.created = 0;
+    }
+}
+
+static CURRENT: Mutex<Identity> =
+    Mutex::new(Identity { name: None, identity: Vec::new(), created: 0 });
+static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
+
+/// Locks a global, ignoring poisoning: nothing here can be left half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Leaves the child: flush what it printed, then `_exit` (no destructors, no atexit).
+fn exit_child(code: i32) -> ! {
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: `_exit` is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; on success it returns a new file descriptor we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sleeps until the pidfd is readable (the child ended) or the timeout passes.
+fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| TimeSpec::from(d.saturating_duration_since(Instant::now())));
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match ppoll(&mut fds, left, None) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Runs every `examples-process` binary and checks what its note says should happen.
+
+use harness::{field, run};
+
+#[test]
+fn process_args() {
+    let out = run(env!("CARGO_BIN_EXE_process_args"), &[]);
+    out.assert_success();
+    // The child printed its positional and named arguments, twice.
+    assert_eq!(out.count(r#"child: name=test age=18 kwargs={"m": 23}"#), 2, "{}", out.show());
+    // The handle's life: not alive before start, alive after, ended after join.
+    assert!(out.line("(before start)").contains("name=Process-1 is_alive=false exitcode=None"));
+    assert!(out.line("(after start)").contains("is_alive=true exitcode=None"));
+    assert!(out.line("(after join)").contains("is_alive=false exitcode=Some(0)"));
+    assert_eq!(out.count("main: names Process-2 and worker"), 1);
+    // args=(5,) and kwargs={"count": 3}: five and three steps, in order, one run after the other.
+    assert_eq!(out.count_containing("/5"), 5);
+    assert_eq!(out.count_containing("/3"), 3);
+    assert!(out.position("task: done after 5") < out.position("task: working 1/3"));
+    assert!(out.stdout.ends_with("main: ok, all three children exited with code 0\n"));
+}
+
+#[test]
+fn process_subclass() {
+    let out = run(env!("CARGO_BIN_EXE_process_subclass"), &[]);
+    out.assert_success();
+    // The child's parent is the main process.
+    let main_pid = field(out.line("main: pid="), "pid").unwrap();
+    let start = out.line("child: start");
+    assert_eq!(field(start, "ppid"), Some(main_pid), "{}", out.show());
+    assert_eq!(field(out.line("child: done"), "pid"), field(start, "pid"));
+    // join(timeout) returned while the child ran: main's lines come before the child's end.
+    assert!(out.line("join(0.3 s) returned").contains("None; ClockProc-1 is_alive=true"));
+    assert!(out.position("child: start") < out.position("main: done waiting"));
+    assert!(out.position("main: done waiting") < out.position("child: done"));
+    assert!(out.position("child: done") < out.position("ClockProc-1 exited with code 0"));
+    // Four runners, each starting and ending once, all after main's "started" line.
+    let started = out.position("main: started all four");
+    for name in ["anne", "alex", "ab", "hey"] {
+        assert_eq!(out.count(&format!("{name} running")), 1);
+        assert!(out.position(&format!("{name} running end")) > started);
+    }
+    assert!(out.stdout.ends_with("main: ok, every child exited with code 0\n"));
+}
+
+#[test]
+fn multitask() {
+    let out = run(env!("CARGO_BIN_EXE_multitask"), &[]);
+    out.assert_success();
+    assert_eq!(out.count("dancing..."), 5);
+    assert_eq!(out.count("singing..."), 5);
+    // The two ran at the same time: each began before the other finished.
+    let lines = out.lines();
+    let first = |s: &str| lines.iter().position(|l| *l == s).unwrap();
+    let last = |s: &str| lines.iter().rposition(|l| *l == s).unwrap();
+    assert!(first("singing...") < last("dancing...") && first("dancing...") < last("singing..."));
+    assert!(out.position("took") > last("dancing...").max(last("singing...")));
+    let started = out.position("main: started all four");
+    for name in ["anne", "alice", "biantai", "haha"] {
+        assert_eq!(out.count(&format!("{name} running")), 1);
+        assert!(out.position(&format!("{name} running end")) > started);
+    }
+    assert!(out.stdout.ends_with("main: ok, all six children exited with code 0\n"));
+}
+
+#[test]
+fn process_info() {
+    let out = run(env!("CARGO_BIN_EXE_process_info"), &[]);
+    out.assert_success();
+    let main_pid = field(out.line("main: pid="), "pid").unwrap();
+    assert!(
+        out.line("main: current_process").contains(&format!("name='MainProcess' pid={main_pid}>"))
+    );
+    let cpus: usize = field(out.line("cpu_count="), "cpu_count").unwrap().parse().unwrap();
+    assert!(cpus >= 1);
+    // Both children were listed while running, under their names, and are the main's children.
+    assert_eq!(out.count_containing("main: active child <Process name="), 2);
+    for (who, name) in [("dance", "myprocess1"), ("sing", "Process-2")] {
+        let ids = out.line(&format!("{who}: pid="));
+        assert_eq!(field(ids, "ppid"), Some(main_pid));
+        let pid = field(ids, "pid").unwrap();
+        assert!(
+            out.line(&format!("{who}: current_process"))
+                .contains(&format!("name='{name}' pid={pid}>"))
+        );
+        assert!(
+            out.stdout.contains(&format!("main: active child <Process name='{name}' pid={pid}>"))
+        );
+    }
+    // The dancer killed itself with signal 9 right after its first line.
+    assert_eq!(out.count("dancing..."), 1);
+    assert_eq!(out.count("singing..."), 5);
+    assert_eq!(out.count("main: myprocess1 exitcode=-9"), 1);
+    assert_eq!(out.count("main: Process-2 exitcode=0"), 1);
+    assert_eq!(out.count("main: active children after join: 0"), 1);
+}
+
+#[test]
+fn fork() {
+    let out = run(env!("CARGO_BIN_EXE_fork"), &[]);
+    out.assert_success();
+    let parent_pid = field(out.line("main: before fork"), "pid").unwrap();
+    let child_line = out.line("child: fork returned 0");
+    let parent_line = out.line("parent: fork returned");
+    // fork's two returns: 0 in the child, the child's pid in the parent.
+    assert_eq!(field(parent_line, "child_pid"), field(child_line, "pid"));
+    assert_eq!(field(child_line, "ppid"), Some(parent_pid));
+    assert_eq!(field(parent_line, "pid"), Some(parent_pid));
+    // The child's changes stay in the child; its exit code reaches the parent.
+    assert!(out.line("child: g_num=").starts_with("child: g_num=100 list=[1, 2, 3, 4]"));
+    assert!(out.position("child: g_num=") < out.position("parent: waitpid"));
+    assert!(out.line("parent: waitpid").ends_with(", 3)"));
+    assert!(out.line("parent: g_num=").starts_with("parent: g_num=10 list=[1, 2, 3]"));
+}
+
+#[test]
+fn daemon_terminate() {
+    let out = run(env!("CARGO_BIN_EXE_daemon_terminate"), &[]);
+    out.assert_success();
+    let lines = out.lines();
+    let daemon_run = out.position("`daemon_terminate daemon`");
+    let (non_daemon, daemon) = lines.split_at(daemon_run);
+    // The non-daemon child finished all its work after main's last line.
+    assert_eq!(non_daemon.iter().filter(|l| l.contains("child: working")).count(), 10);
+    assert_eq!(non_daemon.last(), Some(&"  | child: finished"));
+    let end =
+        non_daemon.iter().position(|l| l.contains("main: end of main (daemon=false)")).unwrap();
+    assert!(non_daemon[end + 1..].iter().any(|l| l.contains("child: working")));
+    // The daemon child was cut off: its run ends with main's last line.
+    let daemon_lines: Vec<&str> =
+        daemon[1..].iter().copied().take_while(|l| l.starts_with("  | ")).collect();
+    assert_eq!(daemon_lines.last(), Some(&"  | main: end of main (daemon=true)"));
+    let worked = daemon_lines.iter().filter(|l| l.contains("child: working")).count();
+    assert!(worked < 10, "the daemon was not cut off:\n{}", out.show());
+    assert_eq!(out.count("  | child: finished"), 1);
+    assert_eq!(out.count("main: after terminate() exitcode=-15"), 1);
+    assert_eq!(out.count("main: after kill() exitcode=-9"), 1);
+}
+
+#[test]
+fn daemon_terminate_rejects_bad_arguments() {
+    let out = run(env!("CARGO_BIN_EXE_daemon_terminate"), &["sometimes"]);
+    out.assert_code(2);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
+    assert!(out.stderr.contains("usage: daemon_terminate"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn file_share() {
+    let out = run(env!("CARGO_BIN_EXE_file_share"), &[]);
+    out.assert_success();
+    let path = out.line("main: file=").trim_start_matches("main: file=");
+    // Two children appended three lines each; the parent read all six, counted in the
+    // children's own copies of `counter` (1, 2, 3 and 10, 20, 30).
+    let read: Vec<_> =
+        out.lines().into_iter().filter(|l| l.starts_with("main: read from file: pid=")).collect();
+    assert_eq!(read.len(), 6);
+    let mut counts: Vec<u32> =
+        read.iter().map(|l| field(l, "counter").unwrap().parse().unwrap()).collect();
+    counts.sort();
+    assert_eq!(counts, [1, 2, 3, 10, 20, 30]);
+    let writers: std::collections::BTreeSet<_> =
+        read.iter().map(|l| field(l, "pid").unwrap()).collect();
+    assert_eq!(writers.len(), 2);
+    assert_eq!(out.count("main: counter=0 here; the children counted in their own copies"), 1);
+    assert!(!std::path::Path::new(path).exists(), "{path} was left behind");
+}
