@@ -205,13 +205,9 @@ impl Process {
         let Some(target) = self.target.take() else {
             return Err(io::Error::other("cannot start a process twice"));
         };
-        let threads = std::fs::read_dir("/proc/self/task")?.count();
-        if threads > 1 {
+        if let Err(e) = wait_until_single_threaded() {
             self.target = Some(target);
-            return Err(io::Error::other(format!(
-                "refusing to fork: this process runs {threads} threads; \
-                 join them before starting a process"
-            )));
+            return Err(e);
         }
         // Anything still buffered would be printed twice: once by each process.
         io::stdout().flush()?;
@@ -392,6 +388,26 @@ pub fn active_children() -> Vec<ProcessInfo> {
     children.iter().map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid.as_raw() }).collect()
 }
 
+/// Runs this same program again with one argument (a "role"), prints its standard
+/// output indented behind `  | `, and returns those lines. It is how an example shows
+/// what happens when a program *ends*, which can only be seen from outside. Fails if
+/// the run does not exit with code 0.
+pub fn run_self(role: &str) -> io::Result<Vec<String>> {
+    let name = std::env::args().next().unwrap_or_default();
+    println!("main: running `{} {role}`:", name.rsplit('/').next().unwrap_or(&name));
+    let run = std::process::Command::new(std::env::current_exe()?).arg(role).output()?;
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&run.stdout).lines().map(String::from).collect();
+    for line in &lines {
+        println!("  | {line}");
+    }
+    if !run.status.success() {
+        let err = String::from_utf8_lossy(&run.stderr);
+        return Err(io::Error::other(format!("`{role}` run failed with {}: {err}", run.status)));
+    }
+    Ok(lines)
+}
+
 /// A random duration in `[low, high]`, for the notes' `time.sleep(random...)` steps.
 /// Seeded per process, so two forked siblings do not draw the same numbers.
 pub fn random_duration(low: Duration, high: Duration) -> Duration {
@@ -489,6 +505,26 @@ fn exit_child(code: i32) -> ! {
     let _ = io::stderr().flush();
     // SAFETY: `_exit` is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
+}
+
+/// Succeeds once this process runs one thread. A thread that was just joined can stay
+/// listed for a moment while the kernel finishes its exit (`pthread_join` returns
+/// before the thread is unlisted), so look again for a little while before refusing.
+fn wait_until_single_threaded() -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(20);
+    loop {
+        let threads = std::fs::read_dir("/proc/self/task")?.count();
+        if threads == 1 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::other(format!(
+                "refusing to fork: this process runs {threads} threads; \
+                 join them before starting a process"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {

@@ -28,11 +28,11 @@
 //! skips destructors, so it leaves non-daemon children running, as `os._exit` does.
 
 use std::io;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_process::Process;
+use examples_process::{Process, run_self};
 
 const USAGE: &str = "usage: daemon_terminate [daemon | non-daemon]";
 
@@ -69,18 +69,9 @@ fn work() {
 }
 
 fn overview() -> io::Result<()> {
-    let me = std::env::current_exe()?;
-    let mut last_lines = Vec::new();
-    for role in ["non-daemon", "daemon"] {
-        println!("main: running `daemon_terminate {role}`:");
-        let run = Command::new(&me).arg(role).output()?;
-        let text = String::from_utf8_lossy(&run.stdout);
-        for line in text.lines() {
-            println!("  | {line}");
-        }
-        assert!(run.status.success(), "`{role}` run failed: {}", run.status);
-        last_lines.push(text.lines().last().unwrap_or_default().to_string());
-    }
+    let non_daemon = run_self("non-daemon")?;
+    let daemon = run_self("daemon")?;
+    let last_lines = [non_daemon.last(), daemon.last()].map(|l| l.map_or("", String::as_str));
 
     // terminate() and kill() on children that would otherwise sleep for a minute.
     let mut victims = [Process::new(sleep_long), Process::new(sleep_long)];

@@ -5,7 +5,7 @@
 //!
 //! | CPython                                              | Rust                                  |
 //! |------------------------------------------------------|---------------------------------------|
-//! | `Process(target=dance, name="myprocess1")`           | `Process::new(dance).with_name("myprocess1")` |
+//! | `Process(target=dance, name="myprocess1")`           | `Process::new(\|\| perform("dancing")).with_name("myprocess1")` |
 //! | `Process(target=run, args=('anne',))`                | `Process::new(move \|\| run(name))`   |
 //! | `start()` each, and the interpreter waits at exit    | `start()?` each, then `join()?` each  |
 //!
@@ -31,8 +31,8 @@ const STEP: Duration = Duration::from_millis(200);
 
 fn main() -> io::Result<()> {
     let started = Instant::now();
-    let mut dance_process = Process::new(dance).with_name("myprocess1");
-    let mut sing_process = Process::new(sing);
+    let mut dance_process = Process::new(|| perform("dancing")).with_name("myprocess1");
+    let mut sing_process = Process::new(|| perform("singing"));
     dance_process.start()?;
     sing_process.start()?;
     let codes = (dance_process.join()?, sing_process.join()?);
@@ -63,16 +63,10 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-fn dance() {
+/// The note's `dance` and `sing`: the same loop with a different word.
+fn perform(what: &str) {
     for _ in 0..STEPS {
-        println!("dancing...");
-        sleep(STEP);
-    }
-}
-
-fn sing() {
-    for _ in 0..STEPS {
-        println!("singing...");
+        println!("{what}...");
         sleep(STEP);
     }
 }

@@ -1,0 +1,72 @@
+//! Threads run in no fixed order: the scheduler decides.
+//!
+//! Mirrors note 004 "线程", point 1: the order in which threads run is not the order in
+//! which they were started; the CPU scheduler picks.
+//!
+//! | CPython                                    | Rust                                    |
+//! |--------------------------------------------|-----------------------------------------|
+//! | `for i in range(5): Thread(target=f, args=(i,)).start()` | `for i in 0..5 { s.spawn(move \|\| f(i)); }` in a `thread::scope` |
+//! | `print` from each thread                   | `println!` (one whole line per call)    |
+//!
+//! Run: `cargo run -p examples-thread --bin unordered`
+//!
+//! Output: round 1 prints one line from each of five threads, in whatever order they
+//! ran, and the order it saw. Then 200 more rounds, counted: how many distinct orders
+//! appeared and how often the start order (0 1 2 3 4) came out. What varies: all of it,
+//! between runs and between machines; on an idle machine the start order may dominate.
+//!
+//! Where Rust differs: nothing about the ordering, which is the operating system's.
+//! Each `println!` takes stdout's lock for the whole line, so lines never mix, as
+//! CPython's `print` of one string does not.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::thread;
+
+const THREADS: usize = 5;
+const ROUNDS: usize = 200;
+
+fn main() {
+    let first = round(true);
+    println!("main: round 1 ran in order {first:?}");
+
+    let mut seen: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+    for _ in 0..ROUNDS {
+        *seen.entry(round(false)).or_default() += 1;
+    }
+    let in_start_order = seen.get(&(0..THREADS).collect::<Vec<_>>()).copied().unwrap_or(0);
+    println!("main: {ROUNDS} more rounds gave {} distinct orders", seen.len());
+    println!("main: the start order came out {in_start_order} times of {ROUNDS}");
+
+    // Whatever the order, every thread ran exactly once per round.
+    let mut sorted = first.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..THREADS).collect::<Vec<_>>());
+    for order in seen.keys() {
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..THREADS).collect::<Vec<_>>());
+    }
+    assert_eq!(seen.values().sum::<usize>(), ROUNDS);
+    println!("main: ok, every thread ran once in every round");
+}
+
+/// Starts threads 0..THREADS; each records (and maybe prints) that it ran. Returns the
+/// order in which they did.
+fn round(print: bool) -> Vec<usize> {
+    let order = Mutex::new(Vec::with_capacity(THREADS));
+    thread::scope(|s| {
+        for i in 0..THREADS {
+            let order = &order;
+            s.spawn(move || {
+                // Record and print under one lock, so the list matches the printed lines.
+                let mut order = order.lock().unwrap_or_else(|e| e.into_inner());
+                order.push(i);
+                if print {
+                    println!("thread {i}: running");
+                }
+            });
+        }
+    });
+    order.into_inner().unwrap_or_else(|e| e.into_inner())
+}
