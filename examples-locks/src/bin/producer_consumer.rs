@@ -1,0 +1,178 @@
+//! Producers and consumers joined by a bounded queue; between threads and between
+//! processes.
+//!
+//! Mirrors note 000 "生产者消费者模式", a heading with no body: the pattern that
+//! `queue.Queue(maxsize)` (threads) and `multiprocessing.Queue` (processes) are for.
+//!
+//! | CPython                                      | Rust                                         |
+//! |----------------------------------------------|----------------------------------------------|
+//! | `q = queue.Queue(3)`                         | `crossbeam::channel::bounded(3)`             |
+//! | `q.put(x)` (blocks while full)               | `tx.send(x)` (blocks while full)             |
+//! | `q.get()` (blocks while empty)               | `rx.recv()`; `Err` once every sender is gone |
+//! | `q.full()`, `q.qsize()`                      | `tx.is_full()`, `tx.len()`                   |
+//! | `q.task_done()` / `q.join()`                 | `Pending::done()` / `Pending::wait_all()` below |
+//! | `multiprocessing.Queue` parent ← child       | a pipe (`std::io::pipe`), one line per item  |
+//!
+//! Run: `cargo run -p examples-locks --bin producer_consumer`
+//!
+//! Output: a fast producer and a slow consumer through a queue of 3: the consumer gets
+//! 0..9 in order and the producer reports each time it found the queue full, never
+//! more than 3 items ahead; then 2 producers × 10 items and 3 consumers, each item
+//! consumed once, with main waiting until every item is processed; then a child
+//! process producing 0..99 into a pipe for the parent, which sums them to 4950. What
+//! varies: which consumer takes which item, and how often the producer found it full.
+//!
+//! Where Rust differs: closing is built in. When the last sender is dropped, `recv`
+//! returns an error after the queue drains, so consumers end without the sentinel
+//! values CPython code sends. A pipe is bounded by the kernel (64 KiB here), not by
+//! an item count; the writer blocks when it is full.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::thread::{self, sleep};
+use std::time::Duration;
+
+use crossbeam::channel::bounded;
+use examples_process::Process;
+use parking_lot::{Condvar, Mutex};
+
+const CAPACITY: usize = 3;
+
+fn main() -> io::Result<()> {
+    let (received, most_ahead) = fast_producer_slow_consumer();
+    let (consumed, processed_at_join) = many_producers_many_consumers();
+    let (from_child, child_code) = between_processes()?;
+
+    assert_eq!(received, (0..10).collect::<Vec<_>>(), "FIFO: in the order produced");
+    assert!(most_ahead <= CAPACITY);
+    let mut expected: Vec<u32> = (0..2).flat_map(|p| (0..10).map(move |i| p * 100 + i)).collect();
+    expected.sort();
+    assert_eq!(consumed, expected, "every item consumed exactly once");
+    assert_eq!(processed_at_join, 20, "the join waited for every item");
+    assert_eq!(from_child, (0..100).collect::<Vec<_>>());
+    assert_eq!((from_child.iter().sum::<u32>(), child_code), (4950, 0));
+    println!("main: ok");
+    Ok(())
+}
+
+/// One producer, as fast as it can; one consumer, 20 ms per item. Returns what the
+/// consumer got and the most items the queue ever held.
+fn fast_producer_slow_consumer() -> (Vec<u32>, usize) {
+    let (tx, rx) = bounded::<u32>(CAPACITY);
+    thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let mut most_ahead = 0;
+            for item in 0..10 {
+                if tx.is_full() {
+                    println!("producer: queue full ({} items), waiting", tx.len());
+                }
+                let _ = tx.send(item); // blocks while full
+                most_ahead = most_ahead.max(tx.len());
+            }
+            most_ahead
+        }); // `tx` is dropped when the producer ends: the consumer's loop then stops
+        let consumer = s.spawn(move || {
+            let mut got = Vec::new();
+            for item in rx {
+                sleep(Duration::from_millis(20));
+                println!("consumer: got {item}");
+                got.push(item);
+            }
+            got
+        });
+        let got = consumer.join().unwrap_or_default();
+        (got, producer.join().unwrap_or(usize::MAX))
+    })
+}
+
+/// Counts items put but not yet processed: CPython's `task_done()` and `join()`.
+struct Pending {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Pending {
+    fn add(&self) {
+        *self.count.lock() += 1;
+    }
+
+    fn done(&self) {
+        let mut count = self.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    fn wait_all(&self) {
+        let mut count = self.count.lock();
+        self.zero.wait_while(&mut count, |c| *c > 0);
+    }
+}
+
+/// Two producers of ten items each, three consumers. Returns every item consumed,
+/// sorted, and how many had been processed when the wait for all of them returned.
+fn many_producers_many_consumers() -> (Vec<u32>, usize) {
+    let (tx, rx) = bounded::<u32>(CAPACITY);
+    let pending = Pending { count: Mutex::new(0), zero: Condvar::new() };
+    let consumed = Mutex::new(Vec::new());
+    let taken = AtomicUsize::new(0);
+    let processed_at_join = thread::scope(|s| {
+        let producers: Vec<_> = (0..2)
+            .map(|producer| {
+                let (tx, pending) = (tx.clone(), &pending);
+                s.spawn(move || {
+                    for i in 0..10 {
+                        pending.add(); // counted before a consumer can see it
+                        let _ = tx.send(producer * 100 + i);
+                    }
+                })
+            })
+            .collect();
+        for consumer in 1..=3 {
+            let (rx, pending, consumed, taken) = (rx.clone(), &pending, &consumed, &taken);
+            s.spawn(move || {
+                for item in rx {
+                    sleep(Duration::from_millis(5)); // the "work"
+                    consumed.lock().push(item);
+                    taken.fetch_add(1, SeqCst);
+                    println!("consumer {consumer}: processed {item}");
+                    pending.done();
+                }
+            });
+        }
+        drop(tx); // main's sender: once the producers' are gone too, consumers stop
+        producers.into_iter().for_each(|p| p.join().unwrap_or_default()); // all 20 are put
+        pending.wait_all(); // q.join(): every item put has been processed
+        let processed = taken.load(SeqCst);
+        println!("main: queue joined after {processed} items were processed");
+        processed
+    });
+    let mut consumed = consumed.into_inner();
+    consumed.sort();
+    (consumed, processed_at_join)
+}
+
+/// A child process produces 0..99, one line each, into a pipe; the parent consumes.
+fn between_processes() -> io::Result<(Vec<u32>, i32)> {
+    let (reader, mut writer) = io::pipe()?;
+    let mut producer = Process::new(move || {
+        for item in 0..100 {
+            if writeln!(writer, "{item}").is_err() {
+                break; // the parent has gone
+            }
+        }
+    }); // the parent's copy of `writer` is dropped by `start`: only the child writes
+    producer.start()?;
+    let mut items = Vec::new();
+    for line in BufReader::new(reader).lines() {
+        items.push(line?.trim().parse().map_err(io::Error::other)?);
+    }
+    let code = producer.join()?;
+    println!(
+        "between processes: the parent got {} items summing to {}",
+        items.len(),
+        items.iter().sum::<u32>()
+    );
+    Ok((items, code))
+}
