@@ -1,3 +1,12 @@
-//! Inter-process communication examples: `Queue`, `Pipe`, `Manager`, shared `Value`.
+//! Inter-process communication: `Queue`, `Pipe`, `Manager` and shared `Value`, for a
+//! parent and the children it starts with `examples_process::Process`. Each example
+//! is a binary in `src/bin/`; the README's notes map lists them.
 //!
-//! Each example is a binary in `src/bin/`; the README's notes map lists them.
+//! - [`connection`]: `Pipe()` — a socketpair carrying length-prefixed serde messages.
+//! - [`queue`]: `Queue(maxsize)` — `ipc-channel` plus a shared semaphore of free slots.
+//! - [`shared`]: shared memory, a process-shared semaphore and a robust process-shared
+//!   lock that owns its value (`Value` with `get_lock()`).
+
+pub mod connection;
+pub mod queue;
+pub mod shared;

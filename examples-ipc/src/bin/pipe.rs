@@ -1,0 +1,90 @@
+//! A pipe between a parent and a child: messages both ways, end-of-file, polling.
+//!
+//! Mirrors note 001 "3. b. Pipe": the child sends "11" and prints what the parent sends
+//! back; the parent receives "11" and replies "44".
+//!
+//! | CPython                                     | Rust                                          |
+//! |---------------------------------------------|-----------------------------------------------|
+//! | `parent_conn, child_conn = Pipe()`          | `let (parent_conn, child_conn) = connection::pipe()?;` |
+//! | `conn.send('11')` / `conn.recv()`           | `conn.send(&"11")?` / `conn.recv::<String>()?` |
+//! | `conn.close()`                              | dropping the `Connection`                     |
+//! | `EOFError` from `recv()` after the close    | `Err(e)` with `e.kind() == UnexpectedEof`     |
+//! | `conn.poll(0.1)`                            | `conn.poll(Duration::from_millis(100))?`      |
+//! | `r, w = Pipe(duplex=False)`                 | `let (mut r, mut w) = connection::one_way()?;` |
+//!
+//! Run: `cargo run -p examples-ipc --bin pipe`
+//!
+//! Output: "parent: received 11", "child: from parent: 44"; the parent's `recv` after the
+//! child exited reports end-of-file; a 0.1 s poll on an idle pipe returns false; a
+//! one-way pipe delivers 0, 1, 2 then end-of-file. What varies: nothing.
+//!
+//! Where Rust differs: a message is any `Serialize + Deserialize` value (CPython:
+//! anything picklable), and `recv` names the type it expects. Each end is owned: the
+//! child's end is moved into the child, so `start` closes the parent's copy of it and
+//! the parent sees end-of-file when the child is done, a step CPython code must
+//! remember to do by hand (`child_conn.close()` in the parent).
+
+use std::io::{self, ErrorKind};
+use std::time::Duration;
+
+use examples_ipc::connection::{self, Connection};
+use examples_process::Process;
+
+fn main() -> io::Result<()> {
+    let (parent_conn, child_conn) = connection::pipe()?;
+    let mut p = Process::new(move || f(child_conn));
+    p.start()?;
+    let got: String = parent_conn.recv()?;
+    println!("parent: received {got}");
+    parent_conn.send(&"44")?;
+    let code = p.join()?;
+
+    // The child has closed its end; receiving now reports end-of-file, not a hang.
+    let after_close = parent_conn.recv::<String>();
+    let eof = matches!(&after_close, Err(e) if e.kind() == ErrorKind::UnexpectedEof);
+    println!("parent: recv after the child closed its end: end-of-file={eof}");
+
+    // poll with a timeout on a pipe nobody writes to: false after the timeout.
+    let (quiet, _other_end) = connection::pipe()?;
+    let ready = quiet.poll(Duration::from_millis(100))?;
+    println!("parent: poll(0.1) on a quiet pipe returned {ready}");
+
+    // A one-way pipe: the child writes 0, 1, 2 and exits; the parent reads to the end.
+    let (mut reader, mut writer) = connection::one_way()?;
+    let mut counter = Process::new(move || {
+        for i in 0..3_u32 {
+            writer.send(&i).expect("the reader is open"); // a panic here is exit code 1
+        }
+    });
+    counter.start()?;
+    let mut received = Vec::new();
+    let end = loop {
+        match reader.recv::<u32>() {
+            Ok(i) => received.push(i),
+            Err(e) => break e,
+        }
+    };
+    println!("parent: one-way pipe gave {received:?} then {:?}", end.kind());
+    let counter_code = counter.join()?;
+
+    assert_eq!(got, "11");
+    assert_eq!((code, counter_code), (0, 0));
+    assert!(eof);
+    assert!(!ready);
+    assert_eq!(received, [0, 1, 2]);
+    assert_eq!(end.kind(), ErrorKind::UnexpectedEof);
+    println!("parent: ok");
+    Ok(())
+}
+
+/// The note's `f(conn)`: send, then print what comes back, then close.
+fn f(conn: Connection) {
+    if let Err(e) = conn.send(&"11") {
+        panic!("child: send failed: {e}");
+    }
+    match conn.recv::<String>() {
+        Ok(reply) => println!("child: from parent: {reply}"),
+        Err(e) => panic!("child: recv failed: {e}"),
+    }
+    drop(conn); // conn.close()
+}

@@ -1,0 +1,113 @@
+//! CPython's `multiprocessing.Pipe()`: two connected ends that send and receive whole
+//! messages.
+//!
+//! Like CPython on Linux, a duplex pipe is a `socketpair` and each message travels as a
+//! 4-byte big-endian length followed by its bytes. CPython pickles the object; here it
+//! is serialised with serde (postcard), so anything `Serialize + Deserialize` can be
+//! sent. A one-way pipe (`Pipe(duplex=False)`) is an OS pipe; see [`one_way`].
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Messages larger than this are refused (CPython's limit is 2 GiB - 1; this one keeps
+/// a corrupt length from allocating that much).
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// One end of a pipe.
+#[derive(Debug)]
+pub struct Connection {
+    stream: UnixStream,
+}
+
+/// A duplex pipe: what one end sends, the other receives, both ways
+/// (CPython: `parent_conn, child_conn = Pipe()`).
+pub fn pipe() -> io::Result<(Connection, Connection)> {
+    let (a, b) = UnixStream::pair()?;
+    Ok((Connection { stream: a }, Connection { stream: b }))
+}
+
+/// A one-way pipe: `(reader, writer)`, as `Pipe(duplex=False)` returns. Messages are
+/// the same as on a [`Connection`]; the reader sees end-of-file when every writer is
+/// closed.
+pub fn one_way() -> io::Result<(Receiver, Sender)> {
+    let (reader, writer) = io::pipe()?;
+    Ok((Receiver { pipe: reader }, Sender { pipe: writer }))
+}
+
+impl Connection {
+    /// Sends one message (CPython: `conn.send(obj)`).
+    pub fn send<T: Serialize>(&self, value: &T) -> io::Result<()> {
+        write_message(&mut &self.stream, value)
+    }
+
+    /// Waits for one message (CPython: `conn.recv()`). Once the other end is closed
+    /// and everything it sent has been read, the error's kind is `UnexpectedEof`
+    /// (CPython raises `EOFError`).
+    pub fn recv<T: DeserializeOwned>(&self) -> io::Result<T> {
+        read_message(&mut &self.stream)
+    }
+
+    /// Whether a message (or end-of-file) can be read within `timeout`, without
+    /// reading it (CPython: `conn.poll(timeout)`).
+    pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
+        let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+        Ok(ppoll(&mut fds, Some(TimeSpec::from(timeout)), None)? > 0)
+    }
+}
+
+/// The reading end of a [`one_way`] pipe.
+#[derive(Debug)]
+pub struct Receiver {
+    pipe: io::PipeReader,
+}
+
+/// The writing end of a [`one_way`] pipe.
+#[derive(Debug)]
+pub struct Sender {
+    pipe: io::PipeWriter,
+}
+
+impl Receiver {
+    /// Waits for one message; `UnexpectedEof` once every writer is closed.
+    pub fn recv<T: DeserializeOwned>(&mut self) -> io::Result<T> {
+        read_message(&mut self.pipe)
+    }
+}
+
+impl Sender {
+    /// Sends one message.
+    pub fn send<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        write_message(&mut self.pipe, value)
+    }
+}
+
+fn write_message<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    let body = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    if body.len() > MAX_MESSAGE {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too large"));
+    }
+    // Header and body in one buffer: a small message is one system call.
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    out.write_all(&frame)
+}
+
+fn read_message<T: DeserializeOwned>(input: &mut impl Read) -> io::Result<T> {
+    let mut header = [0; 4];
+    input.read_exact(&mut header)?; // UnexpectedEof at a clean end
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "message length too large"));
+    }
+    let mut body = vec![0; len];
+    input.read_exact(&mut body)?;
+    postcard::from_bytes(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
