@@ -73,3 +73,82 @@ fn queue_processes() {
     assert!(pids.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(out.count("average: 21.0"), 1);
 }
+
+/// The running values of a `job(n): running values [...]` line.
+fn running_values(line: &str) -> Vec<i64> {
+    let inside = line
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map_or("", |(list, _)| list);
+    inside
+        .split(", ")
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")))
+        .collect()
+}
+
+#[test]
+fn value() {
+    let out = run(env!("CARGO_BIN_EXE_value"), &[]);
+    out.assert_success();
+    // Twice (forked, then named): each job held the lock for its whole loop, so the
+    // values are one job's five steps then the other's, ending at 20.
+    let jobs: Vec<Vec<i64>> =
+        out.lines().into_iter().filter(|l| l.starts_with("job(")).map(running_values).collect();
+    assert_eq!(jobs.len(), 4, "{}", out.show());
+    for pair in jobs.chunks(2) {
+        let mut all: Vec<i64> = pair.concat();
+        all.sort();
+        let ones_first = [1, 2, 3, 4, 5, 8, 11, 14, 17, 20];
+        let threes_first = [3, 6, 9, 12, 15, 16, 17, 18, 19, 20];
+        assert!(all == ones_first || all == threes_first, "{pair:?}");
+    }
+    assert_eq!(out.count("forked: v.value = 20"), 1);
+    assert_eq!(out.count("forked: array = [0, 1, 4, 9, 16, 25]"), 1);
+    assert_eq!(out.count_containing("says \"attached\""), 2);
+    assert_eq!(out.count("named: value = 20"), 1);
+    // The named segment is gone from /dev/shm, as the example reported.
+    let created = out.line("named: created segment ");
+    let name = created.trim_start_matches("named: created segment /");
+    assert!(out.line("name removed").ends_with("in /dev/shm: false"));
+    assert!(!std::path::Path::new("/dev/shm").join(name).exists(), "{name} left in /dev/shm");
+}
+
+#[test]
+fn value_rejects_bad_arguments() {
+    for args in [&["add", "/shmem_x", "0"][..], &["add", "/shmem_x", "lots"], &["subtract"]] {
+        let out = run(env!("CARGO_BIN_EXE_value"), args);
+        out.assert_code(2);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}\n{}", out.show());
+        assert!(out.stderr.contains("usage: value"));
+    }
+}
+
+#[test]
+fn manager() {
+    let out = run(env!("CARGO_BIN_EXE_manager"), &[]);
+    out.assert_success();
+    // While both children waited for the lock, the manager still answered the parent.
+    assert_eq!(
+        out.count(
+            "main: 2 clients waiting for the lock; the manager still answers: list [0, 1, 2, 3, 4]"
+        ),
+        1
+    );
+    // Each child printed the list with its own pid appended; the second saw the first's too.
+    let children: Vec<&str> =
+        out.lines().into_iter().filter(|l| l.starts_with("child pid=")).collect();
+    assert_eq!(children.len(), 2);
+    let pids: Vec<i64> = children.iter().map(|l| number_after(l, "pid=")).collect();
+    assert!(children[0].ends_with(&format!("l = [0, 1, 2, 3, 4, {}]", pids[0])));
+    assert!(children[1].ends_with(&format!("l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])));
+    assert_eq!(
+        out.count(&format!(
+            "main: d = {{{0}: {0}, {1}: {1}}}",
+            pids[0].min(pids[1]),
+            pids[0].max(pids[1])
+        )),
+        1
+    );
+    assert_eq!(out.count(&format!("main: l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])), 1);
+    assert_eq!(out.count("main: a call after shutdown returns an error: true"), 1);
+}

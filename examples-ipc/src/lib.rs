@@ -3,10 +3,13 @@
 //! is a binary in `src/bin/`; the README's notes map lists them.
 //!
 //! - [`connection`]: `Pipe()` — a socketpair carrying length-prefixed serde messages.
+//! - [`manager`]: `Manager()` — a server process owning a dict, a list and a lock,
+//!   reached through proxies.
 //! - [`queue`]: `Queue(maxsize)` — `ipc-channel` plus a shared semaphore of free slots.
-//! - [`shared`]: shared memory, a process-shared semaphore and a robust process-shared
-//!   lock that owns its value (`Value` with `get_lock()`).
+//! - [`shared`]: anonymous shared memory, a process-shared semaphore, and a robust
+//!   process-shared lock that owns its value (`Value` with `get_lock()`).
 
 pub mod connection;
+pub mod manager;
 pub mod queue;
 pub mod shared;

@@ -1,7 +1,7 @@
 //! Memory shared between a process and the children it forks afterwards, and the two
 //! process-shared primitives CPython builds on: a semaphore and a lock.
 //!
-//! Everything lives in an anonymous `MAP_SHARED` mapping. It has no name, so nothing
+//! [`SharedMemory`] is an anonymous `MAP_SHARED` mapping. It has no name, so nothing
 //! appears in `/dev/shm` and nothing is left behind, even if every process using it is
 //! killed: the kernel frees it when the last process unmaps it or exits.
 
@@ -167,18 +167,20 @@ impl Semaphore {
     }
 }
 
-/// A value and the lock that guards it, shared with forked children: CPython's
-/// `Value('i', 0)` with its `get_lock()`, except that here the lock owns the value.
+/// A value and the lock that guards it, in shared memory: CPython's `Value('i', 0)`
+/// with its `get_lock()`, except that here the lock owns the value.
 ///
 /// The lock is a process-shared, *robust* `pthread_mutex_t`: if a process dies while
 /// holding it, the next `lock` succeeds and says so ([`Guard::holder_died`]) instead of
-/// waiting for ever, as CPython's `multiprocessing.Lock` does.
+/// waiting for ever, as CPython's `multiprocessing.Lock` does. It works in any memory
+/// that several processes map: [`RobustMutex::shared`] makes an anonymous mapping for
+/// forked children; [`RobustMutex::init`] sets one up in memory mapped by name.
 ///
 /// ```
-/// use examples_ipc::shared::SharedMutex;
+/// use examples_ipc::shared::RobustMutex;
 /// use examples_process::Process;
 ///
-/// let counter = SharedMutex::new(0_i32)?;
+/// let counter = RobustMutex::shared(0_i32)?;
 /// let mut child = Process::new({
 ///     let counter = counter.clone();
 ///     move || *counter.lock().expect("lock") += 5
@@ -188,78 +190,76 @@ impl Semaphore {
 /// assert_eq!(*counter.lock()?, 5); // the child's change, seen by the parent
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct SharedMutex<T: Copy + Send> {
-    memory: SharedMemory<MutexCell<T>>,
-}
-
-struct MutexCell<T> {
+#[repr(C)]
+pub struct RobustMutex<T> {
     mutex: UnsafeCell<libc::pthread_mutex_t>,
     value: UnsafeCell<T>,
 }
 
-// SAFETY: `value` is only reached through a guard that holds `mutex`.
-unsafe impl<T: Send> Sync for MutexCell<T> {}
+// SAFETY: `value` is only reached through a guard that holds `mutex`, and only plain
+// `Copy` data is allowed in it, so it is meaningful in every process.
+unsafe impl<T: Copy + Send> Sync for RobustMutex<T> {}
 
-impl<T: Copy + Send> SharedMutex<T> {
-    /// `value` in new shared memory, behind a new process-shared robust lock.
-    pub fn new(value: T) -> io::Result<SharedMutex<T>> {
-        let memory = SharedMemory::with_init(|slot: &mut MaybeUninit<MutexCell<T>>| {
-            let cell = slot.as_mut_ptr();
-            // SAFETY: `cell` points to writable memory for a `MutexCell<T>`; the
-            // attribute object lives on this stack frame and is destroyed below.
-            unsafe {
-                std::ptr::addr_of_mut!((*cell).value).write(UnsafeCell::new(value));
-                let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-                check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
-                let attr = attr.as_mut_ptr();
-                let result =
-                    check(libc::pthread_mutexattr_setpshared(attr, libc::PTHREAD_PROCESS_SHARED))
-                        .and_then(|()| {
-                            check(libc::pthread_mutexattr_setrobust(
-                                attr,
-                                libc::PTHREAD_MUTEX_ROBUST,
-                            ))
-                        })
-                        .and_then(|()| {
-                            check(libc::pthread_mutex_init(
-                                std::ptr::addr_of_mut!((*cell).mutex).cast(),
-                                attr,
-                            ))
-                        });
-                libc::pthread_mutexattr_destroy(attr);
-                result
-            }
-        })?;
-        Ok(SharedMutex { memory })
+impl<T: Copy + Send> RobustMutex<T> {
+    /// `value` behind a new lock, in a new anonymous shared mapping.
+    pub fn shared(value: T) -> io::Result<SharedMemory<RobustMutex<T>>> {
+        // SAFETY: `with_init` hands us writable memory for one `RobustMutex<T>`.
+        SharedMemory::with_init(|slot: &mut MaybeUninit<RobustMutex<T>>| unsafe {
+            RobustMutex::init(slot.as_mut_ptr(), value)
+        })
+    }
+
+    /// Initialises a lock holding `value` at `slot`, in memory that other processes
+    /// map too (for example a named segment). Call it once, before anyone locks.
+    ///
+    /// # Safety
+    /// `slot` must be valid for writes of `size_of::<RobustMutex<T>>()` bytes, suitably
+    /// aligned, and not in use by any process yet.
+    pub unsafe fn init(slot: *mut RobustMutex<T>, value: T) -> io::Result<()> {
+        // SAFETY: the caller guarantees `slot`; the attribute object lives on this
+        // stack frame and is destroyed before returning.
+        unsafe {
+            std::ptr::addr_of_mut!((*slot).value).write(UnsafeCell::new(value));
+            let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+            check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
+            let attr = attr.as_mut_ptr();
+            let result =
+                check(libc::pthread_mutexattr_setpshared(attr, libc::PTHREAD_PROCESS_SHARED))
+                    .and_then(|()| {
+                        check(libc::pthread_mutexattr_setrobust(attr, libc::PTHREAD_MUTEX_ROBUST))
+                    })
+                    .and_then(|()| {
+                        check(libc::pthread_mutex_init(
+                            std::ptr::addr_of_mut!((*slot).mutex).cast(),
+                            attr,
+                        ))
+                    });
+            libc::pthread_mutexattr_destroy(attr);
+            result
+        }
     }
 
     /// Waits for the lock. If its last holder died holding it, the lock is made
     /// consistent again and the guard's [`Guard::holder_died`] is true: the value may
     /// be half-updated, and it is yours to check.
     pub fn lock(&self) -> io::Result<Guard<'_, T>> {
-        let mutex = self.memory.mutex.get();
+        let mutex = self.mutex.get();
         // SAFETY: initialised process-shared mutex.
         match unsafe { libc::pthread_mutex_lock(mutex) } {
-            0 => Ok(Guard { cell: &self.memory, holder_died: false, _not_send: PhantomData }),
+            0 => Ok(Guard { cell: self, holder_died: false, _not_send: PhantomData }),
             libc::EOWNERDEAD => {
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
                 check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-                Ok(Guard { cell: &self.memory, holder_died: true, _not_send: PhantomData })
+                Ok(Guard { cell: self, holder_died: true, _not_send: PhantomData })
             }
             e => Err(io::Error::from_raw_os_error(e)),
         }
     }
 }
 
-impl<T: Copy + Send> Clone for SharedMutex<T> {
-    fn clone(&self) -> Self {
-        SharedMutex { memory: self.memory.clone() }
-    }
-}
-
-/// Access to a [`SharedMutex`]'s value; the lock is released when it is dropped.
+/// Access to a [`RobustMutex`]'s value; the lock is released when it is dropped.
 pub struct Guard<'a, T> {
-    cell: &'a MutexCell<T>,
+    cell: &'a RobustMutex<T>,
     holder_died: bool,
     /// Not `Send`: a pthread mutex must be unlocked by the thread that locked it.
     _not_send: PhantomData<*const ()>,

@@ -1,0 +1,192 @@
+//! A number in shared memory and a lock that works across processes.
+//!
+//! Mirrors note 003 "进程的锁机制": `Value('i', 0)` and a `Lock`; one process adds 1
+//! five times and another adds 3 five times, each holding the lock for its whole loop,
+//! so the end value is 20.
+//!
+//! | CPython                                    | Rust (`examples_ipc::shared`)               |
+//! |--------------------------------------------|---------------------------------------------|
+//! | `v = Value('i', 0)`, `l = Lock()`          | `let v = RobustMutex::shared(0_i32)?;` (the lock owns the value) |
+//! | `l.acquire()` ... `v.value += num` ... `l.release()` | `let mut value = v.lock()?;` ... `*value += num;` ... end of scope |
+//! | `Array('i', 6)`                            | `RobustMutex::shared([0_i32; 6])?`          |
+//! | `shared_memory.SharedMemory(name, create=True)` | `shared_memory::ShmemConf::new().size(n).create()?` |
+//!
+//! Run: `cargo run -p examples-ipc --bin value`
+//!
+//! Output, twice: once with forked children and an anonymous shared mapping, once with
+//! two independent programs (this one, run as `value add <segment> <n>`) that open a
+//! named segment. Each time the running values are either 1..5 then 8, 11, …, 20, or
+//! 3, 6, …, 15 then 16..20, whichever process took the lock first, and the end value
+//! is 20. The array is filled by two children, half each. At the end the named
+//! segment is no longer in `/dev/shm`. What varies: which process goes first, the
+//! segment's name.
+//!
+//! Where Rust differs: the value lives inside the lock, so it cannot be touched without
+//! it. The lock is robust: if its holder is killed, the next `lock` recovers it and
+//! says so, where CPython's `Lock` waits for ever. The forked way leaves nothing
+//! behind even on SIGKILL (the mapping has no name). The named way must exist under
+//! a name until the other programs have opened it; this example removes the name as
+//! soon as they have, so after that point nothing can be left behind either.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::mem::size_of;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_ipc::shared::RobustMutex;
+use examples_process::Process;
+use nix::sys::mman::shm_unlink;
+use shared_memory::ShmemConf;
+
+const USAGE: &str = "usage: value [add <segment> <amount 1..=1000>]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => forked().and_then(|()| named()),
+        ["add", segment, amount] => match amount.parse::<i32>() {
+            Ok(n @ 1..=1000) => add_to_named(segment, n),
+            _ => {
+                return usage_error(&format!(
+                    "amount must be a whole number from 1 to 1000, not {amount:?}"
+                ));
+            }
+        },
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => return usage_error(&format!("unexpected arguments {args:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("value: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(what: &str) -> ExitCode {
+    eprintln!("value: {what}; {USAGE}");
+    ExitCode::from(2)
+}
+
+/// The note's `job(v, num, l)`: add `num` five times, holding the lock throughout.
+/// Returns the running values.
+fn job(v: &RobustMutex<i32>, num: i32) -> io::Result<Vec<i32>> {
+    let mut value = v.lock()?; // l.acquire()
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        *value += num;
+        seen.push(*value);
+        sleep(Duration::from_millis(10)); // without the lock, the other process would cut in here
+    }
+    println!("job({num}): running values {seen:?}");
+    Ok(seen)
+} // l.release()
+
+/// Forked children and an anonymous shared mapping.
+fn forked() -> io::Result<()> {
+    let v = RobustMutex::shared(0_i32)?;
+    let mut jobs = [1, 3].map(|num| {
+        let v = v.clone();
+        Process::new(move || {
+            job(&v, num).expect("lock");
+        })
+    });
+    for p in &mut jobs {
+        p.start()?;
+    }
+    let codes = jobs.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
+    let end = *v.lock()?;
+    println!("forked: v.value = {end}");
+
+    // An array: two children fill a half each.
+    let array = RobustMutex::shared([0_i32; 6])?;
+    let mut fillers = [0, 3].map(|from| {
+        let array = array.clone();
+        Process::new(move || {
+            let mut a = array.lock().expect("lock");
+            for i in from..from + 3 {
+                a[i] = (i * i) as i32;
+            }
+        })
+    });
+    for p in &mut fillers {
+        p.start()?;
+    }
+    let filler_codes = fillers.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
+    let filled = *array.lock()?;
+    println!("forked: array = {filled:?}");
+
+    assert_eq!(codes, [0, 0]);
+    assert_eq!(end, 20);
+    assert_eq!(filler_codes, [0, 0]);
+    assert_eq!(filled, [0, 1, 4, 9, 16, 25]);
+    Ok(())
+}
+
+/// A named segment, opened by two programs that are not this one's forked children.
+fn named() -> io::Result<()> {
+    let mut segment =
+        ShmemConf::new().size(size_of::<RobustMutex<i32>>()).create().map_err(io::Error::other)?;
+    let name = segment.get_os_id().to_string();
+    let slot = segment.as_ptr().cast::<RobustMutex<i32>>();
+    // SAFETY: the segment is new, page-aligned and large enough; nobody else has it yet.
+    unsafe { RobustMutex::init(slot, 0)? };
+    println!("named: created segment {name}");
+
+    let me = std::env::current_exe()?;
+    let mut adders = Vec::new();
+    for amount in ["1", "3"] {
+        let mut adder =
+            Command::new(&me).args(["add", &name, amount]).stdout(Stdio::piped()).spawn()?;
+        let stdout = adder.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut output = BufReader::new(stdout);
+        let mut attached = String::new();
+        output.read_line(&mut attached)?;
+        println!("named: adder {amount} says {:?}", attached.trim_end());
+        adders.push((adder, output));
+    }
+    // Both programs have the segment mapped: the name is no longer needed. Removing it
+    // now means nothing is left in /dev/shm, however any of us ends from here on.
+    segment.set_owner(false);
+    shm_unlink(name.as_str())?;
+    let listed = Path::new("/dev/shm").join(name.trim_start_matches('/')).exists();
+    println!("named: name removed; {name} in /dev/shm: {listed}");
+
+    for (mut adder, mut output) in adders {
+        let mut rest = String::new();
+        output.read_to_string(&mut rest)?; // the same reader: nothing it buffered is lost
+        print!("{rest}");
+        let status = adder.wait()?;
+        if !status.success() {
+            return Err(io::Error::other(format!("an adder failed: {status}")));
+        }
+    }
+    // SAFETY: the segment stays mapped while `segment` lives; the lock was initialised.
+    let end = *unsafe { &*slot }.lock()?;
+    println!("named: value = {end}");
+
+    assert!(!listed);
+    assert_eq!(end, 20);
+    println!("main: ok");
+    Ok(())
+}
+
+/// `value add <segment> <amount>`: open the named segment, say so, add.
+fn add_to_named(name: &str, amount: i32) -> io::Result<()> {
+    let segment = ShmemConf::new().os_id(name).open().map_err(io::Error::other)?;
+    if segment.len() < size_of::<RobustMutex<i32>>() {
+        return Err(io::Error::other(format!("segment {name} is too small")));
+    }
+    println!("attached"); // the creator may remove the name once it reads this
+    // SAFETY: the creator initialised a `RobustMutex<i32>` at the start of the segment,
+    // which stays mapped while `segment` lives.
+    let v = unsafe { &*segment.as_ptr().cast::<RobustMutex<i32>>() };
+    job(v, amount)?;
+    Ok(())
+}
