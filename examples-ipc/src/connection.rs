@@ -62,6 +62,12 @@ impl Connection {
     }
 }
 
+impl AsFd for Connection {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
 /// The reading end of a [`one_way`] pipe.
 #[derive(Debug)]
 pub struct Receiver {

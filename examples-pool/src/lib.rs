@@ -1,3 +1,422 @@
-//! Pool examples: `Pool.apply`, `apply_async`, `map`, and the GIL-style comparison.
+//! A process pool shaped like CPython's `multiprocessing.Pool` (fork start method),
+//! used by the examples in `src/bin/`; the README's notes map lists them.
 //!
-//! Each example is a binary in `src/bin/`; the README's notes map lists them.
+//! | CPython                                   | here                                        |
+//! |-------------------------------------------|---------------------------------------------|
+//! | `pool = Pool(3)`                          | `let pool = Pool::new(3)?;`                 |
+//! | `pool.apply(f, (x,))`                     | `pool.apply(f, x)?`                         |
+//! | `r = pool.apply_async(f, (x,))`           | `let r = pool.apply_async(f, x)?;`          |
+//! | `r.get()`, `r.get(timeout)`, `r.ready()`  | `r.get()?`, `r.get_timeout(t)`, `r.ready()?` |
+//! | `pool.map(f, items)`                      | `pool.map(f, items)?`                       |
+//! | `pool.close(); pool.join()`               | `pool.close().join()?`                      |
+//! | `with Pool(3) as pool:` (exit terminates) | a block: dropping a `Pool` terminates it    |
+//!
+//! How it works. `Pool::new` forks the workers, so they are copies of this program:
+//! a task names its function by address, as CPython names it by module and name, and
+//! the address is valid in the worker because a forked child has the same memory
+//! layout. Arguments and results cross as serde messages over one duplex
+//! [`Connection`] per worker. Each worker runs one task at a time; the parent hands out
+//! queued tasks whenever it is inside a pool call (`get`, `map`, `join`, …), so the pool
+//! needs no helper thread, which keeps the parent single-threaded and able to fork.
+//!
+//! Differences from CPython, on purpose:
+//! - Joining an open pool is impossible: `join` exists only on the [`ClosedPool`] that
+//!   `close` returns (CPython: `ValueError: Pool is still running`).
+//! - A worker that dies in the middle of a task (a crash, a signal) fails that task with
+//!   [`PoolError::WorkerDied`] and is replaced; CPython's `Pool` waits for ever.
+//! - A task that panics fails with [`PoolError::Panicked`] (CPython re-raises the
+//!   exception in `get`), and the worker goes on.
+//!
+//! ```
+//! use examples_pool::Pool;
+//!
+//! fn square(x: u64) -> u64 { x * x }
+//!
+//! let pool = Pool::new(2)?;
+//! assert_eq!(pool.apply(square, 7)?, 49);
+//! assert_eq!(pool.map(square, 0..5)?, [0, 1, 4, 9, 16]);
+//! pool.close().join()?;
+//! # Ok::<(), examples_pool::PoolError>(())
+//! ```
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use examples_ipc::connection::{self, Connection};
+use examples_process::Process;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why a pool call did not give a result.
+#[derive(Debug)]
+pub enum PoolError {
+    /// `get_timeout` waited its time; the task goes on (CPython: `TimeoutError`).
+    Timeout,
+    /// The task panicked; the message is the panic's.
+    Panicked(String),
+    /// The worker running the task died, with this exit code (`-9`: SIGKILL).
+    WorkerDied(i32),
+    /// The operating system refused, or a message could not be (de)serialised.
+    Io(io::Error),
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::Timeout => f.write_str("timed out; the task is still running"),
+            PoolError::Panicked(message) => write!(f, "the task panicked: {message}"),
+            PoolError::WorkerDied(code) => write!(f, "the worker died (exit code {code})"),
+            PoolError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+impl From<io::Error> for PoolError {
+    fn from(e: io::Error) -> Self {
+        PoolError::Io(e)
+    }
+}
+
+/// A task as it travels: which function, through which trampoline, with what input.
+#[derive(Serialize, Deserialize)]
+struct Task {
+    id: u64,
+    /// Address of `run_chunk::<A, R>`.
+    trampoline: usize,
+    /// Address of the user's `fn(A) -> R`.
+    func: usize,
+    /// A serialised `Vec<A>`.
+    args: Vec<u8>,
+}
+
+/// What the parent tells a worker.
+#[derive(Serialize, Deserialize)]
+enum Order {
+    Run(Task),
+    /// Exit. A message, not end-of-file: workers forked later hold copies of the
+    /// parent's end of this connection, so closing it would not be seen.
+    Stop,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Done {
+    id: u64,
+    /// A serialised `Vec<R>`, or the panic message.
+    result: Result<Vec<u8>, String>,
+}
+
+type Outcome = Result<Vec<u8>, PoolError>;
+
+/// A pool of worker processes. Dropping it terminates the workers (CPython: leaving
+/// `with Pool(...)`, or garbage collection, calls `terminate()`).
+pub struct Pool {
+    inner: RefCell<Inner>,
+}
+
+struct Inner {
+    workers: Vec<Worker>,
+    queued: VecDeque<Task>,
+    finished: HashMap<u64, Outcome>,
+    next_id: u64,
+}
+
+struct Worker {
+    process: Process,
+    conn: Connection,
+    running: Option<u64>,
+}
+
+impl Pool {
+    /// Forks `processes` workers (CPython: `Pool(processes)`).
+    pub fn new(processes: usize) -> io::Result<Pool> {
+        if processes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a pool needs at least one process",
+            ));
+        }
+        let workers = (0..processes).map(|_| Worker::start()).collect::<io::Result<_>>()?;
+        let inner =
+            Inner { workers, queued: VecDeque::new(), finished: HashMap::new(), next_id: 0 };
+        Ok(Pool { inner: RefCell::new(inner) })
+    }
+
+    /// The workers' pids (they change when a dead worker is replaced).
+    pub fn worker_pids(&self) -> Vec<i32> {
+        self.inner.borrow().workers.iter().filter_map(|w| w.process.pid()).collect()
+    }
+
+    /// Runs `f(args)` in a worker and waits for it (CPython: `apply`).
+    pub fn apply<A, R>(&self, f: fn(A) -> R, args: A) -> Result<R, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// Queues `f(args)` and returns at once (CPython: `apply_async`).
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, args: A) -> Result<AsyncResult<'_, R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let id = self.submit(f, &[args])?;
+        self.inner.borrow_mut().dispatch();
+        Ok(AsyncResult { pool: self, id, _result: PhantomData })
+    }
+
+    /// `f` over every item, results in input order (CPython: `map`). Items go to the
+    /// workers in chunks of CPython's default size, about a quarter of an even share.
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let workers = self.inner.borrow().workers.len();
+        let chunk = items.len().div_ceil(4 * workers).max(1);
+        self.map_chunked(f, items, chunk)
+    }
+
+    /// `map` with a chosen chunk size (CPython: `map(f, items, chunksize)`).
+    pub fn map_chunked<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: Vec<A>,
+        chunk: usize,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let ids =
+            items.chunks(chunk.max(1)).map(|c| self.submit(f, c)).collect::<Result<Vec<_>, _>>()?;
+        let mut results = Vec::with_capacity(items.len());
+        for id in ids {
+            let bytes = self.wait_for(id, None)?;
+            results.extend(decode::<Vec<R>>(&bytes)?);
+        }
+        Ok(results)
+    }
+
+    /// No more tasks; `join` on the result waits for the queued ones (CPython: `close`).
+    pub fn close(self) -> ClosedPool {
+        ClosedPool { pool: self }
+    }
+
+    fn submit<A, R>(&self, f: fn(A) -> R, args: &[A]) -> Result<u64, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let trampoline: fn(usize, &[u8]) -> Result<Vec<u8>, String> = run_chunk::<A, R>;
+        let args = postcard::to_stdvec(args).map_err(io::Error::other)?;
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.queued.push_back(Task {
+            id,
+            trampoline: trampoline as usize,
+            func: f as usize,
+            args,
+        });
+        Ok(id)
+    }
+
+    /// Drives the pool until task `id` is done or the deadline passes.
+    fn wait_for(&self, id: u64, deadline: Option<Instant>) -> Result<Vec<u8>, PoolError> {
+        let mut inner = self.inner.borrow_mut();
+        loop {
+            if let Some(outcome) = inner.finished.remove(&id) {
+                return outcome;
+            }
+            if !inner.step(deadline)? {
+                return Err(PoolError::Timeout);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Sends queued tasks to idle workers.
+    fn dispatch(&mut self) {
+        for worker in self.workers.iter_mut().filter(|w| w.running.is_none()) {
+            let Some(task) = self.queued.pop_front() else { break };
+            worker.running = Some(task.id);
+            // If the worker is gone, `step` sees its end of file, fails the task and
+            // replaces the worker.
+            let _ = worker.conn.send(&Order::Run(task));
+        }
+    }
+
+    /// Hands out work, then waits (until `deadline`) for at least one worker to finish.
+    /// Returns false on timeout.
+    fn step(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
+        self.dispatch();
+        let busy: Vec<usize> =
+            (0..self.workers.len()).filter(|&i| self.workers[i].running.is_some()).collect();
+        if busy.is_empty() {
+            return Err(io::Error::other("waiting for a task that no worker has"));
+        }
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd> = busy
+                .iter()
+                .map(|&i| PollFd::new(self.workers[i].conn.as_fd(), PollFlags::POLLIN))
+                .collect();
+            let left =
+                deadline.map(|d| TimeSpec::from(d.saturating_duration_since(Instant::now())));
+            match ppoll(&mut fds, left, None) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+            let has_news = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            busy.iter().zip(&fds).filter(|(_, fd)| has_news(fd)).map(|(&i, _)| i).collect()
+        };
+        for i in ready {
+            let worker = &mut self.workers[i];
+            let id = worker.running.take().unwrap_or_default();
+            match worker.conn.recv::<Done>() {
+                Ok(done) => {
+                    self.finished.insert(done.id, done.result.map_err(PoolError::Panicked));
+                }
+                Err(_) => {
+                    // End of file: the worker died mid-task. Fail the task, replace it.
+                    let code = worker.process.join().unwrap_or(i32::MIN);
+                    self.finished.insert(id, Err(PoolError::WorkerDied(code)));
+                    *worker = Worker::start()?;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Worker {
+    fn start() -> io::Result<Worker> {
+        let (conn, worker_end) = connection::pipe()?;
+        let mut process = Process::new(move || serve(worker_end)).with_name("PoolWorker");
+        process.start()?;
+        Ok(Worker { process, conn, running: None })
+    }
+}
+
+/// The worker's loop: run tasks until told to stop (or the parent is gone).
+fn serve(conn: Connection) {
+    while let Ok(Order::Run(task)) = conn.recv::<Order>() {
+        // SAFETY: `trampoline` is the address of a `run_chunk::<A, R>` instance taken in
+        // the parent, of which this process is a fork: same executable, same layout.
+        let trampoline: fn(usize, &[u8]) -> Result<Vec<u8>, String> =
+            unsafe { std::mem::transmute(task.trampoline) };
+        let result = trampoline(task.func, &task.args);
+        if conn.send(&Done { id: task.id, result }).is_err() {
+            break;
+        }
+    }
+}
+
+/// Decodes a chunk of `A`s, calls `f` on each, encodes the `R`s. Runs in a worker.
+fn run_chunk<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: `func` is the address of an `fn(A) -> R` taken in the parent together with
+    // this instance of `run_chunk::<A, R>`, so the types match; see `serve` for why the
+    // address is valid here.
+    let f: fn(A) -> R = unsafe { std::mem::transmute(func) };
+    let args: Vec<A> = postcard::from_bytes(args).map_err(|e| e.to_string())?;
+    let results =
+        panic::catch_unwind(AssertUnwindSafe(|| args.into_iter().map(f).collect::<Vec<R>>()))
+            .map_err(|panic| {
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+            })
+            .map_err(|message| message.unwrap_or_else(|| "a panic".to_string()))?;
+    postcard::to_stdvec(&results).map_err(|e| e.to_string())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PoolError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| PoolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+/// The future result of `apply_async` (CPython: `AsyncResult`).
+pub struct AsyncResult<'pool, R> {
+    pool: &'pool Pool,
+    id: u64,
+    _result: PhantomData<R>,
+}
+
+impl<R: DeserializeOwned> AsyncResult<'_, R> {
+    /// Waits for the result.
+    pub fn get(self) -> Result<R, PoolError> {
+        let bytes = self.pool.wait_for(self.id, None)?;
+        Ok(decode::<Vec<R>>(&bytes)?.remove(0))
+    }
+
+    /// Waits at most `timeout`. On `Err(Timeout)` the task goes on, and this result
+    /// can be asked again; an `Ok` hands the result over, so ask only once after it.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
+        let bytes = self.pool.wait_for(self.id, Some(Instant::now() + timeout))?;
+        Ok(decode::<Vec<R>>(&bytes)?.remove(0))
+    }
+
+    /// Whether the task has finished (it does not wait).
+    pub fn ready(&self) -> Result<bool, PoolError> {
+        let mut inner = self.pool.inner.borrow_mut();
+        if !inner.finished.contains_key(&self.id)
+            && inner.workers.iter().any(|w| w.running.is_some())
+        {
+            inner.step(Some(Instant::now()))?;
+        }
+        Ok(inner.finished.contains_key(&self.id))
+    }
+}
+
+/// A pool that takes no more tasks; `join` waits for the queued ones.
+pub struct ClosedPool {
+    pool: Pool,
+}
+
+impl ClosedPool {
+    /// Runs every queued task to completion, then lets the workers exit and reaps them
+    /// (CPython: `join()` after `close()`). Results nobody asked for are dropped.
+    pub fn join(self) -> Result<(), PoolError> {
+        let mut inner = self.pool.inner.borrow_mut();
+        while !inner.queued.is_empty() || inner.workers.iter().any(|w| w.running.is_some()) {
+            inner.step(None)?;
+        }
+        for worker in std::mem::take(&mut inner.workers) {
+            let _ = worker.conn.send(&Order::Stop);
+            worker.process.join()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    /// CPython's `terminate()`: the workers are stopped whatever they are doing.
+    fn drop(&mut self) {
+        for worker in &self.inner.borrow().workers {
+            let _ = worker.process.terminate();
+        } // each `Process` handle then reaps its worker as it is dropped
+    }
+}

@@ -1,0 +1,124 @@
+//! A process pool runs many tasks on a few processes: `apply_async`, `apply`, `close`,
+//! `join`.
+//!
+//! Mirrors note 000 "进程池" (a pool of 3 runs 8 tasks submitted with `apply_async`,
+//! then `close` and `join`) and note 001 "1. 多进程 c" (a pool of 5: `apply` runs tasks
+//! one after another, `apply_async` side by side).
+//!
+//! | CPython                                 | Rust (`examples_pool::Pool`)                   |
+//! |-----------------------------------------|------------------------------------------------|
+//! | `pool = multiprocessing.Pool(3)`        | `let pool = Pool::new(3)?;`                    |
+//! | `pool.apply_async(funcpro, (msg,))`     | `pool.apply_async(funcpro, msg)?`              |
+//! | `pool.apply(worker, (i,))`              | `pool.apply(worker, i)?`                       |
+//! | `pool.close(); pool.join()`             | `pool.close().join()?`                         |
+//!
+//! Run: `cargo run -p examples-pool --bin pool_async`
+//!
+//! Output: eight "start HH i" / "end HH i" pairs from three worker pids, at most three
+//! running at once (measured from each task's start and end times), then "done"; a pool
+//! of five running ten tasks with `apply`, strictly one at a time, and with
+//! `apply_async`, up to five at once. What varies: pids, the order of the lines, and
+//! how many ran at once with `apply_async` (at most the pool size, usually exactly it).
+//!
+//! Where Rust differs: a task is a plain `fn` (CPython: any picklable function), and
+//! its argument and result are serde values. Calling `join` before `close` does not
+//! compile: `join` belongs to what `close` returns (CPython: `ValueError`).
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_pool::{Pool, PoolError};
+use nix::libc;
+use nix::unistd::{getpid, getppid};
+use serde::{Deserialize, Serialize};
+
+/// When and where a task ran.
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct Span {
+    pid: i32,
+    ppid: i32,
+    start: u64,
+    end: u64,
+}
+
+fn main() -> Result<(), PoolError> {
+    let main_pid = getpid().as_raw();
+    println!("main: pid={main_pid}");
+
+    // Note 000: Pool(3), eight apply_async, close, join.
+    let pool = Pool::new(3)?;
+    let pending = (0..8)
+        .map(|i| pool.apply_async(funcpro, format!("HH {i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let spans = pending.into_iter().map(|r| r.get()).collect::<Result<Vec<Span>, _>>()?;
+    pool.close().join()?;
+    println!("done");
+    let (at_once, pids) = (most_at_once(&spans), distinct_pids(&spans));
+    println!("pool(3): 8 tasks, at most {at_once} at once, on {pids} worker processes");
+
+    // Note 001: Pool(5), ten tasks with apply (blocking), then with apply_async.
+    let pool = Pool::new(5)?;
+    let applied = (0..10).map(|i| pool.apply(worker, i)).collect::<Result<Vec<Span>, _>>()?;
+    let pending = (0..10).map(|i| pool.apply_async(worker, i)).collect::<Result<Vec<_>, _>>()?;
+    let async_spans = pending.into_iter().map(|r| r.get()).collect::<Result<Vec<Span>, _>>()?;
+    pool.close().join()?;
+    let (applied_at_once, async_at_once) = (most_at_once(&applied), most_at_once(&async_spans));
+    println!(
+        "pool(5): apply ran at most {applied_at_once} at once; apply_async at most {async_at_once}"
+    );
+
+    assert!(at_once <= 3 && pids <= 3);
+    assert!(
+        spans.iter().chain(&applied).chain(&async_spans).all(|s| s.ppid == main_pid),
+        "workers are main's children"
+    );
+    assert_eq!(applied_at_once, 1, "apply waits for each task");
+    assert!(async_at_once <= 5);
+    println!("main: ok");
+    Ok(())
+}
+
+/// The note's `funcpro(msg)`.
+fn funcpro(msg: String) -> Span {
+    let start = now();
+    println!("start {msg} pid={}", getpid());
+    sleep(Duration::from_millis(200));
+    println!("end {msg} pid={}", getpid());
+    Span { pid: getpid().as_raw(), ppid: getppid().as_raw(), start, end: now() }
+}
+
+/// The note's `worker(arg)`.
+fn worker(arg: u32) -> Span {
+    let start = now();
+    println!("worker {arg} starts pid={} ppid={}", getpid(), getppid());
+    sleep(Duration::from_millis(50));
+    Span { pid: getpid().as_raw(), ppid: getppid().as_raw(), start, end: now() }
+}
+
+/// Nanoseconds on the system-wide monotonic clock, comparable between processes.
+fn now() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The largest number of spans that overlap at one instant.
+fn most_at_once(spans: &[Span]) -> usize {
+    let mut events: Vec<(u64, i32)> =
+        spans.iter().flat_map(|s| [(s.start, 1), (s.end, -1)]).collect();
+    events.sort(); // at equal times an end (-1) sorts before a start (+1)
+    let (mut now, mut most) = (0_i32, 0_i32);
+    for (_, step) in events {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+fn distinct_pids(spans: &[Span]) -> usize {
+    let mut pids: Vec<i32> = spans.iter().map(|s| s.pid).collect();
+    pids.sort();
+    pids.dedup();
+    pids.len()
+}

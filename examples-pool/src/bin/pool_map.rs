@@ -1,0 +1,83 @@
+//! A pool with and without a scope; `get(timeout)`; `map` keeps input order.
+//!
+//! Mirrors note 003 "进程池": a pool of 4 given 10 `apply_async` tasks then `close` and
+//! `join`; `with Pool(...) as pool:` around `apply_async(...).get(timeout)` and around
+//! `map`.
+//!
+//! | CPython                                      | Rust (`examples_pool::Pool`)              |
+//! |----------------------------------------------|-------------------------------------------|
+//! | `p = Pool(processes=4)` ... `close`, `join`  | `let p = Pool::new(4)?;` ... `p.close().join()?` |
+//! | `with Pool(processes=2) as pool:`            | a block `{ let pool = Pool::new(2)?; … }`: its end terminates the pool |
+//! | `pool.apply_async(f, (10,)).get(timeout=1)`  | `pool.apply_async(f, 10)?.get_timeout(Duration::from_secs(1))?` |
+//! | `multiprocessing.TimeoutError`               | `Err(PoolError::Timeout)`                 |
+//! | `pool.map(f, range(10))`                     | `pool.map(f, 0..10)?`                     |
+//!
+//! Run: `cargo run -p examples-pool --bin pool_map`
+//!
+//! Output: ten tasks on a pool of 4, closed and joined; `get(timeout=1)` of `square(10)`
+//! giving 100; a 0.1 s `get` of a 0.5 s task failing with a timeout, after which the
+//! same task still finishes and gives its result; `map` of `square` over 0..10 giving
+//! `[0, 1, 4, …, 81]` in order. What varies: the pids in the task lines.
+//!
+//! Where Rust differs: the end of a block drops the pool, which terminates the workers
+//! as leaving CPython's `with` does; nothing else needs to be called. After a timeout
+//! the result can still be asked for, as in CPython.
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_pool::{Pool, PoolError};
+use nix::unistd::getpid;
+
+fn main() -> Result<(), PoolError> {
+    // Without a scope: close and join by hand.
+    let p = Pool::new(4)?;
+    for i in 0..10 {
+        p.apply_async(fun1, i)?; // the result is not kept, as in the note
+    }
+    p.close().join()?;
+    println!("without a scope: closed and joined after 10 tasks");
+
+    // With a scope: the pool ends with the block.
+    let (hundred, timed_out, later) = {
+        let pool = Pool::new(2)?;
+        let hundred = pool.apply_async(square, 10)?.get_timeout(Duration::from_secs(1))?;
+        println!("get(timeout=1) of square(10) = {hundred}");
+
+        let slow = pool.apply_async(slow_square, 7)?;
+        let first = slow.get_timeout(Duration::from_millis(100));
+        println!(
+            "get(timeout=0.1) of a 0.5 s task: {}",
+            first.as_ref().map_or_else(|e| e.to_string(), |v| v.to_string())
+        );
+        let later = slow.get()?; // the task went on; now wait for it
+        println!("the same task later gave {later}");
+        (hundred, matches!(first, Err(PoolError::Timeout)), later)
+    }; // the pool is dropped here: its workers are terminated
+
+    let squares = {
+        let pool = Pool::new(4)?;
+        pool.map(square, 0..10)?
+    };
+    println!("map(square, range(10)) = {squares:?}");
+
+    assert_eq!(hundred, 100);
+    assert!(timed_out);
+    assert_eq!(later, 49);
+    assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<u64>>());
+    println!("main: ok");
+    Ok(())
+}
+
+fn fun1(i: u32) {
+    println!("fun1({i}) in pid={}", getpid());
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn slow_square(x: u64) -> u64 {
+    sleep(Duration::from_millis(500));
+    x * x
+}

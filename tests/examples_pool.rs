@@ -1,0 +1,67 @@
+//! Runs every `examples-pool` binary and checks what its note says should happen.
+
+use std::collections::BTreeSet;
+
+use harness::{field, run};
+
+#[test]
+fn pool_async() {
+    let out = run(env!("CARGO_BIN_EXE_pool_async"), &[]);
+    out.assert_success();
+    // Eight tasks, each started and ended once, on at most three worker processes.
+    let mut pids = BTreeSet::new();
+    for i in 0..8 {
+        let start = out.line(&format!("start HH {i} "));
+        let end = out.line(&format!("end HH {i} "));
+        assert_eq!(field(start, "pid"), field(end, "pid"), "a task starts and ends in one worker");
+        assert!(out.position(&format!("start HH {i} ")) < out.position(&format!("end HH {i} ")));
+        pids.insert(field(start, "pid").unwrap().to_string());
+    }
+    assert!(pids.len() <= 3, "{pids:?}");
+    assert!(
+        !pids.contains(field(out.line("main: pid="), "pid").unwrap()),
+        "tasks run in workers, not in main"
+    );
+    // At most three ran at once, measured by the example from the tasks' start and end times.
+    let at_once: usize = out
+        .line("pool(3):")
+        .split("at most ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&at_once), "{}", out.line("pool(3):"));
+    // Pool(5): apply one at a time; the ten workers' lines carry main as their parent.
+    assert!(out.line("pool(5):").starts_with("pool(5): apply ran at most 1 at once"));
+    let main_pid = field(out.line("main: pid="), "pid");
+    let workers: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("worker ")).collect();
+    assert_eq!(workers.len(), 20);
+    assert!(workers.iter().all(|l| field(l, "ppid") == main_pid));
+    // Every task line comes before "done", and "done" only after all eight ended.
+    let done = out.position("done");
+    assert!((0..8).all(|i| out.position(&format!("end HH {i} ")) < done));
+}
+
+#[test]
+fn pool_map() {
+    let out = run(env!("CARGO_BIN_EXE_pool_map"), &[]);
+    out.assert_success();
+    // Ten fun1 calls, all before the closed pool's join returned.
+    let joined = out.position("without a scope: closed and joined after 10 tasks");
+    let calls: BTreeSet<String> = out.lines()[..joined]
+        .iter()
+        .filter(|l| l.starts_with("fun1("))
+        .map(|l| l[..l.find(')').unwrap() + 1].to_string())
+        .collect();
+    assert_eq!(calls.len(), 10);
+    assert_eq!(out.count("get(timeout=1) of square(10) = 100"), 1);
+    assert_eq!(
+        out.count("get(timeout=0.1) of a 0.5 s task: timed out; the task is still running"),
+        1
+    );
+    assert_eq!(out.count("the same task later gave 49"), 1);
+    assert_eq!(out.count("map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
+}
