@@ -65,3 +65,68 @@ fn pool_map() {
     assert_eq!(out.count("the same task later gave 49"), 1);
     assert_eq!(out.count("map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
 }
+
+#[test]
+fn thread_pool() {
+    let out = run(env!("CARGO_BIN_EXE_thread_pool"), &[]);
+    out.assert_success();
+    assert_eq!(out.count("par_iter map(square, 0..10) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
+    let pool = out.line("pool of 3:");
+    let most: usize =
+        pool.split("at most ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((1..=3).contains(&most), "{pool}");
+    // The thread indices are those of a pool of three: 0, 1, 2 (some may have had no task).
+    let threads = pool.split('[').nth(1).unwrap().trim_end_matches(']');
+    assert!(threads.split(", ").all(|t| ["0", "1", "2"].contains(&t)), "{pool}");
+    assert_eq!(out.count("apply_async result: square(10) = 100"), 1);
+    assert_eq!(out.count("get(timeout=0.1) for the slow task: timed out=true"), 1);
+    assert_eq!(out.count("the slow task later gave square(7) = 49"), 1);
+}
+
+/// The kernel's sum for 0..n, computed here independently of the example.
+fn expected_sum(n: u64) -> u64 {
+    (0..n).map(|i| (i * i) % 1_000_000_007).sum()
+}
+
+#[test]
+fn gil_compare() {
+    let n = 200_000;
+    let out = run(env!("CARGO_BIN_EXE_gil_compare"), &["--n", &n.to_string()]);
+    out.assert_success();
+    let expected = expected_sum(n).to_string();
+    let cpu = [
+        "serial",
+        "2 threads",
+        "2 threads + GIL emulation",
+        "2 processes",
+        "process pool of 2",
+        "rayon (all CPUs)",
+    ];
+    for variant in cpu {
+        let row = out
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with(&format!("{variant:<28}")))
+            .unwrap_or_else(|| panic!("no row {variant}\n{}", out.show()));
+        assert_eq!(row.split_whitespace().rev().nth(3), Some(expected.as_str()), "{row}");
+    }
+    for variant in ["20 threads", "20 processes"] {
+        let row = out.line(variant);
+        assert_eq!(row.split_whitespace().rev().nth(3), Some("20"), "{row}");
+    }
+    assert_eq!(out.count_containing("(median of 50)"), 2);
+    assert!(out.stdout.ends_with(&format!(
+        "main: ok, every variant's result equals the serial one ({expected})\n"
+    )));
+}
+
+#[test]
+fn gil_compare_rejects_bad_input() {
+    for args in [&["--n", "0"][..], &["--n", "many"], &["--n", "5000000000"], &["--fast"]] {
+        let out = run(env!("CARGO_BIN_EXE_gil_compare"), args);
+        out.assert_code(2);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}\n{}", out.show());
+        assert!(out.stderr.contains("usage: gil_compare"), "{}", out.show());
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -87,6 +87,15 @@ impl From<io::Error> for PoolError {
     }
 }
 
+impl From<PoolError> for io::Error {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Io(e) => e,
+            other => io::Error::other(other),
+        }
+    }
+}
+
 /// A task as it travels: which function, through which trampoline, with what input.
 #[derive(Serialize, Deserialize)]
 struct Task {

@@ -1,0 +1,244 @@
+//! The notes' conclusion, measured: CPU-bound work on threads, on threads that share
+//! one global lock (a GIL), on processes and on pools; IO-bound work on threads and
+//! processes; the cost of starting a process and a thread.
+//!
+//! Mirrors the conclusions of note 000, note 001 "5. GIL" and note 004 "进程与线程区别":
+//! in CPython one thread is slowest for CPU-bound work, threads do not help (the GIL),
+//! processes do; threads help IO-bound work; processes cost more to start.
+//!
+//! | CPython                                   | Rust                                          |
+//! |-------------------------------------------|-----------------------------------------------|
+//! | two `Thread`s on a CPU-bound function     | `thread::scope` with two threads              |
+//! | the GIL                                   | "GIL emulation": one global `Mutex` each thread must hold to compute, handed over every 5 ms |
+//! | `Process` ×2, `Pool(2).map`               | `examples_process::Process` ×2, `examples_pool::Pool::new(2)?.map` |
+//! | (no equivalent)                           | `rayon`: `into_par_iter().map().sum()`        |
+//! | `time.sleep(0.1)` in 20 threads / processes | `thread::sleep` in 20 threads / processes   |
+//!
+//! Run: `cargo run --release -p examples-pool --bin gil_compare` (optionally `-- --n N`)
+//!
+//! The CPU-bound kernel is the sum over i in lo..hi of (i·i) mod 1 000 000 007, in u64.
+//! With the default N = 30 000 000 it is 14993334113544338 (halves 7493522055797279 and
+//! 7499812057747059). Output: a table of variant, whether its result equals the serial
+//! one, wall time, speedup against serial, and a bar; then the cost of starting and
+//! joining one process and one thread. Every figure varies with the machine and its
+//! load; build with `--release`, or the times measure the debug build.
+//!
+//! Where Rust differs: there is no GIL. Two threads compute at once, as two processes
+//! do, so the thread rows show what CPython's would if it had none; the "GIL emulation"
+//! row shows what one global lock does to them. rayon runs last because its pool keeps
+//! its threads, and a process with several threads must not fork.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+
+use examples_ipc::shared::SharedMemory;
+use examples_pool::Pool;
+use examples_process::Process;
+use parking_lot::{Mutex, MutexGuard};
+use rayon::prelude::*;
+
+const DEFAULT_N: u64 = 30_000_000;
+/// Above this, i·i no longer fits in a u64.
+const MAX_N: u64 = 4_000_000_000;
+const USAGE: &str = "usage: gil_compare [--n N]   (N from 1 to 4000000000; default 30000000)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => DEFAULT_N,
+        ["--n", value] => match value.replace('_', "").parse::<u64>() {
+            Ok(n @ 1..=MAX_N) => n,
+            _ => {
+                return usage_error(&format!(
+                    "N must be a whole number from 1 to {MAX_N}, not {value:?}"
+                ));
+            }
+        },
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => return usage_error(&format!("unexpected arguments {args:?}")),
+    };
+    match compare(n) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gil_compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(what: &str) -> ExitCode {
+    eprintln!("gil_compare: {what}; {USAGE}");
+    ExitCode::from(2)
+}
+
+/// The CPU-bound kernel.
+fn kernel((lo, hi): (u64, u64)) -> u64 {
+    (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
+}
+
+struct Row {
+    name: &'static str,
+    result: u64,
+    took: Duration,
+}
+
+fn timed(name: &'static str, run: impl FnOnce() -> std::io::Result<u64>) -> std::io::Result<Row> {
+    let start = Instant::now();
+    let result = run()?;
+    Ok(Row { name, result, took: start.elapsed() })
+}
+
+fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let halves = [(0, n / 2), (n / 2, n)];
+    println!(
+        "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",
+        thread::available_parallelism()?
+    );
+    let mut cpu = vec![timed("serial", || Ok(kernel((0, n))))?];
+    cpu.push(timed("2 threads", || {
+        Ok(thread::scope(|s| halves.map(|h| s.spawn(move || kernel(h))).map(join).iter().sum()))
+    })?);
+    cpu.push(timed("2 threads + GIL emulation", || Ok(with_global_lock(halves)))?);
+    cpu.push(timed("2 processes", || two_processes(halves))?);
+    cpu.push(timed("process pool of 2", || Ok(Pool::new(2)?.map(kernel, halves)?.iter().sum()))?);
+    let io = io_bound()?;
+    let (process_cost, thread_cost) = start_costs()?;
+    // Last: rayon's global pool keeps its threads, and nothing may fork after that.
+    cpu.push(timed("rayon (all CPUs)", || {
+        Ok((0..n).into_par_iter().map(|i| (i * i) % 1_000_000_007).sum())
+    })?);
+
+    print_table(&cpu);
+    println!();
+    println!("IO-bound: 20 tasks that each sleep 100 ms");
+    print_table(&io);
+    println!();
+    println!("start + join one process: {:.1} us (median of 50)", process_cost.as_secs_f64() * 1e6);
+    println!("start + join one thread:  {:.1} us (median of 50)", thread_cost.as_secs_f64() * 1e6);
+
+    let serial = cpu[0].result;
+    assert!(cpu.iter().all(|r| r.result == serial), "every variant computes the same sum");
+    assert!(io.iter().all(|r| r.result == 20), "every IO variant ran 20 tasks");
+    println!("main: ok, every variant's result equals the serial one ({serial})");
+    Ok(())
+}
+
+/// Two threads that may compute only while holding one global lock, and hand it over
+/// every 5 ms, as CPython's threads hand over the GIL (its switch interval is 5 ms).
+fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
+    let gil = Mutex::new(());
+    thread::scope(|s| {
+        halves
+            .map(|(lo, hi)| {
+                let gil = &gil;
+                s.spawn(move || {
+                    let (mut sum, mut i) = (0_u64, lo);
+                    while i < hi {
+                        let held: MutexGuard<'_, ()> = gil.lock();
+                        let until = Instant::now() + Duration::from_millis(5);
+                        while i < hi && Instant::now() < until {
+                            let end = (i + 65_536).min(hi);
+                            sum += kernel((i, end));
+                            i = end;
+                        }
+                        MutexGuard::unlock_fair(held); // hand the lock to the waiting thread
+                    }
+                    sum
+                })
+            })
+            .map(join)
+            .iter()
+            .sum()
+    })
+}
+
+/// Two forked children, each computing a half into shared memory.
+fn two_processes(halves: [(u64, u64); 2]) -> std::io::Result<u64> {
+    let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
+    let mut children = [0, 1].map(|k| {
+        let results = results.clone();
+        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
+    });
+    for child in &mut children {
+        child.start()?;
+    }
+    for child in &children {
+        child.join()?;
+    }
+    Ok(results.iter().map(|r| r.load(SeqCst)).sum())
+}
+
+fn io_bound() -> std::io::Result<Vec<Row>> {
+    let nap = || sleep(Duration::from_millis(100));
+    Ok(vec![
+        timed("serial", || {
+            (0..20).for_each(|_| nap());
+            Ok(20)
+        })?,
+        timed("20 threads", || {
+            Ok(thread::scope(|s| (0..20).map(|_| s.spawn(nap)).collect::<Vec<_>>().len() as u64))
+        })?,
+        timed("20 processes", || {
+            let mut naps: Vec<Process> = (0..20).map(|_| Process::new(nap)).collect();
+            for p in &mut naps {
+                p.start()?;
+            }
+            naps.iter()
+                .map(Process::join)
+                .collect::<std::io::Result<Vec<_>>>()
+                .map(|codes| codes.len() as u64)
+        })?,
+    ])
+}
+
+/// Median time to start and join one child process, and one thread.
+fn start_costs() -> std::io::Result<(Duration, Duration)> {
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mut processes = Vec::new();
+    for _ in 0..50 {
+        let start = Instant::now();
+        let mut p = Process::new(|| {});
+        p.start()?;
+        p.join()?;
+        processes.push(start.elapsed());
+    }
+    let threads = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            thread::spawn(|| {}).join().unwrap_or(());
+            start.elapsed()
+        })
+        .collect();
+    Ok((median(processes), median(threads)))
+}
+
+fn print_table(rows: &[Row]) {
+    let serial = rows[0].took.as_secs_f64();
+    let speedup = |row: &Row| serial / row.took.as_secs_f64().max(1e-9);
+    let best = rows.iter().map(speedup).fold(1.0, f64::max);
+    println!("{:<28} {:>20} {:>10} {:>8}", "variant", "result", "ms", "speedup");
+    for row in rows {
+        let speedup = speedup(row);
+        // 40 characters for the fastest row of the table.
+        let bar = "#".repeat((speedup / best * 40.0).round().max(1.0) as usize);
+        println!(
+            "{:<28} {:>20} {:>10.1} {:>7.2}x {bar}",
+            row.name,
+            row.result,
+            row.took.as_secs_f64() * 1e3,
+            speedup
+        );
+    }
+}
+
+fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
