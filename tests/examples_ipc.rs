@@ -1,14 +1,6 @@
 //! Runs every `examples-ipc` binary and checks what its note says should happen.
 
-use harness::run;
-
-/// The number after `key` in `line`, e.g. the 200 of "after 200 ms".
-fn number_after(line: &str, key: &str) -> i64 {
-    let rest =
-        &line[line.find(key).unwrap_or_else(|| panic!("no {key:?} in {line:?}")) + key.len()..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
-}
+use harness::{number_after, run};
 
 #[test]
 fn pipe() {

@@ -1,14 +1,6 @@
 //! Runs every `examples-locks` binary and checks what its note says should happen.
 
-use harness::run;
-
-/// The number after `key` in `line`: `number_after("g_num=12 of", "g_num=")` is 12.
-fn number_after(line: &str, key: &str) -> i64 {
-    let rest =
-        &line[line.find(key).unwrap_or_else(|| panic!("no {key:?} in {line:?}")) + key.len()..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
-    digits.parse().unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
-}
+use harness::{number_after, run};
 
 #[test]
 fn race() {

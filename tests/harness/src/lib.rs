@@ -188,6 +188,17 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
+/// The whole number right after `key` in `line`: `number_after("g_num=12 of 20", "g_num=")`
+/// is 12. Panics, naming both, if there is none (a test helper).
+#[track_caller]
+pub fn number_after(line: &str, key: &str) -> i64 {
+    let at = line.find(key).unwrap_or_else(|| panic!("no {key:?} in {line:?}")) + key.len();
+    let rest = &line[at..];
+    let digits =
+        rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-').len();
+    rest[..digits].parse().unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
 /// Replaces the digits after every `pid=` (which includes `ppid=`) with `N`, so that
 /// lines can be compared across runs.
 pub fn mask_pids(text: &str) -> String {
@@ -217,6 +228,12 @@ mod tests {
         assert_eq!(field(line, "ppid"), Some("7"));
         assert_eq!(field(line, "name"), Some("Process-1"));
         assert_eq!(field(line, "id"), None);
+    }
+
+    #[test]
+    fn number_after_reads_the_number_only() {
+        assert_eq!(number_after("racy: g_num=1364608 of 2000000", "g_num="), 1364608);
+        assert_eq!(number_after("exitcode=-9)", "exitcode="), -9);
     }
 
     #[test]
