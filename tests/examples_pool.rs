@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use harness::{field, run};
+use harness::{field, number_after, run};
 
 #[test]
 fn pool_async() {
@@ -23,18 +23,10 @@ fn pool_async() {
         "tasks run in workers, not in main"
     );
     // At most three ran at once, measured by the example from the tasks' start and end times.
-    let at_once: usize = out
-        .line("pool(3):")
-        .split("at most ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let at_once = number_after(out.line("pool(3):"), "at most ");
     assert!((1..=3).contains(&at_once), "{}", out.line("pool(3):"));
-    // Pool(5): apply one at a time; the ten workers' lines carry main as their parent.
+    // Pool(5): apply one at a time; all 20 worker lines (apply, then apply_async) carry
+    // main as their parent.
     assert!(out.line("pool(5):").starts_with("pool(5): apply ran at most 1 at once"));
     let main_pid = field(out.line("main: pid="), "pid");
     let workers: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("worker ")).collect();
@@ -72,8 +64,7 @@ fn thread_pool() {
     out.assert_success();
     assert_eq!(out.count("par_iter map(square, 0..10) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
     let pool = out.line("pool of 3:");
-    let most: usize =
-        pool.split("at most ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let most = number_after(pool, "at most ");
     assert!((1..=3).contains(&most), "{pool}");
     // The thread indices are those of a pool of three: 0, 1, 2 (some may have had no task).
     let threads = pool.split('[').nth(1).unwrap().trim_end_matches(']');

@@ -33,6 +33,9 @@
 //! fn square(x: u64) -> u64 { x * x }
 //!
 //! let pool = Pool::new(2)?;
+//! let pending = pool.apply_async(square, 3)?;
+//! while !pending.ready()? {} // ready() never waits; get() would
+//! assert_eq!(pending.get()?, 9);
 //! assert_eq!(pool.apply(square, 7)?, 49);
 //! assert_eq!(pool.map(square, 0..5)?, [0, 1, 4, 9, 16]);
 //! pool.close().join()?;
@@ -158,11 +161,6 @@ impl Pool {
         let inner =
             Inner { workers, queued: VecDeque::new(), finished: HashMap::new(), next_id: 0 };
         Ok(Pool { inner: RefCell::new(inner) })
-    }
-
-    /// The workers' pids (they change when a dead worker is replaced).
-    pub fn worker_pids(&self) -> Vec<i32> {
-        self.inner.borrow().workers.iter().filter_map(|w| w.process.pid()).collect()
     }
 
     /// Runs `f(args)` in a worker and waits for it (CPython: `apply`).

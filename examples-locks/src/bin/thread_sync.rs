@@ -132,7 +132,10 @@ impl Event {
     fn wait(&self, timeout: Option<Duration>) -> bool {
         let mut flag = self.flag.lock();
         match timeout {
-            Some(t) => drop(self.changed.wait_while_for(&mut flag, |f| !*f, t)),
+            // Whether it timed out needs no answer of its own: the flag says it.
+            Some(t) => {
+                let _timed_out = self.changed.wait_while_for(&mut flag, |f| !*f, t);
+            }
             None => self.changed.wait_while(&mut flag, |f| !*f),
         }
         *flag
