@@ -26,8 +26,12 @@
 //! - A child killed by signal N has exit code `-N`, as in CPython.
 //! - Dropping a started handle does what CPython does for it at interpreter exit: a
 //!   daemon child is terminated, a non-daemon child is waited for. Either way it is
-//!   reaped: no zombie is left. A daemon child also dies if its parent dies first
-//!   (`prctl(PR_SET_PDEATHSIG)`).
+//!   reaped: no zombie is left.
+//! - No child outlives its parent: if the parent dies without dropping the handle (a
+//!   signal, `std::process::exit`), the kernel sends the child SIGKILL
+//!   (`prctl(PR_SET_PDEATHSIG)`). CPython leaves such children running as orphans; here
+//!   Ctrl-C, `kill` or a crash of the parent ends the whole tree. See [`die_with_parent`]
+//!   for children started with `std::process::Command`.
 //! - Waiting and signalling go through a pidfd, so `terminate` can never hit an
 //!   unrelated process that reused a reaped child's pid, and `join_timeout` sleeps in
 //!   the kernel instead of polling.
@@ -47,7 +51,9 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
+use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -55,7 +61,7 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::prctl;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::time::TimeSpec;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
@@ -160,8 +166,8 @@ impl Process {
         self
     }
 
-    /// Makes the process a daemon: it is terminated when its parent's handle is
-    /// dropped or its parent dies, instead of being waited for.
+    /// Makes the process a daemon: dropping its handle terminates it (SIGTERM) instead
+    /// of waiting for it.
     pub fn with_daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
         self
@@ -220,13 +226,11 @@ impl Process {
             ForkResult::Child => {
                 lock(&CURRENT).become_child(&self.name, &self.identity);
                 lock(&CHILDREN).clear(); // the parent's children are not ours
-                if self.daemon {
-                    // Dies with the parent. If the parent died before this call, the
-                    // signal will never come: we were adopted, so check and leave.
-                    let _ = prctl::set_pdeathsig(Signal::SIGTERM);
-                    if getppid() != parent {
-                        exit_child(-1);
-                    }
+                // Die with the parent. If the parent died before this call, the signal
+                // will never come: we were adopted, so check and leave.
+                let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+                if getppid() != parent {
+                    exit_child(-1);
                 }
                 let outcome = panic::catch_unwind(AssertUnwindSafe(target));
                 exit_child(if outcome.is_ok() { 0 } else { 1 });
@@ -395,7 +399,7 @@ pub fn active_children() -> Vec<ProcessInfo> {
 pub fn run_self(role: &str) -> io::Result<Vec<String>> {
     let name = std::env::args().next().unwrap_or_default();
     println!("main: running `{} {role}`:", name.rsplit('/').next().unwrap_or(&name));
-    let run = std::process::Command::new(std::env::current_exe()?).arg(role).output()?;
+    let run = die_with_parent(&mut Command::new(std::env::current_exe()?)).arg(role).output()?;
     let lines: Vec<String> =
         String::from_utf8_lossy(&run.stdout).lines().map(String::from).collect();
     for line in &lines {
@@ -406,6 +410,70 @@ pub fn run_self(role: &str) -> io::Result<Vec<String>> {
         return Err(io::Error::other(format!("`{role}` run failed with {}: {err}", run.status)));
     }
     Ok(lines)
+}
+
+/// Makes a child started with `std::process::Command` get SIGKILL when this process
+/// dies, as [`Process`] children do, so a Ctrl-C or `kill` of the parent leaves no
+/// orphan running.
+///
+/// ```
+/// use std::process::Command;
+/// use examples_process::die_with_parent;
+///
+/// let status = die_with_parent(&mut Command::new("true")).status()?;
+/// assert!(status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn die_with_parent(command: &mut Command) -> &mut Command {
+    let parent = getpid();
+    // SAFETY: the closure runs in the forked child before `exec` and only makes
+    // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // A parent that died before the call above sends no signal: check.
+            if getppid() != parent {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Holds back Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT while it lives, so that a
+/// short stretch that must not be cut (a file or a named segment exists and must be
+/// removed) runs to its end. When it is dropped, a signal that arrived meanwhile is
+/// delivered and does what it does by default: end the process. Use it on the main
+/// thread of a single-threaded program; SIGKILL can never be held back.
+///
+/// ```
+/// use examples_process::DeferTermination;
+///
+/// let hold = DeferTermination::new()?;
+/// // ... create something named, use it, remove it ...
+/// drop(hold); // a Ctrl-C pressed meanwhile takes effect here
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct DeferTermination {
+    previous: SigSet,
+}
+
+impl DeferTermination {
+    pub fn new() -> io::Result<DeferTermination> {
+        let mut held = SigSet::empty();
+        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            held.add(signal);
+        }
+        let mut previous = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut previous))?;
+        Ok(DeferTermination { previous })
+    }
+}
+
+impl Drop for DeferTermination {
+    fn drop(&mut self) {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.previous), None);
+    }
 }
 
 /// A random duration in `[low, high]`, for the notes' `time.sleep(random...)` steps.

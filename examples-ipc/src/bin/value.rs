@@ -26,7 +26,10 @@
 //! says so, where CPython's `Lock` waits for ever. The forked way leaves nothing
 //! behind even on SIGKILL (the mapping has no name). The named way must exist under
 //! a name until the other programs have opened it; this example removes the name as
-//! soon as they have, so after that point nothing can be left behind either.
+//! soon as they have, so after that point nothing can be left behind either. A Ctrl-C
+//! or SIGTERM before that point is held back until the name is removed
+//! (`DeferTermination`); only a SIGKILL in those few milliseconds can leave the segment
+//! in `/dev/shm`. The adder programs die with this one (`die_with_parent`).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::mem::size_of;
@@ -36,7 +39,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use examples_ipc::shared::RobustMutex;
-use examples_process::Process;
+use examples_process::{DeferTermination, Process, die_with_parent};
 use nix::sys::mman::shm_unlink;
 use shared_memory::ShmemConf;
 
@@ -131,6 +134,8 @@ fn forked() -> io::Result<()> {
 
 /// A named segment, opened by two programs that are not this one's forked children.
 fn named() -> io::Result<()> {
+    // Ctrl-C or SIGTERM from here until the name is removed waits for that removal.
+    let hold_signals = DeferTermination::new()?;
     let mut segment =
         ShmemConf::new().size(size_of::<RobustMutex<i32>>()).create().map_err(io::Error::other)?;
     let name = segment.get_os_id().to_string();
@@ -142,8 +147,10 @@ fn named() -> io::Result<()> {
     let me = std::env::current_exe()?;
     let mut adders = Vec::new();
     for amount in ["1", "3"] {
-        let mut adder =
-            Command::new(&me).args(["add", &name, amount]).stdout(Stdio::piped()).spawn()?;
+        let mut adder = die_with_parent(&mut Command::new(&me))
+            .args(["add", &name, amount])
+            .stdout(Stdio::piped())
+            .spawn()?;
         let stdout = adder.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
         let mut output = BufReader::new(stdout);
         let mut attached = String::new();
@@ -157,6 +164,7 @@ fn named() -> io::Result<()> {
     shm_unlink(name.as_str())?;
     let listed = Path::new("/dev/shm").join(name.trim_start_matches('/')).exists();
     println!("named: name removed; {name} in /dev/shm: {listed}");
+    drop(hold_signals);
 
     for (mut adder, mut output) in adders {
         let mut rest = String::new();

@@ -23,9 +23,10 @@
 //! the daemon prints before it is cut off (about three).
 //!
 //! Where Rust differs: Rust has no interpreter exit hook. `main` returning drops the
-//! handles, and `Process`'s `Drop` does what CPython's exit handler does. A daemon
-//! child also dies if the parent is killed (`PR_SET_PDEATHSIG`); `std::process::exit`
-//! skips destructors, so it leaves non-daemon children running, as `os._exit` does.
+//! handles, and `Process`'s `Drop` does what CPython's exit handler does. Any child,
+//! daemon or not, is killed if the parent dies without running that code (a signal, or
+//! `std::process::exit`, which skips destructors): `PR_SET_PDEATHSIG`. CPython's
+//! non-daemon children would go on running as orphans after `os._exit` or a SIGKILL.
 
 use std::io;
 use std::process::ExitCode;

@@ -18,15 +18,21 @@
 //!
 //! Where Rust differs: nothing essential. Each line goes to the file in one `write`
 //! on a file opened for appending, so lines from two processes never mix (`O_APPEND`).
+//!
+//! Ctrl-C (or SIGTERM) while it runs is held back until the file is removed, then ends
+//! the program: no file is left behind (`DeferTermination`). Only SIGKILL, which
+//! nothing can hold back, could leave it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use examples_process::Process;
+use examples_process::{DeferTermination, Process};
 use nix::unistd::getpid;
 
 fn main() -> io::Result<()> {
+    // Declared first, so dropped last: after `file` has been removed.
+    let _hold_signals = DeferTermination::new()?;
     let file = TempFile(std::env::temp_dir().join(format!("file_share-{}.txt", getpid())));
     println!("main: file={}", file.0.display());
 

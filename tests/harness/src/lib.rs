@@ -1,30 +1,53 @@
-//! Runs an example binary the way a user would and helps tests assert on what it did.
+//! Runs an example binary the way a user would and checks that it cleaned up after
+//! itself; helps tests assert on what it did.
 //!
 //! - [`run`] starts the binary in a process group of its own, with no standard input,
-//!   and waits at most [`TIMEOUT`]. A run that hangs, or that leaves a descendant
-//!   holding its output open after it exited, has its whole group killed and fails the
-//!   test with the binary's name and the output so far.
+//!   a private `TMPDIR`, and waits at most [`TIMEOUT`]. A run that hangs has its whole
+//!   group killed and fails the test with the binary's name and the output so far. A
+//!   run that leaves anything behind fails too: a process of its group still running
+//!   or not reaped (an orphan or a zombie), or a file in its `TMPDIR`.
+//! - [`stress`] runs a binary many times, alone, and also checks `/dev/shm` after each run.
+//! - [`Running`] is a run in progress, for tests that signal a binary in the middle:
+//!   wait for a line, send SIGINT, check that the whole tree is gone within a bound.
 //! - [`Output`] holds the exit status and the output, with helpers to count lines,
 //!   find their order, read `key=value` fields and mask pids.
+//!
+//! The test process makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a
+//! process whose parent died is adopted by the test instead of by PID 1, so the test
+//! can see it, reap it and report it. Processes are told apart by process group, which
+//! is the binary's pid; so runs on parallel test threads never see each other's.
+//!
+//! `/dev/shm` has no such owner mark, so `stress` and [`Running::start_alone`] run while
+//! no other run of the same test binary does (a lock in this crate); `cargo test` runs
+//! one test binary at a time, so nothing else of this workspace runs meanwhile.
 //!
 //! Integration tests get a binary's path from Cargo: `env!("CARGO_BIN_EXE_<name>")`
 //! (only for the test's own package). Tests never fork themselves: the test harness
 //! runs them on several threads.
 
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+mod procs;
 
-use nix::sys::signal::{Signal, killpg};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
+use std::time::{Duration, Instant};
+use std::{fs, thread};
+
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+pub use procs::Member;
 
 /// How long a run may take before it counts as a hang. Generous: it bounds a hang, it
 /// does not measure speed.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Ordinary runs share this lock; runs that check `/dev/shm` take it alone.
+static RUNS: RwLock<()> = RwLock::new(());
 
 /// What a finished run printed, and how it ended.
 #[derive(Debug)]
@@ -43,34 +66,309 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
 
 /// Runs `bin` with `args`, failing the test if it has not finished after `timeout`.
 pub fn run_with_timeout(bin: &str, args: &[&str], timeout: Duration) -> Output {
-    let name = Path::new(bin).file_name().map_or(bin.into(), |n| n.to_string_lossy().into_owned());
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0) // so that a hang can be ended with everything it started
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name}: cannot start {bin}: {e}"));
-    let group = Pid::from_raw(child.id() as i32);
-    let deadline = Instant::now() + timeout;
+    Running::start(bin, args).finish(timeout)
+}
 
-    let stdout = read_in_background(child.stdout.take());
-    let stderr = read_in_background(child.stderr.take());
-    let status = wait_until(&mut child, deadline);
-    // The output ends when every process holding the pipe has closed it: the binary and
-    // any descendant it left behind.
-    let stdout = stdout.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-    let stderr = stderr.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-    let (Some(status), Ok(stdout), Ok(stderr)) = (status, stdout, stderr) else {
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = child.wait();
-        panic!(
-            "{name}: still running, or a process it started still is, after {timeout:?}; \
-             its process group was killed"
+/// How many times [`stress`] runs each binary: `STRESS_RUNS` from the environment, or 2.
+/// `STRESS_RUNS=50 cargo test --workspace stress` is the long version.
+pub fn stress_runs() -> usize {
+    match std::env::var("STRESS_RUNS") {
+        Err(_) => 2,
+        Ok(text) => match text.parse() {
+            Ok(n @ 1..=100_000) => n,
+            _ => panic!("STRESS_RUNS must be a whole number from 1 to 100000, not {text:?}"),
+        },
+    }
+}
+
+/// Runs `bin` [`stress_runs`] times, one run at a time and alone. Each run must exit
+/// with code 0 (every example asserts its own invariants, so that means they held)
+/// and leave nothing behind: no process, no file in its `TMPDIR`, no new entry in
+/// `/dev/shm`.
+pub fn stress(bin: &str, args: &[&str]) {
+    let runs = stress_runs();
+    for i in 1..=runs {
+        let out = Running::start_alone(bin, args).finish(TIMEOUT);
+        assert!(
+            out.status.success(),
+            "{} failed in run {i} of {runs} with {}\n{}",
+            out.name,
+            out.status,
+            out.show()
         );
-    };
-    Output { name, status, stdout, stderr }
+    }
+}
+
+/// Which share of [`RUNS`] a run holds.
+enum Share {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone { _guard: RwLockWriteGuard<'static, ()>, shm_before: BTreeSet<String> },
+}
+
+/// A binary that is running, started by [`Running::start`].
+pub struct Running {
+    name: String,
+    child: Child,
+    status: Option<ExitStatus>,
+    group: Pid,
+    tmp: PathBuf,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: mpsc::Receiver<String>,
+    share: Share,
+}
+
+/// How a signalled run ended: its output, and how long the whole tree took to go.
+#[derive(Debug)]
+pub struct Gone {
+    pub output: Output,
+    pub after: Duration,
+}
+
+impl Running {
+    /// Starts `bin` with `args` in a process group of its own, stdin closed, a private
+    /// `TMPDIR`; standard output is read line by line as it comes.
+    pub fn start(bin: &str, args: &[&str]) -> Running {
+        let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
+        Running::spawn(bin, args, Share::Shared(guard))
+    }
+
+    /// Like [`Running::start`], but waits until no other run of this test binary is
+    /// going on and runs alone, so that what appears in `/dev/shm` meanwhile is this
+    /// run's. Checked when the run ends.
+    pub fn start_alone(bin: &str, args: &[&str]) -> Running {
+        let guard = RUNS.write().unwrap_or_else(PoisonError::into_inner);
+        Running::spawn(bin, args, Share::Alone { _guard: guard, shm_before: shm_entries() })
+    }
+
+    fn spawn(bin: &str, args: &[&str], share: Share) -> Running {
+        procs::become_subreaper();
+        let name =
+            Path::new(bin).file_name().map_or(bin.into(), |n| n.to_string_lossy().into_owned());
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let tmp = std::env::temp_dir().join(format!(
+            "harness-{}-{}",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0) // so that everything it starts can be found and ended
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start {bin}: {e}"));
+        let group = Pid::from_raw(child.id() as i32);
+        let lines = read_lines_in_background(child.stdout.take());
+        let stderr = read_in_background(child.stderr.take());
+        Running { name, child, status: None, group, tmp, lines, stdout: Vec::new(), stderr, share }
+    }
+
+    /// The binary's pid (and its process group's id).
+    pub fn pid(&self) -> i32 {
+        self.group.as_raw()
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a line of standard output that contains `part`
+    /// and returns it. Fails the test if the output ends first.
+    #[track_caller]
+    pub fn wait_for_line(&mut self, part: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if line.contains(part) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let seen = self.stdout.join("\n");
+                    self.kill_all();
+                    panic!("{}: no line containing {part:?}; output so far:\n{seen}", self.name);
+                }
+            }
+        }
+    }
+
+    /// The live processes of the run's group (zombies left out), the binary included.
+    pub fn processes(&self) -> Vec<Member> {
+        procs::members(self.group).into_iter().filter(|m| !m.is_zombie()).collect()
+    }
+
+    /// Waits (at most [`TIMEOUT`]) until at least `n` processes of the run are alive,
+    /// and returns them.
+    #[track_caller]
+    pub fn wait_for_processes(&mut self, n: usize) -> Vec<Member> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let alive = self.processes();
+            if alive.len() >= n {
+                return alive;
+            }
+            if Instant::now() >= deadline {
+                self.kill_all();
+                panic!("{}: never had {n} processes at once", self.name);
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Sends `signal` to the binary only (not to its group), as `kill PID` does.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.group, signal).unwrap_or_else(|e| panic!("{}: kill: {e}", self.name));
+    }
+
+    /// Waits until the binary and every process it started are gone (exited and
+    /// reaped), failing the test if that takes longer than `within`, or if the run left
+    /// anything else behind. Returns the output and how long it took.
+    #[track_caller]
+    pub fn wait_gone(mut self, within: Duration) -> Gone {
+        let start = Instant::now();
+        loop {
+            self.poll_status();
+            procs::reap_orphans(self.group);
+            let left = procs::members(self.group);
+            if self.status.is_some() && left.is_empty() {
+                break;
+            }
+            if start.elapsed() > within {
+                self.kill_all();
+                panic!(
+                    "{}: still there {within:?} after the signal: {}",
+                    self.name,
+                    procs::describe(&left)
+                );
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        let after = start.elapsed();
+        Gone { output: self.collect(Vec::new()), after }
+    }
+
+    /// Waits (until `timeout`) for the binary to exit, then checks it left nothing.
+    #[track_caller]
+    pub fn finish(mut self, timeout: Duration) -> Output {
+        let deadline = Instant::now() + timeout;
+        while self.poll_status().is_none() {
+            if Instant::now() >= deadline {
+                self.kill_all();
+                panic!(
+                    "{}: still running after {timeout:?}; its process group was killed\n\
+                     output so far:\n{}",
+                    self.name,
+                    self.stdout.join("\n")
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        // Whatever of its group is still there now, alive or a zombie, it left behind.
+        let left = procs::members(self.group);
+        let mut problems = Vec::new();
+        if !left.is_empty() {
+            problems.push(format!("left behind: {}", procs::describe(&left)));
+            self.kill_all();
+        }
+        self.collect(problems)
+    }
+
+    fn poll_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Kills the whole group and reaps it (bounded), for failure paths.
+    fn kill_all(&mut self) {
+        let _ = nix::sys::signal::killpg(self.group, Signal::SIGKILL);
+        if self.status.is_none() {
+            self.status = self.child.wait().ok();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !procs::members(self.group).is_empty() && Instant::now() < deadline {
+            procs::reap_orphans(self.group);
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Reads the rest of the output, checks `TMPDIR` and `/dev/shm`, and fails the test
+    /// if anything was left behind.
+    #[track_caller]
+    fn collect(mut self, mut problems: Vec<String>) -> Output {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => self.stdout.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    problems.push("standard output still open".into());
+                    break;
+                }
+            }
+        }
+        let stderr = self.stderr.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+        let files: Vec<String> = fs::read_dir(&self.tmp)
+            .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .into_iter()
+            .flatten()
+            .collect();
+        if !files.is_empty() {
+            problems.push(format!("left in its TMPDIR: {files:?}"));
+        }
+        let _ = fs::remove_dir_all(&self.tmp);
+        if let Share::Alone { shm_before, .. } = &self.share {
+            let new: Vec<String> = shm_entries().difference(shm_before).cloned().collect();
+            if !new.is_empty() {
+                problems.push(format!("left in /dev/shm: {new:?}"));
+            }
+        }
+        let mut stdout = self.stdout.join("\n");
+        if !stdout.is_empty() {
+            stdout.push('\n');
+        }
+        let status = self.status.unwrap_or_else(|| ExitStatus::from_raw(-1));
+        let output = Output { name: self.name.clone(), status, stdout, stderr };
+        assert!(problems.is_empty(), "{}: {}\n{}", self.name, problems.join("; "), output.show());
+        output
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails half-way must not leave the binary running.
+    fn drop(&mut self) {
+        if self.status.is_none() || !procs::members(self.group).is_empty() {
+            self.kill_all();
+        }
+        let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
+
+fn shm_entries() -> BTreeSet<String> {
+    fs::read_dir("/dev/shm")
+        .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn read_lines_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(pipe) = pipe {
+        thread::spawn(move || {
+            let mut pipe = BufReader::new(pipe);
+            let mut bytes = Vec::new();
+            while matches!(pipe.read_until(b'\n', &mut bytes), Ok(1..)) {
+                let line = String::from_utf8_lossy(&bytes);
+                if tx.send(line.trim_end_matches('\n').to_string()).is_err() {
+                    break;
+                }
+                bytes.clear();
+            }
+        });
+    }
+    rx
 }
 
 fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
@@ -83,18 +381,6 @@ fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receive
         });
     }
     rx
-}
-
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 impl Output {
@@ -255,9 +541,55 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "still running")]
+    #[should_panic(expected = "left behind: process")]
     fn run_fails_when_a_descendant_is_left_behind() {
-        // `sh` exits at once; the background `sleep` keeps stdout open.
-        run_with_timeout("/bin/sh", &["-c", "sleep 30 &"], Duration::from_millis(300));
+        // `sh` exits at once; the background `sleep` goes on.
+        run("/bin/sh", &["-c", "sleep 30 &"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "left behind: zombie")]
+    fn run_fails_when_a_child_is_not_reaped() {
+        // The background `sleep` ends first; the `exec`ed one never waits for it.
+        run("/bin/sh", &["-c", "sleep 0.05 & exec sleep 0.5"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "left in its TMPDIR: [\"left.txt\"]")]
+    fn run_fails_when_a_temporary_file_is_left() {
+        run("/bin/sh", &["-c", "touch \"$TMPDIR/left.txt\""]);
+    }
+
+    #[test]
+    fn a_run_alone_sees_what_it_leaves_in_dev_shm() {
+        let name = format!("harness-test-{}", std::process::id());
+        let script = format!("touch /dev/shm/{name}");
+        let outcome = std::panic::catch_unwind(|| {
+            Running::start_alone("/bin/sh", &["-c", &script]).finish(TIMEOUT)
+        });
+        let _ = fs::remove_file(Path::new("/dev/shm").join(&name));
+        let message = *outcome.expect_err("the run should fail").downcast::<String>().unwrap();
+        assert!(message.contains(&format!("left in /dev/shm: [\"{name}\"]")), "{message}");
+    }
+
+    #[test]
+    fn a_signalled_run_is_gone_with_its_signal() {
+        let mut sleeper = Running::start("/bin/sh", &["-c", "echo ready; exec sleep 30"]);
+        assert_eq!(sleeper.wait_for_line("ready"), "ready");
+        assert_eq!(sleeper.wait_for_processes(1).len(), 1);
+        sleeper.signal(Signal::SIGTERM);
+        let gone = sleeper.wait_gone(Duration::from_secs(10));
+        assert_eq!(gone.output.signal(), Some(15));
+        assert_eq!(gone.output.lines(), ["ready"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "still there")]
+    fn a_child_that_outlives_its_signalled_parent_fails() {
+        let mut parent = Running::start("/bin/sh", &["-c", "sleep 30 & echo started; wait"]);
+        parent.wait_for_line("started");
+        parent.wait_for_processes(2);
+        parent.signal(Signal::SIGTERM);
+        parent.wait_gone(Duration::from_millis(300));
     }
 }
