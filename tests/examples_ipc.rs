@@ -1,6 +1,11 @@
 //! Runs every `examples-ipc` binary and checks what its note says should happen.
 
-use harness::{number_after, run};
+use std::time::Duration;
+
+use harness::{Signal, interrupt, number_after, run};
+
+/// Ctrl-C, `kill`, `kill -9`: each must end the whole tree at once.
+const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
 
 #[test]
 fn pipe() {
@@ -106,12 +111,20 @@ fn value() {
 }
 
 #[test]
-fn value_rejects_bad_arguments() {
-    for args in [&["add", "/shmem_x", "0"][..], &["add", "/shmem_x", "lots"], &["subtract"]] {
-        let out = run(env!("CARGO_BIN_EXE_value"), args);
-        out.assert_code(2);
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}\n{}", out.show());
-        assert!(out.stderr.contains("usage: value"));
+fn value_answers_help_and_rejects_bad_arguments() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_value"), &[help]).assert_help();
+    }
+    for args in [
+        &["add", "/shmem_x", "0"][..],
+        &["add", "/shmem_x", "lots"],
+        &["add", "/shmem_x", "1001"],
+        &["add", "/shmem_x", "-3"],
+        &["add", "/shmem_x"],
+        &["add", "/no-such-segment-here", "3"],
+        &["subtract"],
+    ] {
+        run(env!("CARGO_BIN_EXE_value"), args).assert_usage_error();
     }
 }
 
@@ -143,4 +156,97 @@ fn manager() {
     );
     assert_eq!(out.count(&format!("main: l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])), 1);
     assert_eq!(out.count("main: a call after shutdown returns an error: true"), 1);
+}
+
+/// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
+/// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
+/// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
+#[test]
+fn stress() {
+    let binaries: [(&str, &[&str]); 6] = [
+        (env!("CARGO_BIN_EXE_pipe"), &[]),
+        (env!("CARGO_BIN_EXE_robust_lock"), &[]),
+        (env!("CARGO_BIN_EXE_queue"), &[]),
+        (env!("CARGO_BIN_EXE_queue_processes"), &[]),
+        (env!("CARGO_BIN_EXE_value"), &[]),
+        (env!("CARGO_BIN_EXE_manager"), &[]),
+    ];
+    harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
+}
+
+#[test]
+fn robust_lock() {
+    let out = run(env!("CARGO_BIN_EXE_robust_lock"), &[]);
+    out.assert_success();
+    // CPython's kind of lock stays taken after its holder is killed.
+    assert!(out.position("semaphore holder pid=") < out.position("main: holder exit code"));
+    assert_eq!(out.count("main: holder exit code -9; acquire(timeout=0.5) -> false, for ever"), 1);
+    // The robust one is handed to the next locker, with the half-done transfer to repair.
+    assert_eq!(out.count("main: transfer exit code -9"), 1);
+    assert_eq!(
+        out.count("repair: holder_died=true with Accounts { alice: 70, bob: 0, moving: 30 }"),
+        1
+    );
+    assert_eq!(out.count("repair: rolled back to Accounts { alice: 100, bob: 0, moving: 0 }"), 1);
+    assert_eq!(
+        out.count("main: holder_died=false, Accounts { alice: 100, bob: 0, moving: 0 }, total 100"),
+        1
+    );
+}
+
+/// A signal to the parent while both children wait for the manager's lock ends the
+/// whole tree (parent, server, two children) within a second.
+#[test]
+fn manager_dies_with_its_server_and_children() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_manager"),
+            &[],
+            "clients waiting",
+            4,
+            signal,
+            Duration::from_secs(1),
+        );
+        assert_eq!(seen.alive.len(), 4, "{signal}: {:?}", seen.alive);
+        println!("manager, {signal}: 4 processes gone in {:?}", seen.gone.after);
+    }
+}
+
+/// A signal while the parent waits in `put(timeout=0.2)` on a full queue. Its filler
+/// child has exited by then; what must not be left is the queue itself (its channel
+/// and the shared semaphore), which the harness checks.
+#[test]
+fn queue_dies_in_a_timed_put() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_queue"),
+            &[],
+            "parent: full=true",
+            1,
+            signal,
+            Duration::from_secs(1),
+        );
+        println!("queue, {signal}: gone in {:?}", seen.gone.after);
+    }
+}
+
+/// Ctrl-C or SIGTERM right after the named segment was created: the signal waits
+/// until the name is removed, so nothing is left in /dev/shm (the harness checks),
+/// and then ends the program and its adders.
+#[test]
+fn value_interrupted_leaves_no_segment() {
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_value"),
+            &[],
+            "named: created segment",
+            1,
+            signal,
+            Duration::from_secs(1),
+        );
+        let out = &seen.gone.output;
+        let name = out.line("named: created segment /").rsplit('/').next().unwrap_or_default();
+        assert!(!std::path::Path::new("/dev/shm").join(name).exists(), "{}", out.show());
+        println!("value, {signal}: last line {:?}", out.lines().last());
+    }
 }

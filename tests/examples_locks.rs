@@ -167,3 +167,20 @@ fn producer_consumer() {
     // Between processes: 0..99 through a pipe, summing to 4950.
     assert_eq!(out.count("between processes: the parent got 100 items summing to 4950"), 1);
 }
+
+/// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
+/// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
+/// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
+#[test]
+fn stress() {
+    let binaries: [(&str, &[&str]); 7] = [
+        (env!("CARGO_BIN_EXE_race"), &[]),
+        (env!("CARGO_BIN_EXE_mutex_counter"), &[]),
+        (env!("CARGO_BIN_EXE_bank_account"), &[]),
+        (env!("CARGO_BIN_EXE_rlock"), &[]),
+        (env!("CARGO_BIN_EXE_condition"), &[]),
+        (env!("CARGO_BIN_EXE_thread_sync"), &[]),
+        (env!("CARGO_BIN_EXE_producer_consumer"), &[]),
+    ];
+    harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
+}

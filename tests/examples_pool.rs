@@ -2,7 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use harness::{field, number_after, run};
+use std::time::Duration;
+
+use harness::{Signal, field, interrupt, number_after, run};
+
+/// Ctrl-C, `kill`, `kill -9`: each must end the whole tree at once.
+const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
 
 #[test]
 fn pool_async() {
@@ -56,6 +61,35 @@ fn pool_map() {
     );
     assert_eq!(out.count("the same task later gave 49"), 1);
     assert_eq!(out.count("map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
+}
+
+/// The pids between the brackets of `worker pids [12, 13]`.
+fn pid_list(line: &str) -> Vec<i64> {
+    let list = &line[line.find('[').expect("a [") + 1..line.find(']').expect("a ]")];
+    list.split(", ").map(|pid| pid.parse().expect("a pid")).collect()
+}
+
+#[test]
+fn pool_worker_dies() {
+    let out = run(env!("CARGO_BIN_EXE_pool_worker_dies"), &[]);
+    out.assert_success();
+    // Every task has its answer: six squares and two failures, none of them a hang.
+    for x in [0_u64, 1, 2, 4, 6, 7] {
+        assert_eq!(out.count(&format!("main: task({x}) = {}", x * x)), 1, "{}", out.show());
+    }
+    assert_eq!(out.count("main: task(3) failed: the worker died (exit code -9)"), 1);
+    assert_eq!(
+        out.count("main: task(5) failed: the task panicked: task(5): five is not allowed"),
+        1
+    );
+    // The worker that killed itself was one of the first two and was replaced.
+    let killed = number_after(out.line("kills its own process"), "pid=");
+    let before = pid_list(out.line("pool of 2, worker pids"));
+    let after = pid_list(out.line("worker pids now"));
+    assert!(before.contains(&killed) && !after.contains(&killed), "{}", out.show());
+    assert_eq!(after.len(), 2);
+    assert_eq!(before.iter().filter(|pid| after.contains(pid)).count(), 1);
+    assert_eq!(out.count("main: map after the crash = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
 }
 
 #[test]
@@ -112,12 +146,77 @@ fn gil_compare() {
 }
 
 #[test]
-fn gil_compare_rejects_bad_input() {
-    for args in [&["--n", "0"][..], &["--n", "many"], &["--n", "5000000000"], &["--fast"]] {
-        let out = run(env!("CARGO_BIN_EXE_gil_compare"), args);
-        out.assert_code(2);
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}\n{}", out.show());
-        assert!(out.stderr.contains("usage: gil_compare"), "{}", out.show());
-        assert!(out.stdout.is_empty());
+fn gil_compare_answers_help_and_rejects_bad_input() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_gil_compare"), &[help]).assert_help();
+    }
+    for args in [
+        &["--n", "0"][..],
+        &["--n", "many"],
+        &["--n", "-5"],
+        &["--n", "5000000000"],
+        &["--n", "99999999999999999999999"],
+        &["--n"],
+        &["--fast"],
+    ] {
+        run(env!("CARGO_BIN_EXE_gil_compare"), args).assert_usage_error();
+    }
+}
+
+/// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
+/// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
+/// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
+#[test]
+fn stress() {
+    let binaries: [(&str, &[&str]); 5] = [
+        (env!("CARGO_BIN_EXE_pool_async"), &[]),
+        (env!("CARGO_BIN_EXE_pool_worker_dies"), &[]),
+        (env!("CARGO_BIN_EXE_pool_map"), &[]),
+        (env!("CARGO_BIN_EXE_thread_pool"), &[]),
+        (env!("CARGO_BIN_EXE_gil_compare"), &["--n", "200000"]),
+    ];
+    harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
+}
+
+/// A signal to the parent while its pool's three workers are busy ends the whole tree
+/// within a second: the workers die with their parent.
+#[test]
+fn pool_async_dies_with_its_workers() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_pool_async"),
+            &[],
+            "start HH",
+            4,
+            signal,
+            Duration::from_secs(1),
+        );
+        assert!(seen.alive.len() >= 4, "{signal}: {:?}", seen.alive);
+        println!(
+            "pool_async, {signal}: {} processes gone in {:?}",
+            seen.alive.len(),
+            seen.gone.after
+        );
+    }
+}
+
+/// The same while `gil_compare`'s 20 IO-bound processes sleep.
+#[test]
+fn gil_compare_dies_with_its_children() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_gil_compare"),
+            &["--n", "200000"],
+            "CPU-bound", // the first line; the 20 processes come about two seconds later
+            11,
+            signal,
+            Duration::from_secs(1),
+        );
+        assert!(seen.alive.len() >= 11, "{signal}: {:?}", seen.alive);
+        println!(
+            "gil_compare, {signal}: {} processes gone in {:?}",
+            seen.alive.len(),
+            seen.gone.after
+        );
     }
 }

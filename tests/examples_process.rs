@@ -138,12 +138,13 @@ fn daemon_terminate() {
 }
 
 #[test]
-fn daemon_terminate_rejects_bad_arguments() {
-    let out = run(env!("CARGO_BIN_EXE_daemon_terminate"), &["sometimes"]);
-    out.assert_code(2);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
-    assert!(out.stderr.contains("usage: daemon_terminate"));
-    assert!(out.stdout.is_empty());
+fn daemon_terminate_answers_help_and_rejects_bad_arguments() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_daemon_terminate"), &[help]).assert_help();
+    }
+    for args in [&["sometimes"][..], &[""], &["daemon", "twice"]] {
+        run(env!("CARGO_BIN_EXE_daemon_terminate"), args).assert_usage_error();
+    }
 }
 
 #[test]
@@ -165,4 +166,21 @@ fn file_share() {
     assert_eq!(writers.len(), 2);
     assert_eq!(out.count("main: counter=0 here; the children counted in their own copies"), 1);
     assert!(!std::path::Path::new(path).exists(), "{path} was left behind");
+}
+
+/// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
+/// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
+/// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
+#[test]
+fn stress() {
+    let binaries: [(&str, &[&str]); 7] = [
+        (env!("CARGO_BIN_EXE_process_args"), &[]),
+        (env!("CARGO_BIN_EXE_process_subclass"), &[]),
+        (env!("CARGO_BIN_EXE_multitask"), &[]),
+        (env!("CARGO_BIN_EXE_process_info"), &[]),
+        (env!("CARGO_BIN_EXE_fork"), &[]),
+        (env!("CARGO_BIN_EXE_daemon_terminate"), &[]),
+        (env!("CARGO_BIN_EXE_file_share"), &[]),
+    ];
+    harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
 }

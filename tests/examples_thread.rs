@@ -97,11 +97,13 @@ fn daemon_thread() {
 }
 
 #[test]
-fn daemon_thread_rejects_bad_arguments() {
-    let out = run(env!("CARGO_BIN_EXE_daemon_thread"), &["forever"]);
-    out.assert_code(2);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
-    assert!(out.stderr.contains("usage: daemon_thread"));
+fn daemon_thread_answers_help_and_rejects_bad_arguments() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_daemon_thread"), &[help]).assert_help();
+    }
+    for args in [&["forever"][..], &[""], &["joined", "twice"]] {
+        run(env!("CARGO_BIN_EXE_daemon_thread"), args).assert_usage_error();
+    }
 }
 
 #[test]
@@ -158,4 +160,21 @@ fn thread_local() {
     assert_eq!(out.count_containing(": counter initialised"), 3);
     assert_eq!(out.count("main: the shared map still holds 3 entries after its threads ended"), 1);
     assert!(out.stdout.ends_with("main: ok, every thread read its own value\n"));
+}
+
+/// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
+/// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
+/// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
+#[test]
+fn stress() {
+    let binaries: [(&str, &[&str]); 7] = [
+        (env!("CARGO_BIN_EXE_thread_args"), &[]),
+        (env!("CARGO_BIN_EXE_thread_subclass"), &[]),
+        (env!("CARGO_BIN_EXE_thread_api"), &[]),
+        (env!("CARGO_BIN_EXE_daemon_thread"), &[]),
+        (env!("CARGO_BIN_EXE_unordered"), &[]),
+        (env!("CARGO_BIN_EXE_shared_globals"), &[]),
+        (env!("CARGO_BIN_EXE_thread_local"), &[]),
+    ];
+    harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
 }

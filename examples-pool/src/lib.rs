@@ -179,7 +179,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
     {
         let id = self.submit(f, &[args])?;
-        self.inner.borrow_mut().dispatch();
+        self.inner.borrow_mut().dispatch()?;
         Ok(AsyncResult { pool: self, id, _result: PhantomData })
     }
 
@@ -221,6 +221,11 @@ impl Pool {
         Ok(results)
     }
 
+    /// The workers' pids, in worker order (CPython keeps them in `pool._pool`).
+    pub fn worker_pids(&self) -> Vec<i32> {
+        self.inner.borrow().workers.iter().filter_map(|w| w.process.pid()).collect()
+    }
+
     /// No more tasks; `join` on the result waits for the queued ones (CPython: `close`).
     pub fn close(self) -> ClosedPool {
         ClosedPool { pool: self }
@@ -260,21 +265,29 @@ impl Pool {
 }
 
 impl Inner {
-    /// Sends queued tasks to idle workers.
-    fn dispatch(&mut self) {
+    /// Sends queued tasks to idle workers, first replacing any idle worker that died
+    /// (killed from outside, say): a task is never handed to a worker known dead.
+    fn dispatch(&mut self) -> io::Result<()> {
         for worker in self.workers.iter_mut().filter(|w| w.running.is_none()) {
+            if self.queued.is_empty() {
+                break;
+            }
+            if !worker.process.is_alive() {
+                *worker = Worker::start()?;
+            }
             let Some(task) = self.queued.pop_front() else { break };
             worker.running = Some(task.id);
-            // If the worker is gone, `step` sees its end of file, fails the task and
-            // replaces the worker.
+            // If the worker dies from here on, `step` sees its end of file, fails the
+            // task and replaces the worker.
             let _ = worker.conn.send(&Order::Run(task));
         }
+        Ok(())
     }
 
     /// Hands out work, then waits (until `deadline`) for at least one worker to finish.
     /// Returns false on timeout.
     fn step(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
-        self.dispatch();
+        self.dispatch()?;
         let busy: Vec<usize> =
             (0..self.workers.len()).filter(|&i| self.workers[i].running.is_some()).collect();
         if busy.is_empty() {

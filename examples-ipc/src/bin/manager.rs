@@ -56,6 +56,8 @@ fn main() -> io::Result<()> {
     println!(
         "main: {waiting} clients waiting for the lock; the manager still answers: list {list_meanwhile:?}"
     );
+    // Keep them waiting a moment, long enough to watch (or to press Ctrl-C).
+    sleep(Duration::from_millis(300));
     drop(held); // lock.release(): the first waiter gets it
 
     let codes = children.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;

@@ -41,7 +41,7 @@ use std::time::Duration;
 use examples_ipc::shared::RobustMutex;
 use examples_process::{DeferTermination, Process, die_with_parent};
 use nix::sys::mman::shm_unlink;
-use shared_memory::ShmemConf;
+use shared_memory::{Shmem, ShmemConf};
 
 const USAGE: &str = "usage: value [add <segment> <amount 1..=1000>]";
 
@@ -49,14 +49,20 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => forked().and_then(|()| named()),
-        ["add", segment, amount] => match amount.parse::<i32>() {
-            Ok(n @ 1..=1000) => add_to_named(segment, n),
-            _ => {
+        ["add", segment, amount] => {
+            let Ok(n @ 1..=1000) = amount.parse::<i32>() else {
                 return usage_error(&format!(
                     "amount must be a whole number from 1 to 1000, not {amount:?}"
                 ));
+            };
+            match ShmemConf::new().os_id(segment).open() {
+                Ok(shmem) if shmem.len() >= size_of::<RobustMutex<i32>>() => {
+                    add_to_named(&shmem, n)
+                }
+                Ok(_) => return usage_error(&format!("segment {segment:?} is too small")),
+                Err(e) => return usage_error(&format!("cannot open segment {segment:?}: {e}")),
             }
-        },
+        }
         ["-h" | "--help"] => {
             println!("{USAGE}");
             Ok(())
@@ -185,15 +191,11 @@ fn named() -> io::Result<()> {
     Ok(())
 }
 
-/// `value add <segment> <amount>`: open the named segment, say so, add.
-fn add_to_named(name: &str, amount: i32) -> io::Result<()> {
-    let segment = ShmemConf::new().os_id(name).open().map_err(io::Error::other)?;
-    if segment.len() < size_of::<RobustMutex<i32>>() {
-        return Err(io::Error::other(format!("segment {name} is too small")));
-    }
+/// `value add <segment> <amount>`, once `main` has opened the segment: say so, add.
+fn add_to_named(segment: &Shmem, amount: i32) -> io::Result<()> {
     println!("attached"); // the creator may remove the name once it reads this
-    // SAFETY: the creator initialised a `RobustMutex<i32>` at the start of the segment,
-    // which stays mapped while `segment` lives.
+    // SAFETY: the creator initialised a `RobustMutex<i32>` at the start of the segment
+    // (`main` checked its size), which stays mapped while `segment` lives.
     let v = unsafe { &*segment.as_ptr().cast::<RobustMutex<i32>>() };
     job(v, amount)?;
     Ok(())

@@ -37,9 +37,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::time::{Duration, Instant};
 use std::{fs, thread};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
+pub use nix::sys::signal::Signal;
 pub use procs::Member;
 
 /// How long a run may take before it counts as a hang. Generous: it bounds a hang, it
@@ -96,6 +97,64 @@ pub fn stress(bin: &str, args: &[&str]) {
             out.status,
             out.show()
         );
+    }
+}
+
+/// What [`interrupt`] saw.
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The processes of the run alive when the signal was sent, the binary first.
+    pub alive: Vec<Member>,
+    /// The run's output and how long the whole tree took to go after the signal.
+    pub gone: Gone,
+}
+
+/// Runs `bin` alone, waits for a line containing `line` and then for at least
+/// `processes` live processes in its tree, sends `signal` to the binary only (as
+/// `kill -INT PID` does), and fails the test unless the binary died of that signal and
+/// every process of its tree was gone within `within`, leaving nothing behind.
+#[track_caller]
+pub fn interrupt(
+    bin: &str,
+    args: &[&str],
+    line: &str,
+    processes: usize,
+    signal: Signal,
+    within: Duration,
+) -> Interrupted {
+    let mut run = Running::start_alone(bin, args);
+    run.wait_for_line(line);
+    let mut alive = run.wait_for_processes(processes);
+    alive.sort_by_key(|m| m.pid != run.pid());
+    run.signal(signal);
+    let gone = run.wait_gone(within);
+    assert_eq!(
+        gone.output.signal(),
+        Some(signal as i32),
+        "{} was not ended by {signal} (it had {} processes)\n{}",
+        gone.output.name,
+        alive.len(),
+        gone.output.show()
+    );
+    Interrupted { alive, gone }
+}
+
+/// [`stress`] for every binary of a package, after checking that `binaries` names
+/// every `src/bin/*.rs` of the package at `manifest_dir`, so that a new example cannot
+/// be left out.
+pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
+    let names: BTreeSet<String> = binaries
+        .iter()
+        .map(|(bin, _)| Path::new(bin).file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let sources = Path::new(manifest_dir).join("src/bin");
+    for entry in fs::read_dir(&sources).unwrap_or_else(|e| panic!("{sources:?}: {e}")) {
+        let path = entry.expect("a directory entry").path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(names.contains(&stem), "the stress test does not run {stem} ({path:?})");
+    }
+    for (bin, args) in binaries {
+        stress(bin, args);
     }
 }
 
@@ -408,6 +467,32 @@ impl Output {
             self.status,
             self.show()
         );
+        self
+    }
+
+    /// Fails the test unless the run was refused as bad input: exit code 2, nothing
+    /// on standard output, and one line on standard error that names the binary and
+    /// shows its usage (so no panic message either).
+    #[track_caller]
+    pub fn assert_usage_error(&self) -> &Output {
+        self.assert_code(2);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let ok = lines.len() == 1
+            && lines[0].starts_with(&format!("{}: ", self.name))
+            && lines[0].contains(&format!("usage: {}", self.name));
+        assert!(ok, "{}: not a one-line usage error\n{}", self.name, self.show());
+        assert!(self.stdout.is_empty(), "{}: printed on a usage error\n{}", self.name, self.show());
+        self
+    }
+
+    /// Fails the test unless the run printed help: exit code 0, standard output
+    /// starting with `usage: <name>`, nothing on standard error.
+    #[track_caller]
+    pub fn assert_help(&self) -> &Output {
+        self.assert_success();
+        let usage = format!("usage: {}", self.name);
+        assert!(self.stdout.starts_with(&usage), "{}: no {usage:?}\n{}", self.name, self.show());
+        assert!(self.stderr.is_empty(), "{}: help wrote to stderr\n{}", self.name, self.show());
         self
     }
 
