@@ -163,9 +163,10 @@ fn manager() {
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 6] = [
+    let binaries: [(&str, &[&str]); 7] = [
         (env!("CARGO_BIN_EXE_pipe"), &[]),
         (env!("CARGO_BIN_EXE_robust_lock"), &[]),
+        (env!("CARGO_BIN_EXE_shm_queue"), &[]),
         (env!("CARGO_BIN_EXE_queue"), &[]),
         (env!("CARGO_BIN_EXE_queue_processes"), &[]),
         (env!("CARGO_BIN_EXE_value"), &[]),
@@ -192,6 +193,19 @@ fn robust_lock() {
         out.count("main: holder_died=false, Accounts { alice: 100, bob: 0, moving: 0 }, total 100"),
         1
     );
+}
+
+#[test]
+fn shm_queue() {
+    let out = run(env!("CARGO_BIN_EXE_shm_queue"), &[]);
+    out.assert_success();
+    // Every item arrived once: the count and the sum, seen by the child and sent back.
+    let child = out.line("child: received");
+    assert!(child.starts_with("child: received 100000 items, sum 4999950000;"), "{child}");
+    assert!(out.line("parent: sent").starts_with("parent: sent 100000 items in"));
+    assert_eq!(out.count("parent: the child's sum is 4999950000"), 1);
+    let timed = out.line("pop_timeout(0.1)");
+    assert!(timed.contains("-> Err(Timeout) after") && number_after(timed, "after ") >= 100);
 }
 
 /// A signal to the parent while both children wait for the manager's lock ends the

@@ -163,17 +163,61 @@ fn gil_compare_answers_help_and_rejects_bad_input() {
     }
 }
 
+/// The CPython comparison in its quick form: both sides run, every result is checked
+/// (the binary fails otherwise), the table has every row, and both files are written.
+/// The figures of a debug build at quick sizes mean nothing, so none is checked.
+#[test]
+fn side_by_side() {
+    let dir = std::env::temp_dir().join(format!("side_by_side-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let out = run(env!("CARGO_BIN_EXE_side_by_side"), &["--quick", "--out", dir.to_str().unwrap()]);
+    let table = std::fs::read_to_string(dir.join("side_by_side.md"));
+    let chart = std::fs::read_to_string(dir.join("side_by_side.svg"));
+    std::fs::remove_dir_all(&dir).expect("remove the temporary directory");
+    out.assert_success();
+    assert_eq!(out.count_containing("every result checked: kernel sum 93634648688916"), 1);
+    let rows: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 1 + 18, "a header and 18 metrics\n{}", out.show());
+    for metric in ["CPU kernel, serial", "shared-memory ring", "Pipe round trip", "Lock + unlock"] {
+        assert_eq!(out.count_containing(metric), if metric == "Lock + unlock" { 2 } else { 1 });
+    }
+    let table = table.expect("side_by_side.md written");
+    assert!(rows.iter().all(|row| table.contains(row)), "the file holds the printed table");
+    let chart = chart.expect("side_by_side.svg written");
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert_eq!(chart.matches("<rect x=").count(), 18, "one bar per metric");
+}
+
+#[test]
+fn side_by_side_answers_help_and_rejects_bad_arguments() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_side_by_side"), &[help]).assert_help();
+    }
+    for args in [&["--fast"][..], &["--out"], &["--out", "/no/such/dir"], &["--python", ""]] {
+        run(env!("CARGO_BIN_EXE_side_by_side"), args).assert_usage_error();
+    }
+    // A missing interpreter is not bad input but the environment: exit 1, one line.
+    let out = run(
+        env!("CARGO_BIN_EXE_side_by_side"),
+        &["--quick", "--no-write", "--python", "/no/python"],
+    );
+    out.assert_code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
+    assert!(out.stderr.contains("cannot run /no/python"), "{}", out.show());
+}
+
 /// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
 /// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 5] = [
+    let binaries: [(&str, &[&str]); 6] = [
         (env!("CARGO_BIN_EXE_pool_async"), &[]),
         (env!("CARGO_BIN_EXE_pool_worker_dies"), &[]),
         (env!("CARGO_BIN_EXE_pool_map"), &[]),
         (env!("CARGO_BIN_EXE_thread_pool"), &[]),
         (env!("CARGO_BIN_EXE_gil_compare"), &["--n", "200000"]),
+        (env!("CARGO_BIN_EXE_side_by_side"), &["--quick", "--no-write"]),
     ];
     harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
 }

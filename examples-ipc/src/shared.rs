@@ -40,7 +40,7 @@ unsafe impl<T: Sync> Sync for Mapping<T> {}
 impl<T: Sync> SharedMemory<T> {
     /// Maps shared memory and initialises it in place with `init`, which must fully
     /// initialise the value (it receives the uninitialised slot).
-    fn with_init(
+    pub(crate) fn with_init(
         init: impl FnOnce(&mut MaybeUninit<T>) -> io::Result<()>,
     ) -> io::Result<SharedMemory<T>> {
         let len = NonZeroUsize::new(size_of::<T>().max(1)).unwrap_or(NonZeroUsize::MIN);

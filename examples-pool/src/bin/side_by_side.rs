@@ -1,0 +1,783 @@
+//! The examples' workloads in CPython and in Rust, measured in one run on one machine.
+//!
+//! Runs `python/side_by_side.py` (CPython 3, standard library, `fork` start method),
+//! then the same workloads here, checks that every result of both sides equals the
+//! expected value, and prints one table: metric, CPython, Rust, how many times better
+//! Rust is, a reference that bounds what is possible on this machine, and the target.
+//! It also writes the table as Markdown and a chart of the ratios as SVG, which the
+//! README shows.
+//!
+//! | workload                                   | CPython                      | Rust                              |
+//! |--------------------------------------------|------------------------------|-----------------------------------|
+//! | CPU-bound kernel of `gil_compare`          | `for` loop; threads, `Process`, `Pool(2)` | iterator; threads, GIL emulation, `Process`, `Pool` |
+//! | 20 tasks of 100 ms                         | serial, threads, processes   | the same                          |
+//! | 100 000 integers parent → child, summed    | `multiprocessing.Queue`      | `examples_ipc::queue::Queue` (ipc-channel), `examples_ipc::ring` (shared memory) |
+//! | 100 000 integers between two threads       | `queue.Queue`                | `crossbeam::channel`              |
+//! | ping-pong round trip                       | `Pipe()`                     | `examples_ipc::connection::pipe()`; reference: raw `socketpair` |
+//! | start + join one process                   | `Process(target=noop)`       | `Process::new(\|\| {})`; reference: raw `fork` + `waitpid` |
+//! | 10 000 trivial tasks on a pool of 2        | `Pool(2).map`, default chunks and `chunksize=1` | `Pool::map`, `Pool::map_chunked(.., 1)` |
+//! | lock + unlock, 1 thread and 2 contending   | `threading.Lock`             | `parking_lot::Mutex`              |
+//!
+//! Run: `cargo run --release -p examples-pool --bin side_by_side` (about a minute).
+//! Options: `--quick` (small sizes, for a smoke test; the figures mean little),
+//! `--python PATH` (default `python3`), `--out DIR` (where the two files go; default
+//! this crate's `bench/`, which the README shows), `--no-write` (print only).
+//!
+//! Every figure varies with the machine and its load: each is the median of several
+//! runs, and ratios come from the same run. Build with `--release`: a debug build
+//! measures the debug build.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+
+use examples_ipc::connection;
+use examples_ipc::queue::Queue;
+use examples_ipc::ring;
+use examples_ipc::shared::SharedMemory;
+use examples_pool::Pool;
+use examples_process::Process;
+use nix::libc;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork};
+use parking_lot::{Mutex, MutexGuard};
+
+const USAGE: &str = "usage: side_by_side [--quick] [--python PATH] [--out DIR | --no-write]";
+
+/// How big each workload is.
+#[derive(Clone, Copy)]
+struct Sizes {
+    n: u64,
+    repeats: usize,
+    items: u64,
+    trips: u64,
+    tasks: u64,
+    pairs: u64,
+    io_repeats: usize,
+}
+
+const FULL: Sizes = Sizes {
+    n: 10_000_000,
+    repeats: 5,
+    items: 100_000,
+    trips: 10_000,
+    tasks: 10_000,
+    pairs: 2_000_000,
+    io_repeats: 3,
+};
+
+const QUICK: Sizes = Sizes {
+    n: 200_000,
+    repeats: 1,
+    items: 2_000,
+    trips: 200,
+    tasks: 200,
+    pairs: 10_000,
+    io_repeats: 1,
+};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mut sizes, mut python) = (FULL, "python3".to_string());
+    let mut out = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench"));
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.clone().next()) {
+            ("-h" | "--help", _) => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            ("--quick", _) => sizes = QUICK,
+            ("--python", Some(path)) if !path.is_empty() => {
+                python = path.clone();
+                rest.next();
+            }
+            ("--out", Some(dir)) if !dir.is_empty() && !dir.starts_with('-') => {
+                out = Some(PathBuf::from(dir));
+                rest.next();
+            }
+            ("--no-write", _) => out = None,
+            _ => return usage_error(&format!("unexpected argument {arg:?}")),
+        }
+    }
+    if let Some(dir) = out.as_ref().filter(|dir| !dir.is_dir()) {
+        return usage_error(&format!("--out {} is not a directory", dir.display()));
+    }
+    match compare(sizes, &python, out.as_deref()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("side_by_side: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(what: &str) -> ExitCode {
+    eprintln!("side_by_side: {what}; {USAGE}");
+    ExitCode::from(2)
+}
+
+type Error = Box<dyn std::error::Error>;
+
+/// One measured value and the result it computed.
+#[derive(Clone, Copy)]
+struct Sample {
+    value: f64,
+    result: u64,
+}
+
+fn compare(s: Sizes, python: &str, out: Option<&Path>) -> Result<(), Error> {
+    println!("CPython: running python/side_by_side.py (this takes most of the time) ...");
+    let py = run_python(python, s)?;
+    println!("Rust: running the same workloads ...");
+    let rs = measure_rust(s)?;
+
+    // Every result must be what it should be before any time is reported.
+    let kernel_sum = rs.get("cpu_serial").result;
+    let rust_only = ["cpu_gil", "queue_ring", "socketpair_round_trip", "fork_waitpid"];
+    let expect = |name: &str, want: u64| -> Result<(), Error> {
+        for (side, samples) in [("CPython", &py), ("Rust", &rs)] {
+            match samples.find(name) {
+                Some(sample) if sample.result != want => {
+                    return Err(format!("{side} {name}: result {} != {want}", sample.result).into());
+                }
+                None if side == "Rust" || !rust_only.contains(&name) => {
+                    return Err(format!("{side} did not measure {name}").into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    for name in ["cpu_serial", "cpu_threads", "cpu_gil", "cpu_processes", "cpu_pool"] {
+        expect(name, kernel_sum)?;
+    }
+    for name in ["io_serial", "io_threads", "io_processes"] {
+        expect(name, 20)?;
+    }
+    for name in ["queue_processes", "queue_ring", "queue_threads"] {
+        expect(name, s.items * (s.items - 1) / 2)?;
+    }
+    expect("pipe_round_trip", s.trips * (s.trips - 1) / 2)?;
+    expect("socketpair_round_trip", s.trips * (s.trips - 1) / 2)?;
+    expect("pool_map_default", s.tasks * (s.tasks - 1) / 2)?;
+    expect("pool_map_chunk1", s.tasks * (s.tasks - 1) / 2)?;
+    expect("process_start_join", 0)?; // no result: present on both sides is the check
+    expect("fork_waitpid", 0)?;
+    expect("lock_pairs_1", s.pairs)?;
+    expect("lock_pairs_2", 2 * s.pairs)?;
+    println!("every result checked: kernel sum {kernel_sum}, queue sums, round trips, task sums");
+
+    let rows = rows(&py, &rs, s);
+    let cores = thread::available_parallelism()?.get();
+    let table = markdown(&rows, &py.version, cores, s);
+    print!("{table}");
+    if let Some(out) = out {
+        std::fs::write(out.join("side_by_side.md"), &table)?;
+        std::fs::write(out.join("side_by_side.svg"), svg(&rows, &py.version, cores))?;
+        println!("wrote {} and side_by_side.svg", out.join("side_by_side.md").display());
+    }
+    Ok(())
+}
+
+/// Named samples from one side.
+struct Samples {
+    version: String,
+    samples: Vec<(String, Sample)>,
+}
+
+impl Samples {
+    fn find(&self, name: &str) -> Option<Sample> {
+        self.samples.iter().find(|(n, _)| n == name).map(|&(_, s)| s)
+    }
+
+    fn get(&self, name: &str) -> Sample {
+        self.find(name).unwrap_or(Sample { value: f64::NAN, result: 0 })
+    }
+
+    fn add(&mut self, name: &str, value: f64, result: u64) {
+        self.samples.push((name.to_string(), Sample { value, result }));
+    }
+}
+
+fn run_python(python: &str, s: Sizes) -> Result<Samples, Error> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/side_by_side.py");
+    let output = examples_process::die_with_parent(&mut Command::new(python))
+        .arg(&script)
+        .args(["--n", &s.n.to_string(), "--repeats", &s.repeats.to_string()])
+        .args(["--items", &s.items.to_string(), "--trips", &s.trips.to_string()])
+        .args(["--tasks", &s.tasks.to_string(), "--pairs", &s.pairs.to_string()])
+        .args(["--io", &s.io_repeats.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{python} {} failed: {}", script.display(), err.trim()).into());
+    }
+    let mut py = Samples { version: String::new(), samples: Vec::new() };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["python", version] => py.version = version.to_string(),
+            [name, value, result] => py.add(name, value.parse()?, result.parse()?),
+            _ => return Err(format!("unexpected line from the Python side: {line:?}").into()),
+        }
+    }
+    Ok(py)
+}
+
+/// The median of `repeats` runs of `run`, which returns its result.
+fn median_of(repeats: usize, mut run: impl FnMut() -> io::Result<u64>) -> io::Result<Sample> {
+    let mut times = Vec::new();
+    let mut result = 0;
+    for _ in 0..repeats {
+        let start = Instant::now();
+        result = run()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(Sample { value: median(times), result })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn measure_rust(s: Sizes) -> io::Result<Samples> {
+    let mut rs = Samples { version: String::new(), samples: Vec::new() };
+    let n = s.n;
+    let halves = [(0, n / 2), (n / 2, n)];
+    let mut record = |name: &str, sample: Sample| rs.add(name, sample.value, sample.result);
+
+    // First, while this process is small: the cost of `fork` grows with the parent's
+    // memory map, and the thread workloads below leave a malloc arena per thread
+    // (measured here: raw fork + waitpid 130 µs first, 400 µs after them).
+    record("process_start_join", start_join(process_start_join)?);
+    record("fork_waitpid", start_join(raw_fork_waitpid)?);
+
+    record("cpu_serial", median_of(s.repeats, || Ok(kernel((0, black_box(n)))))?);
+    record(
+        "cpu_threads",
+        median_of(s.repeats, || {
+            Ok(thread::scope(|sc| {
+                halves.map(|h| sc.spawn(move || kernel(h))).map(join).iter().sum()
+            }))
+        })?,
+    );
+    record("cpu_gil", median_of(s.repeats, || Ok(with_global_lock(halves)))?);
+    record("cpu_processes", median_of(s.repeats, || two_processes(halves))?);
+    record(
+        "cpu_pool",
+        median_of(s.repeats, || Ok(Pool::new(2)?.map(kernel, halves)?.iter().sum()))?,
+    );
+    let nap = || sleep(Duration::from_millis(100));
+    record(
+        "io_serial",
+        median_of(s.io_repeats, || {
+            (0..20).for_each(|_| nap());
+            Ok(20)
+        })?,
+    );
+    record(
+        "io_threads",
+        median_of(s.io_repeats, || {
+            Ok(thread::scope(|sc| (0..20).map(|_| sc.spawn(nap)).collect::<Vec<_>>().len() as u64))
+        })?,
+    );
+    record(
+        "io_processes",
+        median_of(s.io_repeats, || {
+            let mut naps: Vec<Process> = (0..20).map(|_| Process::new(nap)).collect();
+            for p in &mut naps {
+                p.start()?;
+            }
+            Ok(naps.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?.len() as u64)
+        })?,
+    );
+    record("queue_processes", median_sample(s.repeats, || ipc_queue(s.items))?);
+    record("queue_ring", median_sample(s.repeats, || ring_queue(s.items))?);
+    record("queue_threads", median_sample(s.repeats, || thread_queue(s.items))?);
+    record("pipe_round_trip", median_sample(s.repeats, || pipe_round_trips(s.trips))?);
+    record("socketpair_round_trip", median_sample(s.repeats, || raw_round_trips(s.trips))?);
+    {
+        let pool = Pool::new(2)?;
+        let tasks = || 0..s.tasks;
+        let sum = |v: Vec<u64>| v.iter().sum::<u64>();
+        record("pool_map_default", median_of(s.repeats, || Ok(sum(pool.map(ident, tasks())?)))?);
+        record(
+            "pool_map_chunk1",
+            median_of(s.repeats, || Ok(sum(pool.map_chunked(ident, tasks().collect(), 1)?)))?,
+        );
+        pool.close().join()?;
+    }
+    // Last: these threads are gone when it returns, but keep the forks above them anyway.
+    for threads in [1, 2] {
+        let rates: Vec<Sample> = (0..s.repeats).map(|_| lock_pairs(s.pairs, threads)).collect();
+        let rate = median(rates.iter().map(|r| r.value).collect());
+        record(&format!("lock_pairs_{threads}"), Sample { value: rate, result: rates[0].result });
+    }
+    Ok(rs)
+}
+
+/// The median of several timed samples (each run measures its own time).
+fn median_sample(
+    repeats: usize,
+    mut run: impl FnMut() -> io::Result<Sample>,
+) -> io::Result<Sample> {
+    let samples = (0..repeats).map(|_| run()).collect::<io::Result<Vec<_>>>()?;
+    let result = samples[0].result;
+    Ok(Sample { value: median(samples.iter().map(|s| s.value).collect()), result })
+}
+
+/// The CPU-bound kernel of `gil_compare`.
+fn kernel((lo, hi): (u64, u64)) -> u64 {
+    (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
+}
+
+fn ident(x: u64) -> u64 {
+    x
+}
+
+fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Two threads that compute only while holding one global lock, handed over every 5 ms
+/// (the GIL emulation of `gil_compare`).
+fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
+    let gil = Mutex::new(());
+    thread::scope(|sc| {
+        halves
+            .map(|(lo, hi)| {
+                let gil = &gil;
+                sc.spawn(move || {
+                    let (mut sum, mut i) = (0_u64, lo);
+                    while i < hi {
+                        let held: MutexGuard<'_, ()> = gil.lock();
+                        let until = Instant::now() + Duration::from_millis(5);
+                        while i < hi && Instant::now() < until {
+                            let end = (i + 65_536).min(hi);
+                            sum += kernel((i, end));
+                            i = end;
+                        }
+                        MutexGuard::unlock_fair(held);
+                    }
+                    sum
+                })
+            })
+            .map(join)
+            .iter()
+            .sum()
+    })
+}
+
+fn two_processes(halves: [(u64, u64); 2]) -> io::Result<u64> {
+    let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
+    let mut children = [0, 1].map(|k| {
+        let results = results.clone();
+        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
+    });
+    for child in &mut children {
+        child.start()?;
+    }
+    for child in &children {
+        child.join()?;
+    }
+    Ok(results.iter().map(|r| r.load(SeqCst)).sum())
+}
+
+/// Times `items` integers from the parent to a child that sums them and sends the sum
+/// back, through `examples_ipc::queue::Queue` (ipc-channel).
+fn ipc_queue(items: u64) -> io::Result<Sample> {
+    let (q, back) = (Queue::<u64>::unbounded()?, Queue::<u64>::unbounded()?);
+    let mut child = Process::new({
+        let (q, back) = (q.clone(), back.clone());
+        move || {
+            let sum = (0..items).map(|_| q.get().expect("an item")).sum();
+            back.put(sum).expect("the parent waits");
+        }
+    });
+    child.start()?;
+    let start = Instant::now();
+    for i in 0..items {
+        q.put(i).map_err(io::Error::other)?;
+    }
+    let sum = back.get().map_err(io::Error::other)?;
+    let took = start.elapsed();
+    child.join()?;
+    Ok(Sample { value: took.as_secs_f64(), result: sum })
+}
+
+/// The same through the shared-memory ring of `shm_queue`.
+fn ring_queue(items: u64) -> io::Result<Sample> {
+    let (tx, rx) = ring::channel::<u64, 1024>()?;
+    let (sum_tx, sum_rx) = ring::channel::<u64, 1>()?;
+    let mut child = Process::new(move || {
+        let sum = (0..items).map(|_| rx.pop().expect("an item")).sum();
+        sum_tx.push(sum).expect("the parent waits");
+    });
+    child.start()?;
+    let start = Instant::now();
+    for i in 0..items {
+        tx.push(i)?;
+    }
+    let sum = sum_rx.pop()?;
+    let took = start.elapsed();
+    child.join()?;
+    Ok(Sample { value: took.as_secs_f64(), result: sum })
+}
+
+/// The same between two threads, through a crossbeam channel (CPython: `queue.Queue`).
+fn thread_queue(items: u64) -> io::Result<Sample> {
+    let (tx, rx) = crossbeam::channel::unbounded::<u64>();
+    let (back_tx, back_rx) = crossbeam::channel::bounded::<u64>(1);
+    let consumer = thread::spawn(move || {
+        let sum = (0..items).map(|_| rx.recv().expect("an item")).sum();
+        back_tx.send(sum).expect("the main thread waits");
+    });
+    let start = Instant::now();
+    for i in 0..items {
+        tx.send(i).map_err(io::Error::other)?;
+    }
+    let sum = back_rx.recv().map_err(io::Error::other)?;
+    let took = start.elapsed();
+    consumer.join().map_err(|_| io::Error::other("the consumer thread panicked"))?;
+    Ok(Sample { value: took.as_secs_f64(), result: sum })
+}
+
+/// Seconds per round trip over a `connection::pipe()`, after 100 warm-up trips.
+fn pipe_round_trips(trips: u64) -> io::Result<Sample> {
+    let (parent, child_end) = connection::pipe()?;
+    let mut child = Process::new(move || {
+        while let Ok(Some(x)) = child_end.recv::<Option<u64>>() {
+            child_end.send(&Some(x)).expect("send");
+        }
+    });
+    child.start()?;
+    let trip = |i: u64| -> io::Result<u64> {
+        parent.send(&Some(i))?;
+        parent.recv::<Option<u64>>()?.ok_or_else(|| io::Error::other("no echo"))
+    };
+    for i in 0..100 {
+        trip(i)?;
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for i in 0..trips {
+        total += trip(i)?;
+    }
+    let took = start.elapsed();
+    parent.send(&None::<u64>)?;
+    child.join()?;
+    Ok(Sample { value: took.as_secs_f64() / trips as f64, result: total })
+}
+
+/// The reference: 8 bytes each way over a bare `socketpair`, one `write` and one
+/// `read` per direction, no framing, no serialisation.
+fn raw_round_trips(trips: u64) -> io::Result<Sample> {
+    let (mut parent, mut child_end) = UnixStream::pair()?;
+    let mut child = Process::new(move || {
+        let mut word = [0; 8];
+        while child_end.read_exact(&mut word).is_ok() && word != [0xff; 8] {
+            child_end.write_all(&word).expect("write");
+        }
+    });
+    child.start()?;
+    let mut trip = |i: u64| -> io::Result<u64> {
+        parent.write_all(&i.to_le_bytes())?;
+        let mut word = [0; 8];
+        parent.read_exact(&mut word)?;
+        Ok(u64::from_le_bytes(word))
+    };
+    for i in 0..100 {
+        trip(i)?;
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for i in 0..trips {
+        total += trip(i)?;
+    }
+    let took = start.elapsed();
+    parent.write_all(&[0xff; 8])?;
+    child.join()?;
+    Ok(Sample { value: took.as_secs_f64() / trips as f64, result: total })
+}
+
+/// Median seconds of 50 runs of `once` after 3 warm-ups.
+fn start_join(mut once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
+    let mut times = Vec::new();
+    for k in 0..53 {
+        let start = Instant::now();
+        once()?;
+        if k >= 3 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Sample { value: median(times), result: 0 })
+}
+
+/// Start and join one `Process` that does nothing.
+fn process_start_join() -> io::Result<()> {
+    let mut p = Process::new(|| {});
+    p.start()?;
+    match p.join()? {
+        0 => Ok(()),
+        code => Err(io::Error::other(format!("child exit code {code}"))),
+    }
+}
+
+/// The reference for starting a process: `fork`, `_exit(0)` in the child, `waitpid`.
+fn raw_fork_waitpid() -> io::Result<()> {
+    io::stdout().flush()?;
+    // SAFETY: the caller is single-threaded here; the child only calls `_exit`.
+    match unsafe { fork() }? {
+        ForkResult::Child => unsafe { libc::_exit(0) },
+        ForkResult::Parent { child } => match waitpid(child, None)? {
+            WaitStatus::Exited(_, 0) => Ok(()),
+            other => Err(io::Error::other(format!("child ended with {other:?}"))),
+        },
+    }
+}
+
+/// Lock + unlock pairs per second over `threads` threads doing `pairs` each; the
+/// result is a counter incremented under the lock, which must equal all the pairs.
+fn lock_pairs(pairs: u64, threads: u64) -> Sample {
+    let lock = Mutex::new(0_u64);
+    let start = Instant::now();
+    thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| {
+                for _ in 0..pairs {
+                    *black_box(&lock).lock() += 1;
+                }
+            });
+        }
+    });
+    let rate = (pairs * threads) as f64 / start.elapsed().as_secs_f64();
+    Sample { value: rate, result: lock.into_inner() }
+}
+
+/// One line of the table.
+struct Row {
+    metric: &'static str,
+    unit: &'static str,
+    python: f64,
+    rust: f64,
+    /// How many times better Rust is (higher is better).
+    ratio: f64,
+    reference: String,
+    /// The target, in words, and whether it was met.
+    target: Option<(String, bool)>,
+}
+
+fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
+    let p = |name: &str| py.get(name).value;
+    let r = |name: &str| rs.get(name).value;
+    let cores = thread::available_parallelism().map_or(1, |c| c.get()) as f64;
+    let ms = 1e3;
+    let us = 1e6;
+    // A time: lower is better; `py_name` and `rs_name` may differ (two Rust queues).
+    let time_row =
+        |metric, unit, scale: f64, (py_name, rs_name): (&str, &str), target: Option<f64>| {
+            let (python, rust) = (p(py_name) * scale, r(rs_name) * scale);
+            let ratio = python / rust;
+            let target = target.map(|t| (format!("≥ {t}×"), ratio >= t));
+            Row { metric, unit, python, rust, ratio, reference: String::new(), target }
+        };
+    let same = |name| (name, name);
+    let mut rows = vec![
+        time_row("CPU kernel, serial", "ms", ms, same("cpu_serial"), Some(40.0)),
+        time_row("CPU kernel, 2 threads", "ms", ms, same("cpu_threads"), None),
+        time_row("CPU kernel, 2 processes", "ms", ms, same("cpu_processes"), None),
+        time_row("CPU kernel, Pool(2) incl. start", "ms", ms, same("cpu_pool"), None),
+        time_row("IO 20 × 100 ms, serial", "ms", ms, same("io_serial"), None),
+        time_row("IO 20 × 100 ms, 20 threads", "ms", ms, same("io_threads"), None),
+        time_row("IO 20 × 100 ms, 20 processes", "ms", ms, same("io_processes"), None),
+        time_row("Queue parent → child, ipc-channel", "ms", ms, same("queue_processes"), Some(3.0)),
+        time_row(
+            "Queue parent → child, shared-memory ring",
+            "ms",
+            ms,
+            ("queue_processes", "queue_ring"),
+            Some(30.0),
+        ),
+        time_row("Queue between threads, crossbeam", "ms", ms, same("queue_threads"), None),
+        time_row("Pipe round trip", "µs", us, same("pipe_round_trip"), None),
+        time_row("Process start + join", "µs", us, same("process_start_join"), Some(8.0)),
+        time_row("Pool(2).map, default chunks", "ms", ms, same("pool_map_default"), None),
+        time_row("Pool(2).map, chunksize 1", "ms", ms, same("pool_map_chunk1"), None),
+    ];
+
+    // Speedups: own serial time over own parallel time.
+    let speedup = |side: &dyn Fn(&str) -> f64, name: &str| side("cpu_serial") / side(name);
+    for (metric, py_name, rs_name, reference, target) in [
+        (
+            "2-thread speedup",
+            "cpu_threads",
+            "cpu_threads",
+            format!("≤ {cores:.0}× ({cores:.0} cores)"),
+            1.9,
+        ),
+        (
+            "2 threads + GIL emulation speedup",
+            "cpu_threads",
+            "cpu_gil",
+            "1× (one at a time)".into(),
+            0.0,
+        ),
+    ] {
+        let (python, rust) = (speedup(&p, py_name), speedup(&r, rs_name));
+        let target = if target > 0.0 {
+            Some((format!("Rust ≥ {target}×"), rust >= target))
+        } else {
+            Some(("Rust ≈ 1×".to_string(), (0.8..=1.25).contains(&rust)))
+        };
+        rows.push(Row {
+            metric, unit: "×", python, rust, ratio: rust / python, reference, target
+        });
+    }
+    for (metric, name, target) in [
+        ("Lock + unlock, 1 thread", "lock_pairs_1", Some(10.0)),
+        ("Lock + unlock, 2 threads", "lock_pairs_2", None),
+    ] {
+        let (python, rust) = (p(name) / 1e6, r(name) / 1e6);
+        let ratio = rust / python;
+        let target = target.map(|t| (format!("≥ {t}×"), ratio >= t));
+        rows.push(Row {
+            metric,
+            unit: "M/s",
+            python,
+            rust,
+            ratio,
+            reference: String::new(),
+            target,
+        });
+    }
+    // References measured in the same run.
+    for row in &mut rows {
+        match row.metric {
+            "Pipe round trip" => {
+                let raw = r("socketpair_round_trip") * us;
+                let within = row.rust / raw;
+                row.reference = format!("socketpair {raw:.1} µs");
+                row.target = Some((format!("≤ 1.3× reference ({within:.2}×)"), within <= 1.3));
+            }
+            "Process start + join" => {
+                row.reference = format!("fork + waitpid {:.0} µs", r("fork_waitpid") * us)
+            }
+            "CPU kernel, 2 threads" | "CPU kernel, 2 processes" => {
+                row.reference =
+                    format!("≥ serial / {cores:.0} = {:.1} ms", r("cpu_serial") * ms / cores)
+            }
+            m if m.starts_with("IO 20 × 100 ms, 20") => row.reference = "100 ms".into(),
+            m if m.starts_with("Queue") => row.reference = format!("{} integers", s.items),
+            m if m.starts_with("Pool(2).map") => row.reference = format!("{} tasks", s.tasks),
+            _ => {}
+        }
+    }
+    rows
+}
+
+fn markdown(rows: &[Row], python: &str, cores: usize, s: Sizes) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "CPython {python} and Rust (release), {cores} CPUs, kernel N = {}; medians of {} runs\n",
+        s.n, s.repeats
+    );
+    let _ = writeln!(t, "| metric | CPython | Rust | Rust better by | reference | target |");
+    let _ = writeln!(t, "|---|---:|---:|---:|---|---|");
+    for row in rows {
+        let target = match &row.target {
+            None => String::new(),
+            Some((what, true)) => format!("{what}: met"),
+            Some((what, false)) => format!("{what}: **missed**"),
+        };
+        let _ = writeln!(
+            t,
+            "| {} ({}) | {} | {} | {:.1}× | {} | {} |",
+            row.metric,
+            row.unit,
+            figure(row.python),
+            figure(row.rust),
+            row.ratio,
+            row.reference,
+            target
+        );
+    }
+    t
+}
+
+/// Three significant digits, without exponent.
+fn figure(x: f64) -> String {
+    match x.abs() {
+        a if a >= 100.0 => format!("{x:.0}"),
+        a if a >= 10.0 => format!("{x:.1}"),
+        a if a >= 1.0 => format!("{x:.2}"),
+        _ => format!("{x:.3}"),
+    }
+}
+
+/// A bar chart of the ratios on a log scale, 1× marked.
+fn svg(rows: &[Row], python: &str, cores: usize) -> String {
+    let (label_w, plot_w, row_h, top) = (330.0, 520.0, 24.0, 48.0);
+    let height = top + row_h * rows.len() as f64 + 36.0;
+    let width = label_w + plot_w + 90.0;
+    let (lo, hi) = (0.1_f64.log10(), 10_000_f64.log10());
+    let x = |ratio: f64| label_w + plot_w * (ratio.max(0.1).log10() - lo) / (hi - lo);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="10" y="20" font-size="14" font-weight="bold">How many times better Rust is than CPython {python} ({cores} CPUs, log scale)</text>"#
+    );
+    for tick in [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0] {
+        let tx = x(tick);
+        let dash = if tick == 1.0 { "" } else { r#" stroke-dasharray="3,3""# };
+        let _ = writeln!(
+            out,
+            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#888"{dash}/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{tick}×</text>"##,
+            top - 6.0,
+            height - 30.0,
+            height - 14.0
+        );
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let (x0, x1) = (x(1.0), x(row.ratio));
+        let (left, w) = if x1 >= x0 { (x0, x1 - x0) } else { (x1, x0 - x1) };
+        let colour = match &row.target {
+            Some((_, false)) => "#d62728",
+            _ if row.ratio >= 1.0 => "#1f77b4",
+            _ => "#ff7f0e",
+        };
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{left:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{colour}"/><text x="{:.1}" y="{:.1}">{:.1}×</text>"#,
+            label_w - 8.0,
+            y + 15.0,
+            escape(row.metric),
+            y + 4.0,
+            row_h - 8.0,
+            left.max(x1) + 4.0,
+            y + 15.0,
+            row.ratio
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
