@@ -138,8 +138,12 @@ struct User(Cell<u32>);
 impl User {
     fn mark(&self) {
         if self.0.get() == 0 {
-            self.0.set(std::process::id());
+            self.mark_this_process();
         }
+    }
+
+    fn mark_this_process(&self) {
+        self.0.set(std::process::id());
     }
 
     fn is_this_process(&self) -> bool {
@@ -176,7 +180,7 @@ impl<T: Copy + Send, const N: usize> Producer<T, N> {
     /// Closes the ring for the consumer, from any process (dropping does it too, in
     /// the process that used this end).
     pub fn close(self) {
-        close(&self.ring.producer, &self.ring.consumer);
+        self.user.mark_this_process(); // then `Drop` closes it, once
     }
 
     fn push_until(&self, value: T, deadline: Option<Instant>) -> Result<(), RingError> {
@@ -218,7 +222,7 @@ impl<T: Copy + Send, const N: usize> Consumer<T, N> {
 
     /// Closes the ring for the producer, from any process.
     pub fn close(self) {
-        close(&self.ring.consumer, &self.ring.producer);
+        self.user.mark_this_process(); // then `Drop` closes it, once
     }
 
     fn pop_until(&self, deadline: Option<Instant>) -> Result<T, RingError> {
@@ -381,5 +385,9 @@ mod tests {
         assert!(tx.sleeps() >= 1 && rx.sleeps() >= 1);
         drop(rx);
         assert_eq!(tx.push(3), Err(RingError::Closed));
+
+        let (unused_tx, rx) = channel::<u8, 2>().unwrap();
+        unused_tx.close(); // never used, yet closed on request
+        assert_eq!(rx.pop(), Err(RingError::Closed));
     }
 }

@@ -42,14 +42,21 @@ def kernel_range(bounds):
     return kernel(*bounds)
 
 
-def measure(run, repeats):
-    """Median seconds of `repeats` runs of `run()`, and the result of the last one."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def timed(run):
+    """Runs `run()` once; returns (seconds, its result)."""
+    start = time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, result
+
+
+def median_of(repeats, sample):
+    """The median value of `repeats` calls of `sample()`, which returns (value, result),
+    and the result, which every call must have computed alike."""
+    samples = [sample() for _ in range(repeats)]
+    results = {result for _, result in samples}
+    if len(results) != 1:
+        raise RuntimeError(f"runs disagree: {sorted(results)}")
+    return statistics.median(value for value, _ in samples), results.pop()
 
 
 def cpu_threads(halves):
@@ -128,30 +135,28 @@ def sum_items(q, back, items):
     back.put(total)
 
 
+def stream(items, q, back, consumer):
+    """Seconds to put `items` integers into `q` and get the consumer's sum from `back`."""
+
+    def send_and_sum():
+        for i in range(items):
+            q.put(i)
+        return back.get()
+
+    consumer.start()
+    sample = timed(send_and_sum)
+    consumer.join()
+    return sample
+
+
 def mp_queue(items):
     q, back = mp.Queue(), mp.Queue()
-    child = mp.Process(target=sum_items, args=(q, back, items))
-    child.start()
-    start = time.perf_counter()
-    for i in range(items):
-        q.put(i)
-    total = back.get()
-    took = time.perf_counter() - start
-    child.join()
-    return took, total
+    return stream(items, q, back, mp.Process(target=sum_items, args=(q, back, items)))
 
 
 def thread_queue(items):
     q, back = queue.Queue(), queue.Queue()
-    consumer = threading.Thread(target=sum_items, args=(q, back, items))
-    consumer.start()
-    start = time.perf_counter()
-    for i in range(items):
-        q.put(i)
-    total = back.get()
-    took = time.perf_counter() - start
-    consumer.join()
-    return took, total
+    return stream(items, q, back, threading.Thread(target=sum_items, args=(q, back, items)))
 
 
 def echo(conn):
@@ -238,26 +243,26 @@ def main():
 
     # First, as on the Rust side: while the process is small.
     record("process_start_join", process_start_join(), 0)
-    record("cpu_serial", *measure(lambda: kernel(0, n), reps))
-    record("cpu_threads", *measure(lambda: cpu_threads(halves), reps))
-    record("cpu_processes", *measure(lambda: cpu_processes(halves), reps))
-    record("cpu_pool", *measure(lambda: cpu_pool(halves), reps))
-    record("io_serial", *measure(io_serial, args.io))
-    record("io_threads", *measure(io_threads, args.io))
-    record("io_processes", *measure(io_processes, args.io))
-    runs = [mp_queue(args.items) for _ in range(reps)]
-    record("queue_processes", statistics.median(t for t, _ in runs), runs[-1][1])
-    runs = [thread_queue(args.items) for _ in range(reps)]
-    record("queue_threads", statistics.median(t for t, _ in runs), runs[-1][1])
-    runs = [pipe_round_trips(args.trips) for _ in range(reps)]
-    record("pipe_round_trip", statistics.median(t for t, _ in runs), runs[-1][1])
+    def median_time(run, repeats=reps):
+        return median_of(repeats, lambda: timed(run))
+
+    record("cpu_serial", *median_time(lambda: kernel(0, n)))
+    record("cpu_threads", *median_time(lambda: cpu_threads(halves)))
+    record("cpu_processes", *median_time(lambda: cpu_processes(halves)))
+    record("cpu_pool", *median_time(lambda: cpu_pool(halves)))
+    record("io_serial", *median_time(io_serial, args.io))
+    record("io_threads", *median_time(io_threads, args.io))
+    record("io_processes", *median_time(io_processes, args.io))
+    record("queue_processes", *median_of(reps, lambda: mp_queue(args.items)))
+    record("queue_threads", *median_of(reps, lambda: thread_queue(args.items)))
+    record("pipe_round_trip", *median_of(reps, lambda: pipe_round_trips(args.trips)))
     with mp.Pool(2, initializer=die_with_parent) as pool:
         tasks = range(args.tasks)
-        record("pool_map_default", *measure(lambda: sum(pool.map(ident, tasks)), reps))
-        record("pool_map_chunk1", *measure(lambda: sum(pool.map(ident, tasks, 1)), reps))
+        record("pool_map_default", *median_time(lambda: sum(pool.map(ident, tasks))))
+        record("pool_map_chunk1", *median_time(lambda: sum(pool.map(ident, tasks, 1))))
     for threads in (1, 2):
-        rates = [lock_pairs(args.pairs, threads) for _ in range(reps)]
-        record(f"lock_pairs_{threads}", statistics.median(rates), threads * args.pairs)
+        rate = median_of(reps, lambda: (lock_pairs(args.pairs, threads), threads * args.pairs))
+        record(f"lock_pairs_{threads}", *rate)
     print("python", sys.version.split()[0])
 
 

@@ -1,5 +1,7 @@
 //! A process pool shaped like CPython's `multiprocessing.Pool` (fork start method),
-//! used by the examples in `src/bin/`; the README's notes map lists them.
+//! used by the examples in `src/bin/`; the README's notes map lists them. The
+//! [`workloads`] of the GIL-style comparison live here too, shared by `gil_compare`
+//! and `side_by_side`.
 //!
 //! | CPython                                   | here                                        |
 //! |-------------------------------------------|---------------------------------------------|
@@ -41,6 +43,8 @@
 //! pool.close().join()?;
 //! # Ok::<(), examples_pool::PoolError>(())
 //! ```
+
+pub mod workloads;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -269,13 +273,16 @@ impl Inner {
     /// (killed from outside, say): a task is never handed to a worker known dead.
     fn dispatch(&mut self) -> io::Result<()> {
         for worker in self.workers.iter_mut().filter(|w| w.running.is_none()) {
-            if self.queued.is_empty() {
-                break;
-            }
-            if !worker.process.is_alive() {
-                *worker = Worker::start()?;
-            }
             let Some(task) = self.queued.pop_front() else { break };
+            if !worker.process.is_alive() {
+                match Worker::start() {
+                    Ok(fresh) => *worker = fresh,
+                    Err(e) => {
+                        self.queued.push_front(task); // not lost: a later call retries
+                        return Err(e);
+                    }
+                }
+            }
             worker.running = Some(task.id);
             // If the worker dies from here on, `step` sees its end of file, fails the
             // task and replaces the worker.

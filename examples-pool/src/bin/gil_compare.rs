@@ -23,20 +23,20 @@
 //! joining one process and one thread. Every figure varies with the machine and its
 //! load; build with `--release`, or the times measure the debug build.
 //!
+//! The variants themselves are in `examples_pool::workloads` (`examples-pool/src/
+//! workloads.rs`), which `side_by_side` times against CPython too.
+//!
 //! Where Rust differs: there is no GIL. Two threads compute at once, as two processes
 //! do, so the thread rows show what CPython's would if it had none; the "GIL emulation"
 //! row shows what one global lock does to them. rayon runs last because its pool keeps
 //! its threads, and a process with several threads must not fork.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::thread::{self, sleep};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use examples_ipc::shared::SharedMemory;
-use examples_pool::Pool;
+use examples_pool::workloads;
 use examples_process::Process;
-use parking_lot::{Mutex, MutexGuard};
 use rayon::prelude::*;
 
 const DEFAULT_N: u64 = 30_000_000;
@@ -76,11 +76,6 @@ fn usage_error(what: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The CPU-bound kernel.
-fn kernel((lo, hi): (u64, u64)) -> u64 {
-    (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
-}
-
 struct Row {
     name: &'static str,
     result: u64,
@@ -94,18 +89,16 @@ fn timed(name: &'static str, run: impl FnOnce() -> std::io::Result<u64>) -> std:
 }
 
 fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let halves = [(0, n / 2), (n / 2, n)];
+    let halves = workloads::halves(n);
     println!(
         "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",
         thread::available_parallelism()?
     );
-    let mut cpu = vec![timed("serial", || Ok(kernel((0, n))))?];
-    cpu.push(timed("2 threads", || {
-        Ok(thread::scope(|s| halves.map(|h| s.spawn(move || kernel(h))).map(join).iter().sum()))
-    })?);
-    cpu.push(timed("2 threads + GIL emulation", || Ok(with_global_lock(halves)))?);
-    cpu.push(timed("2 processes", || two_processes(halves))?);
-    cpu.push(timed("process pool of 2", || Ok(Pool::new(2)?.map(kernel, halves)?.iter().sum()))?);
+    let mut cpu = vec![timed("serial", || Ok(workloads::kernel((0, n))))?];
+    cpu.push(timed("2 threads", || Ok(workloads::two_threads(halves)))?);
+    cpu.push(timed("2 threads + GIL emulation", || Ok(workloads::with_global_lock(halves)))?);
+    cpu.push(timed("2 processes", || workloads::two_processes(halves))?);
+    cpu.push(timed("process pool of 2", || workloads::pool_of_two(halves))?);
     let io = io_bound()?;
     let (process_cost, thread_cost) = start_costs()?;
     // Last: rayon's global pool keeps its threads, and nothing may fork after that.
@@ -128,71 +121,11 @@ fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Two threads that may compute only while holding one global lock, and hand it over
-/// every 5 ms, as CPython's threads hand over the GIL (its switch interval is 5 ms).
-fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
-    let gil = Mutex::new(());
-    thread::scope(|s| {
-        halves
-            .map(|(lo, hi)| {
-                let gil = &gil;
-                s.spawn(move || {
-                    let (mut sum, mut i) = (0_u64, lo);
-                    while i < hi {
-                        let held: MutexGuard<'_, ()> = gil.lock();
-                        let until = Instant::now() + Duration::from_millis(5);
-                        while i < hi && Instant::now() < until {
-                            let end = (i + 65_536).min(hi);
-                            sum += kernel((i, end));
-                            i = end;
-                        }
-                        MutexGuard::unlock_fair(held); // hand the lock to the waiting thread
-                    }
-                    sum
-                })
-            })
-            .map(join)
-            .iter()
-            .sum()
-    })
-}
-
-/// Two forked children, each computing a half into shared memory.
-fn two_processes(halves: [(u64, u64); 2]) -> std::io::Result<u64> {
-    let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
-    let mut children = [0, 1].map(|k| {
-        let results = results.clone();
-        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
-    });
-    for child in &mut children {
-        child.start()?;
-    }
-    for child in &children {
-        child.join()?;
-    }
-    Ok(results.iter().map(|r| r.load(SeqCst)).sum())
-}
-
 fn io_bound() -> std::io::Result<Vec<Row>> {
-    let nap = || sleep(Duration::from_millis(100));
     Ok(vec![
-        timed("serial", || {
-            (0..20).for_each(|_| nap());
-            Ok(20)
-        })?,
-        timed("20 threads", || {
-            Ok(thread::scope(|s| (0..20).map(|_| s.spawn(nap)).collect::<Vec<_>>().len() as u64))
-        })?,
-        timed("20 processes", || {
-            let mut naps: Vec<Process> = (0..20).map(|_| Process::new(nap)).collect();
-            for p in &mut naps {
-                p.start()?;
-            }
-            naps.iter()
-                .map(Process::join)
-                .collect::<std::io::Result<Vec<_>>>()
-                .map(|codes| codes.len() as u64)
-        })?,
+        timed("serial", || Ok(workloads::naps_serially()))?,
+        timed("20 threads", || Ok(workloads::naps_in_threads()))?,
+        timed("20 processes", workloads::naps_in_processes)?,
     ])
 }
 
@@ -237,8 +170,4 @@ fn print_table(rows: &[Row]) {
             speedup
         );
     }
-}
-
-fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

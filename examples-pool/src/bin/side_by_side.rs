@@ -33,20 +33,18 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::thread::{self, sleep};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Instant;
 
 use examples_ipc::connection;
 use examples_ipc::queue::Queue;
 use examples_ipc::ring;
-use examples_ipc::shared::SharedMemory;
-use examples_pool::Pool;
+use examples_pool::{Pool, workloads};
 use examples_process::Process;
 use nix::libc;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 const USAGE: &str = "usage: side_by_side [--quick] [--python PATH] [--out DIR | --no-write]";
 
@@ -232,28 +230,10 @@ fn run_python(python: &str, s: Sizes) -> Result<Samples, Error> {
     Ok(py)
 }
 
-/// The median of `repeats` runs of `run`, which returns its result.
-fn median_of(repeats: usize, mut run: impl FnMut() -> io::Result<u64>) -> io::Result<Sample> {
-    let mut times = Vec::new();
-    let mut result = 0;
-    for _ in 0..repeats {
-        let start = Instant::now();
-        result = run()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    Ok(Sample { value: median(times), result })
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn measure_rust(s: Sizes) -> io::Result<Samples> {
     let mut rs = Samples { version: String::new(), samples: Vec::new() };
-    let n = s.n;
-    let halves = [(0, n / 2), (n / 2, n)];
     let mut record = |name: &str, sample: Sample| rs.add(name, sample.value, sample.result);
+    let (n, halves, reps) = (s.n, workloads::halves(s.n), s.repeats);
 
     // First, while this process is small: the cost of `fork` grows with the parent's
     // memory map, and the thread workloads below leave a malloc arena per thread
@@ -261,135 +241,59 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
     record("process_start_join", start_join(process_start_join)?);
     record("fork_waitpid", start_join(raw_fork_waitpid)?);
 
-    record("cpu_serial", median_of(s.repeats, || Ok(kernel((0, black_box(n)))))?);
-    record(
-        "cpu_threads",
-        median_of(s.repeats, || {
-            Ok(thread::scope(|sc| {
-                halves.map(|h| sc.spawn(move || kernel(h))).map(join).iter().sum()
-            }))
-        })?,
-    );
-    record("cpu_gil", median_of(s.repeats, || Ok(with_global_lock(halves)))?);
-    record("cpu_processes", median_of(s.repeats, || two_processes(halves))?);
-    record(
-        "cpu_pool",
-        median_of(s.repeats, || Ok(Pool::new(2)?.map(kernel, halves)?.iter().sum()))?,
-    );
-    let nap = || sleep(Duration::from_millis(100));
-    record(
-        "io_serial",
-        median_of(s.io_repeats, || {
-            (0..20).for_each(|_| nap());
-            Ok(20)
-        })?,
-    );
-    record(
-        "io_threads",
-        median_of(s.io_repeats, || {
-            Ok(thread::scope(|sc| (0..20).map(|_| sc.spawn(nap)).collect::<Vec<_>>().len() as u64))
-        })?,
-    );
-    record(
-        "io_processes",
-        median_of(s.io_repeats, || {
-            let mut naps: Vec<Process> = (0..20).map(|_| Process::new(nap)).collect();
-            for p in &mut naps {
-                p.start()?;
-            }
-            Ok(naps.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?.len() as u64)
-        })?,
-    );
-    record("queue_processes", median_sample(s.repeats, || ipc_queue(s.items))?);
-    record("queue_ring", median_sample(s.repeats, || ring_queue(s.items))?);
-    record("queue_threads", median_sample(s.repeats, || thread_queue(s.items))?);
-    record("pipe_round_trip", median_sample(s.repeats, || pipe_round_trips(s.trips))?);
-    record("socketpair_round_trip", median_sample(s.repeats, || raw_round_trips(s.trips))?);
+    let median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(reps, || timed(run));
+    record("cpu_serial", median_time(&|| Ok(workloads::kernel((0, black_box(n)))))?);
+    record("cpu_threads", median_time(&|| Ok(workloads::two_threads(halves)))?);
+    record("cpu_gil", median_time(&|| Ok(workloads::with_global_lock(halves)))?);
+    record("cpu_processes", median_time(&|| workloads::two_processes(halves))?);
+    record("cpu_pool", median_time(&|| workloads::pool_of_two(halves))?);
+    let io_median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(s.io_repeats, || timed(run));
+    record("io_serial", io_median_time(&|| Ok(workloads::naps_serially()))?);
+    record("io_threads", io_median_time(&|| Ok(workloads::naps_in_threads()))?);
+    record("io_processes", io_median_time(&workloads::naps_in_processes)?);
+
+    record("queue_processes", median_of(reps, || ipc_queue(s.items))?);
+    record("queue_ring", median_of(reps, || ring_queue(s.items))?);
+    record("queue_threads", median_of(reps, || thread_queue(s.items))?);
+    record("pipe_round_trip", median_of(reps, || pipe_round_trips(s.trips))?);
+    record("socketpair_round_trip", median_of(reps, || raw_round_trips(s.trips))?);
     {
         let pool = Pool::new(2)?;
-        let tasks = || 0..s.tasks;
         let sum = |v: Vec<u64>| v.iter().sum::<u64>();
-        record("pool_map_default", median_of(s.repeats, || Ok(sum(pool.map(ident, tasks())?)))?);
-        record(
-            "pool_map_chunk1",
-            median_of(s.repeats, || Ok(sum(pool.map_chunked(ident, tasks().collect(), 1)?)))?,
-        );
+        let tasks = || (0..s.tasks).collect::<Vec<u64>>();
+        record("pool_map_default", median_time(&|| Ok(sum(pool.map(ident, tasks())?)))?);
+        record("pool_map_chunk1", median_time(&|| Ok(sum(pool.map_chunked(ident, tasks(), 1)?)))?);
         pool.close().join()?;
     }
-    // Last: these threads are gone when it returns, but keep the forks above them anyway.
     for threads in [1, 2] {
-        let rates: Vec<Sample> = (0..s.repeats).map(|_| lock_pairs(s.pairs, threads)).collect();
-        let rate = median(rates.iter().map(|r| r.value).collect());
-        record(&format!("lock_pairs_{threads}"), Sample { value: rate, result: rates[0].result });
+        let rate = median_of(reps, || Ok(lock_pairs(s.pairs, threads)))?;
+        record(&format!("lock_pairs_{threads}"), rate);
     }
     Ok(rs)
 }
 
-/// The median of several timed samples (each run measures its own time).
-fn median_sample(
-    repeats: usize,
-    mut run: impl FnMut() -> io::Result<Sample>,
-) -> io::Result<Sample> {
-    let samples = (0..repeats).map(|_| run()).collect::<io::Result<Vec<_>>>()?;
-    let result = samples[0].result;
-    Ok(Sample { value: median(samples.iter().map(|s| s.value).collect()), result })
+/// Times one run of `run`, keeping its result.
+fn timed(run: impl FnOnce() -> io::Result<u64>) -> io::Result<Sample> {
+    let start = Instant::now();
+    let result = run()?;
+    Ok(Sample { value: start.elapsed().as_secs_f64(), result })
 }
 
-/// The CPU-bound kernel of `gil_compare`.
-fn kernel((lo, hi): (u64, u64)) -> u64 {
-    (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
+/// The median value of `repeats` samples from `run`. Every run must have computed the
+/// same result, which the caller then checks against the expected one.
+fn median_of(repeats: usize, mut run: impl FnMut() -> io::Result<Sample>) -> io::Result<Sample> {
+    let samples = (0..repeats).map(|_| run()).collect::<io::Result<Vec<_>>>()?;
+    let result = samples[0].result;
+    if let Some(odd) = samples.iter().find(|s| s.result != result) {
+        return Err(io::Error::other(format!("runs disagree: {result} and {}", odd.result)));
+    }
+    let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    values.sort_by(f64::total_cmp);
+    Ok(Sample { value: values[values.len() / 2], result })
 }
 
 fn ident(x: u64) -> u64 {
     x
-}
-
-fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// Two threads that compute only while holding one global lock, handed over every 5 ms
-/// (the GIL emulation of `gil_compare`).
-fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
-    let gil = Mutex::new(());
-    thread::scope(|sc| {
-        halves
-            .map(|(lo, hi)| {
-                let gil = &gil;
-                sc.spawn(move || {
-                    let (mut sum, mut i) = (0_u64, lo);
-                    while i < hi {
-                        let held: MutexGuard<'_, ()> = gil.lock();
-                        let until = Instant::now() + Duration::from_millis(5);
-                        while i < hi && Instant::now() < until {
-                            let end = (i + 65_536).min(hi);
-                            sum += kernel((i, end));
-                            i = end;
-                        }
-                        MutexGuard::unlock_fair(held);
-                    }
-                    sum
-                })
-            })
-            .map(join)
-            .iter()
-            .sum()
-    })
-}
-
-fn two_processes(halves: [(u64, u64); 2]) -> io::Result<u64> {
-    let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
-    let mut children = [0, 1].map(|k| {
-        let results = results.clone();
-        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
-    });
-    for child in &mut children {
-        child.start()?;
-    }
-    for child in &children {
-        child.join()?;
-    }
-    Ok(results.iter().map(|r| r.load(SeqCst)).sum())
 }
 
 /// Times `items` integers from the parent to a child that sums them and sends the sum
@@ -451,7 +355,7 @@ fn thread_queue(items: u64) -> io::Result<Sample> {
     Ok(Sample { value: took.as_secs_f64(), result: sum })
 }
 
-/// Seconds per round trip over a `connection::pipe()`, after 100 warm-up trips.
+/// Seconds per round trip over a `connection::pipe()` to an echoing child.
 fn pipe_round_trips(trips: u64) -> io::Result<Sample> {
     let (parent, child_end) = connection::pipe()?;
     let mut child = Process::new(move || {
@@ -460,22 +364,13 @@ fn pipe_round_trips(trips: u64) -> io::Result<Sample> {
         }
     });
     child.start()?;
-    let trip = |i: u64| -> io::Result<u64> {
+    let sample = round_trips(trips, |i| {
         parent.send(&Some(i))?;
         parent.recv::<Option<u64>>()?.ok_or_else(|| io::Error::other("no echo"))
-    };
-    for i in 0..100 {
-        trip(i)?;
-    }
-    let start = Instant::now();
-    let mut total = 0;
-    for i in 0..trips {
-        total += trip(i)?;
-    }
-    let took = start.elapsed();
+    })?;
     parent.send(&None::<u64>)?;
     child.join()?;
-    Ok(Sample { value: took.as_secs_f64() / trips as f64, result: total })
+    Ok(sample)
 }
 
 /// The reference: 8 bytes each way over a bare `socketpair`, one `write` and one
@@ -489,12 +384,20 @@ fn raw_round_trips(trips: u64) -> io::Result<Sample> {
         }
     });
     child.start()?;
-    let mut trip = |i: u64| -> io::Result<u64> {
+    let sample = round_trips(trips, |i| {
         parent.write_all(&i.to_le_bytes())?;
         let mut word = [0; 8];
         parent.read_exact(&mut word)?;
         Ok(u64::from_le_bytes(word))
-    };
+    })?;
+    parent.write_all(&[0xff; 8])?;
+    child.join()?;
+    Ok(sample)
+}
+
+/// Seconds per call of `trip(i)` over `trips` calls after 100 warm-up calls; the
+/// result is the sum of what the calls returned (the echoes).
+fn round_trips(trips: u64, mut trip: impl FnMut(u64) -> io::Result<u64>) -> io::Result<Sample> {
     for i in 0..100 {
         trip(i)?;
     }
@@ -503,23 +406,15 @@ fn raw_round_trips(trips: u64) -> io::Result<Sample> {
     for i in 0..trips {
         total += trip(i)?;
     }
-    let took = start.elapsed();
-    parent.write_all(&[0xff; 8])?;
-    child.join()?;
-    Ok(Sample { value: took.as_secs_f64() / trips as f64, result: total })
+    Ok(Sample { value: start.elapsed().as_secs_f64() / trips as f64, result: total })
 }
 
 /// Median seconds of 50 runs of `once` after 3 warm-ups.
 fn start_join(mut once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
-    let mut times = Vec::new();
-    for k in 0..53 {
-        let start = Instant::now();
+    for _ in 0..3 {
         once()?;
-        if k >= 3 {
-            times.push(start.elapsed().as_secs_f64());
-        }
     }
-    Ok(Sample { value: median(times), result: 0 })
+    median_of(50, || timed(|| once().map(|()| 0)))
 }
 
 /// Start and join one `Process` that does nothing.
@@ -576,6 +471,23 @@ struct Row {
     target: Option<(String, bool)>,
 }
 
+impl Row {
+    /// A row without reference or target; `ratio` is how many times better Rust is.
+    fn new(metric: &'static str, unit: &'static str, python: f64, rust: f64, ratio: f64) -> Row {
+        Row { metric, unit, python, rust, ratio, reference: String::new(), target: None }
+    }
+
+    fn reference(self, reference: &str) -> Row {
+        Row { reference: reference.to_string(), ..self }
+    }
+
+    /// Rust must be at least `times` better.
+    fn at_least(self, times: f64) -> Row {
+        let met = self.ratio >= times;
+        Row { target: Some((format!("≥ {times}×"), met)), ..self }
+    }
+}
+
 fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
     let p = |name: &str| py.get(name).value;
     let r = |name: &str| rs.get(name).value;
@@ -583,35 +495,51 @@ fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
     let ms = 1e3;
     let us = 1e6;
     // A time: lower is better; `py_name` and `rs_name` may differ (two Rust queues).
-    let time_row =
-        |metric, unit, scale: f64, (py_name, rs_name): (&str, &str), target: Option<f64>| {
-            let (python, rust) = (p(py_name) * scale, r(rs_name) * scale);
-            let ratio = python / rust;
-            let target = target.map(|t| (format!("≥ {t}×"), ratio >= t));
-            Row { metric, unit, python, rust, ratio, reference: String::new(), target }
-        };
+    let time_row = |metric, unit, scale: f64, (py_name, rs_name): (&str, &str)| {
+        let (python, rust) = (p(py_name) * scale, r(rs_name) * scale);
+        Row::new(metric, unit, python, rust, python / rust)
+    };
     let same = |name| (name, name);
+    let parallel = format!("≥ serial / {cores:.0} = {:.1} ms", r("cpu_serial") * ms / cores);
+    let (items, tasks) = (format!("{} integers", s.items), format!("{} tasks", s.tasks));
+    let socketpair = r("socketpair_round_trip") * us;
+    let pipe_row = time_row("Pipe round trip", "µs", us, same("pipe_round_trip"));
+    let pipe_over_socketpair = pipe_row.rust / socketpair;
     let mut rows = vec![
-        time_row("CPU kernel, serial", "ms", ms, same("cpu_serial"), Some(40.0)),
-        time_row("CPU kernel, 2 threads", "ms", ms, same("cpu_threads"), None),
-        time_row("CPU kernel, 2 processes", "ms", ms, same("cpu_processes"), None),
-        time_row("CPU kernel, Pool(2) incl. start", "ms", ms, same("cpu_pool"), None),
-        time_row("IO 20 × 100 ms, serial", "ms", ms, same("io_serial"), None),
-        time_row("IO 20 × 100 ms, 20 threads", "ms", ms, same("io_threads"), None),
-        time_row("IO 20 × 100 ms, 20 processes", "ms", ms, same("io_processes"), None),
-        time_row("Queue parent → child, ipc-channel", "ms", ms, same("queue_processes"), Some(3.0)),
+        time_row("CPU kernel, serial", "ms", ms, same("cpu_serial")).at_least(40.0),
+        time_row("CPU kernel, 2 threads", "ms", ms, same("cpu_threads")).reference(&parallel),
+        time_row("CPU kernel, 2 processes", "ms", ms, same("cpu_processes")).reference(&parallel),
+        time_row("CPU kernel, Pool(2) incl. start", "ms", ms, same("cpu_pool")),
+        time_row("IO 20 × 100 ms, serial", "ms", ms, same("io_serial")),
+        time_row("IO 20 × 100 ms, 20 threads", "ms", ms, same("io_threads")).reference("100 ms"),
+        time_row("IO 20 × 100 ms, 20 processes", "ms", ms, same("io_processes"))
+            .reference("100 ms"),
+        time_row("Queue parent → child, ipc-channel", "ms", ms, same("queue_processes"))
+            .reference(&items)
+            .at_least(3.0),
         time_row(
             "Queue parent → child, shared-memory ring",
             "ms",
             ms,
             ("queue_processes", "queue_ring"),
-            Some(30.0),
-        ),
-        time_row("Queue between threads, crossbeam", "ms", ms, same("queue_threads"), None),
-        time_row("Pipe round trip", "µs", us, same("pipe_round_trip"), None),
-        time_row("Process start + join", "µs", us, same("process_start_join"), Some(8.0)),
-        time_row("Pool(2).map, default chunks", "ms", ms, same("pool_map_default"), None),
-        time_row("Pool(2).map, chunksize 1", "ms", ms, same("pool_map_chunk1"), None),
+        )
+        .reference(&items)
+        .at_least(30.0),
+        time_row("Queue between threads, crossbeam", "ms", ms, same("queue_threads"))
+            .reference(&items),
+        Row {
+            target: Some((
+                format!("≤ 1.3× reference ({pipe_over_socketpair:.2}×)"),
+                pipe_over_socketpair <= 1.3,
+            )),
+            ..pipe_row.reference(&format!("socketpair {socketpair:.1} µs"))
+        },
+        time_row("Process start + join", "µs", us, same("process_start_join"))
+            .reference(&format!("fork + waitpid {:.0} µs", r("fork_waitpid") * us))
+            .at_least(8.0),
+        time_row("Pool(2).map, default chunks", "ms", ms, same("pool_map_default"))
+            .reference(&tasks),
+        time_row("Pool(2).map, chunksize 1", "ms", ms, same("pool_map_chunk1")).reference(&tasks),
     ];
 
     // Speedups: own serial time over own parallel time.
@@ -627,49 +555,21 @@ fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
     for (metric, rs_name, reference, (goal, met)) in speedups {
         // CPython's row is its real 2 threads in both: its GIL is not an emulation.
         let (python, rust) = (speedup(&p, "cpu_threads"), speedup(&r, rs_name));
-        let target = Some((goal.to_string(), met(rust)));
-        rows.push(Row {
-            metric, unit: "×", python, rust, ratio: rust / python, reference, target
-        });
+        let row = Row::new(metric, "×", python, rust, rust / python).reference(&reference);
+        rows.push(Row { target: Some((goal.to_string(), met(rust))), ..row });
     }
-    for (metric, name, target) in [
+    let lock_rows = [
         ("Lock + unlock, 1 thread", "lock_pairs_1", Some(10.0)),
         ("Lock + unlock, 2 threads", "lock_pairs_2", None),
-    ] {
+    ];
+    for (metric, name, target) in lock_rows {
+        // A rate: higher is better.
         let (python, rust) = (p(name) / 1e6, r(name) / 1e6);
-        let ratio = rust / python;
-        let target = target.map(|t| (format!("≥ {t}×"), ratio >= t));
-        rows.push(Row {
-            metric,
-            unit: "M/s",
-            python,
-            rust,
-            ratio,
-            reference: String::new(),
-            target,
+        let row = Row::new(metric, "M/s", python, rust, rust / python);
+        rows.push(match target {
+            Some(times) => row.at_least(times),
+            None => row,
         });
-    }
-    // References measured in the same run.
-    for row in &mut rows {
-        match row.metric {
-            "Pipe round trip" => {
-                let raw = r("socketpair_round_trip") * us;
-                let within = row.rust / raw;
-                row.reference = format!("socketpair {raw:.1} µs");
-                row.target = Some((format!("≤ 1.3× reference ({within:.2}×)"), within <= 1.3));
-            }
-            "Process start + join" => {
-                row.reference = format!("fork + waitpid {:.0} µs", r("fork_waitpid") * us)
-            }
-            "CPU kernel, 2 threads" | "CPU kernel, 2 processes" => {
-                row.reference =
-                    format!("≥ serial / {cores:.0} = {:.1} ms", r("cpu_serial") * ms / cores)
-            }
-            m if m.starts_with("IO 20 × 100 ms, 20") => row.reference = "100 ms".into(),
-            m if m.starts_with("Queue") => row.reference = format!("{} integers", s.items),
-            m if m.starts_with("Pool(2).map") => row.reference = format!("{} tasks", s.tasks),
-            _ => {}
-        }
     }
     rows
 }

@@ -160,7 +160,7 @@ pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
 
 /// Which share of [`RUNS`] a run holds.
 enum Share {
-    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Shared { _guard: RwLockReadGuard<'static, ()> },
     Alone { _guard: RwLockWriteGuard<'static, ()>, shm_before: BTreeSet<String> },
 }
 
@@ -189,7 +189,7 @@ impl Running {
     /// `TMPDIR`; standard output is read line by line as it comes.
     pub fn start(bin: &str, args: &[&str]) -> Running {
         let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
-        Running::spawn(bin, args, Share::Shared(guard))
+        Running::spawn(bin, args, Share::Shared { _guard: guard })
     }
 
     /// Like [`Running::start`], but waits until no other run of this test binary is

@@ -1,0 +1,126 @@
+//! The workloads of the GIL-style comparison: one CPU-bound kernel computed serially,
+//! on two threads, on two threads that share one global lock (a GIL emulation), on two
+//! processes and on a pool; and twenty IO-bound naps, serially, on threads and on
+//! processes. `gil_compare` runs and explains them; `side_by_side` times them against
+//! their CPython counterparts. Every function returns its result, so that callers can
+//! check that each variant computed the same thing.
+//!
+//! ```
+//! use examples_pool::workloads::{self, halves};
+//!
+//! let n = 100_000;
+//! let serial = workloads::kernel((0, n));
+//! assert_eq!(workloads::two_threads(halves(n)), serial);
+//! assert_eq!(workloads::with_global_lock(halves(n)), serial);
+//! assert_eq!(workloads::two_processes(halves(n))?, serial);
+//! assert_eq!(workloads::pool_of_two(halves(n))?, serial);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+
+use examples_ipc::shared::SharedMemory;
+use examples_process::Process;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::Pool;
+
+/// The CPU-bound kernel: the sum over i in lo..hi of (i·i) mod 1 000 000 007, in u64.
+pub fn kernel((lo, hi): (u64, u64)) -> u64 {
+    (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
+}
+
+/// `0..n` cut in two, one half per thread or process.
+pub fn halves(n: u64) -> [(u64, u64); 2] {
+    [(0, n / 2), (n / 2, n)]
+}
+
+/// Each half on its own thread.
+pub fn two_threads(halves: [(u64, u64); 2]) -> u64 {
+    thread::scope(|s| halves.map(|h| s.spawn(move || kernel(h))).map(join).iter().sum())
+}
+
+/// Two threads that may compute only while holding one global lock, and hand it over
+/// every 5 ms, as CPython's threads hand over the GIL (its switch interval is 5 ms).
+pub fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
+    let gil = Mutex::new(());
+    thread::scope(|s| {
+        halves
+            .map(|(lo, hi)| {
+                let gil = &gil;
+                s.spawn(move || {
+                    let (mut sum, mut i) = (0_u64, lo);
+                    while i < hi {
+                        let held: MutexGuard<'_, ()> = gil.lock();
+                        let until = Instant::now() + Duration::from_millis(5);
+                        while i < hi && Instant::now() < until {
+                            let end = (i + 65_536).min(hi);
+                            sum += kernel((i, end));
+                            i = end;
+                        }
+                        MutexGuard::unlock_fair(held); // hand the lock to the waiting thread
+                    }
+                    sum
+                })
+            })
+            .map(join)
+            .iter()
+            .sum()
+    })
+}
+
+/// Two forked children, each computing a half into shared memory.
+pub fn two_processes(halves: [(u64, u64); 2]) -> io::Result<u64> {
+    let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
+    let mut children = [0, 1].map(|k| {
+        let results = results.clone();
+        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
+    });
+    for child in &mut children {
+        child.start()?;
+    }
+    for child in &children {
+        child.join()?;
+    }
+    Ok(results.iter().map(|r| r.load(SeqCst)).sum())
+}
+
+/// A pool of two processes mapping the kernel over the halves, the pool's start
+/// included (CPython: `with Pool(2) as pool: sum(pool.map(kernel, halves))`).
+pub fn pool_of_two(halves: [(u64, u64); 2]) -> io::Result<u64> {
+    Ok(Pool::new(2)?.map(kernel, halves)?.iter().sum())
+}
+
+/// How many naps the IO-bound variants take, each of [`NAP`].
+pub const NAPS: u64 = 20;
+/// One IO-bound task: a sleep, standing for a wait on a disk or a network.
+pub const NAP: Duration = Duration::from_millis(100);
+
+/// The naps one after another. Returns how many were taken.
+pub fn naps_serially() -> u64 {
+    (0..NAPS).for_each(|_| sleep(NAP));
+    NAPS
+}
+
+/// Each nap on its own thread.
+pub fn naps_in_threads() -> u64 {
+    thread::scope(|s| (0..NAPS).map(|_| s.spawn(|| sleep(NAP))).collect::<Vec<_>>().len() as u64)
+}
+
+/// Each nap in its own process.
+pub fn naps_in_processes() -> io::Result<u64> {
+    let mut naps: Vec<Process> = (0..NAPS).map(|_| Process::new(|| sleep(NAP))).collect();
+    for p in &mut naps {
+        p.start()?;
+    }
+    let codes = naps.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
+    Ok(codes.len() as u64)
+}
+
+/// Joins a scoped thread, passing its panic on.
+fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
