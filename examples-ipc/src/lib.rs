@@ -11,6 +11,8 @@
 //! - [`shared`]: anonymous shared memory, a process-shared semaphore, and a robust
 //!   process-shared lock that owns its value (`Value` with `get_lock()`).
 
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod manager;
 pub mod queue;

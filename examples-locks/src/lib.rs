@@ -36,3 +36,5 @@
 //! threads.into_iter().for_each(|t| t.join().unwrap());
 //! assert_eq!(*G_NUM.lock().unwrap(), 2_000);
 //! ```
+
+#![warn(missing_docs)]

@@ -44,6 +44,8 @@
 //! # Ok::<(), examples_pool::PoolError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod workloads;
 
 use std::cell::RefCell;

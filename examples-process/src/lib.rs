@@ -48,9 +48,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::Command;
@@ -325,7 +327,7 @@ impl Process {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn terminate(&self) -> io::Result<()> {
-        self.started("terminate")?.signal(Signal::SIGTERM)
+        self.started("terminate")?.signal(rustix::process::Signal::TERM)
     }
 
     /// Sends SIGKILL (CPython: `kill()`). Does nothing if the child has ended.
@@ -340,7 +342,7 @@ impl Process {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn kill(&self) -> io::Result<()> {
-        self.started("kill")?.signal(Signal::SIGKILL)
+        self.started("kill")?.signal(rustix::process::Signal::KILL)
     }
 
     fn started(&self, what: &str) -> io::Result<&Child> {
@@ -370,7 +372,7 @@ impl Drop for Process {
             return; // a copy inherited by a forked child: not ours to wait for
         }
         if self.daemon {
-            let _ = child.signal(Signal::SIGTERM);
+            let _ = child.signal(rustix::process::Signal::TERM);
         }
         let _ = self.join();
     }
@@ -486,6 +488,7 @@ pub struct DeferTermination {
 }
 
 impl DeferTermination {
+    /// Starts holding the signals back, on the calling thread.
     pub fn new() -> io::Result<DeferTermination> {
         let mut held = SigSet::empty();
         for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
@@ -541,24 +544,13 @@ impl Child {
         Ok(*code)
     }
 
-    fn signal(&self, signal: Signal) -> io::Result<()> {
+    fn signal(&self, signal: rustix::process::Signal) -> io::Result<()> {
         if lock(&self.exitcode).is_some() {
             return Ok(()); // already reaped: nothing to signal
         }
-        // SAFETY: plain syscall on a pidfd we own; a null siginfo is allowed.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                signal as libc::c_int,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        match rc {
-            0 => Ok(()),
-            _ if Errno::last() == Errno::ESRCH => Ok(()), // it has just exited
-            _ => Err(io::Error::last_os_error()),
+        match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()), // ESRCH: it has just exited
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -624,13 +616,9 @@ fn wait_until_single_threaded() -> io::Result<()> {
 }
 
 fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; on success it returns a new file descriptor we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| io::Error::other("fork returned pid 0 in the parent"))?;
+    Ok(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?)
 }
 
 /// Sleeps until the pidfd is readable (the child ended) or the timeout passes.

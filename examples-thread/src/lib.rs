@@ -47,3 +47,5 @@
 //! assert_eq!(handle.join().unwrap(), 0);
 //! assert_eq!(count.load(Ordering::SeqCst), 1);
 //! ```
+
+#![warn(missing_docs)]

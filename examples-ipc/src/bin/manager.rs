@@ -26,6 +26,17 @@
 //! generic proxy object, and this manager serves one fixed set of objects (a dict and
 //! a list of integers, a lock) where CPython's can register any type. A call to a
 //! manager that has shut down returns `Err` immediately.
+//!
+//! In your own program: a server you talk to over a socket (a database, Redis) when
+//! several programs share state; `Arc<Mutex<_>>` when they are threads of one.
+//!
+//! Copy it: `cargo new manager`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::io;
 use std::thread::sleep;

@@ -23,6 +23,16 @@
 //! child's end is moved into the child, so `start` closes the parent's copy of it and
 //! the parent sees end-of-file when the child is done, a step CPython code must
 //! remember to do by hand (`child_conn.close()` in the parent).
+//!
+//! In your own program: `ipc-channel` for typed channels between processes (it can also
+//! pass channels and file descriptors), or a `UnixStream` with your own framing.
+//!
+//! Copy it: `cargo new pipe`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! ```
 
 use std::io::{self, ErrorKind};
 use std::time::Duration;

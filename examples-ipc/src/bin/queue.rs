@@ -26,6 +26,16 @@
 //! compiled; CPython's holds any picklable object. The capacity is a process-shared
 //! semaphore, as CPython's is, so `qsize()` is right in every process; an unbounded
 //! queue cannot count (`qsize()` is `None`).
+//!
+//! In your own program: `ipc-channel` between processes, `crossbeam-channel`
+//! (`bounded(n)`) between threads.
+//!
+//! Copy it: `cargo new queue`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! ```
 
 use std::io;
 use std::time::{Duration, Instant};

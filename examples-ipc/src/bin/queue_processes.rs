@@ -18,6 +18,18 @@
 //! Where Rust differs: the item type is fixed when the queue is made (`Queue<String>`,
 //! `Queue<Reading>`), and serde derives the conversion to bytes; a wrong type is a
 //! compile error rather than a surprise in the receiver.
+//!
+//! In your own program: `ipc-channel` for typed messages between processes; `crossbeam-
+//! channel` between threads.
+//!
+//! Copy it: `cargo new queue_processes`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! cargo add nix@0.31 --features process
+//! cargo add serde@1 --features derive
+//! ```
 
 use std::io;
 

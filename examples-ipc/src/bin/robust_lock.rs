@@ -26,6 +26,17 @@
 //! what `lock()` returns, so code that takes the lock is the code that must decide
 //! what a half-done update means. A `std::sync::Mutex` does the same between threads
 //! with poisoning; this is its cross-process form (`PTHREAD_MUTEX_ROBUST`).
+//!
+//! In your own program: `std::fs::File::lock` (released by the kernel when its holder
+//! dies), or a database's transactions, for state that must survive a crash.
+//!
+//! Copy it: `cargo new robust_lock`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::io;
 use std::thread::sleep;

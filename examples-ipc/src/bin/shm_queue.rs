@@ -27,6 +27,16 @@
 //! Where Rust differs: only one producer and one consumer (neither end can be cloned),
 //! only plain values (no heap pointers can cross), and a fixed capacity. In exchange,
 //! an item costs a few memory writes instead of a pickle and a system call.
+//!
+//! In your own program: `ipmpsc` or `iceoryx2` for queues through shared memory,
+//! `crossbeam-channel` between threads.
+//!
+//! Copy it: `cargo new shm_queue`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! ```
 
 use std::io;
 use std::time::{Duration, Instant};

@@ -30,6 +30,18 @@
 //! or SIGTERM before that point is held back until the name is removed
 //! (`DeferTermination`); only a SIGKILL in those few milliseconds can leave the segment
 //! in `/dev/shm`. The adder programs die with this one (`die_with_parent`).
+//!
+//! In your own program: `memmap2` to map a file or segment and atomics inside it;
+//! `std::fs::File::lock` as a lock that dies with its holder.
+//!
+//! Copy it: `cargo new value`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! cargo add nix@0.31 --features mman
+//! cargo add shared_memory@0.12
+//! ```
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::mem::size_of;

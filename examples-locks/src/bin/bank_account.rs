@@ -23,6 +23,12 @@
 //! here with an atomic read and an atomic write, which compiles and still loses the
 //! update, because the bug is the gap between the two steps. In the locked version the
 //! balance cannot even be reached without taking the lock.
+//!
+//! Copy it: `cargo new bank_account`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::thread::{self, sleep};

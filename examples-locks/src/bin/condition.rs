@@ -22,6 +22,12 @@
 //! without holding the lock (CPython: `RuntimeError: cannot wait on un-acquired lock`)
 //! cannot be written: `wait` takes the guard. `parking_lot`'s condition variable never
 //! wakes spuriously; `std::sync::Condvar` may, which is why waits check a predicate.
+//!
+//! Copy it: `cargo new condition`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::thread;
 use std::time::Duration;

@@ -25,6 +25,12 @@
 //! or done twice. `std::sync::Mutex` remembers a panic in a holder ("poisoned") and
 //! makes the next `lock()` say so; `parking_lot::Mutex` does not, is smaller and has
 //! timed locking (`try_lock_for`).
+//!
+//! Copy it: `cargo new mutex_counter`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::panic;
 use std::sync::Mutex;

@@ -26,6 +26,17 @@
 //! returns an error after the queue drains, so consumers end without the sentinel
 //! values CPython code sends. A pipe is bounded by the kernel (64 KiB here), not by
 //! an item count; the writer blocks when it is full.
+//!
+//! In your own program: `crossbeam-channel` between threads, `ipc-channel` or a pipe
+//! between processes.
+//!
+//! Copy it: `cargo new producer_consumer`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add crossbeam@0.8
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

@@ -24,6 +24,12 @@
 //! later rarely lose an update in the note's loop, because the interpreter switches
 //! threads only at backward jumps and calls, not between the read and the write of
 //! `g_num += 1`; the race is still there, a different loop body shows it.
+//!
+//! Copy it: `cargo new race` and put this file in as `src/main.rs`; nothing else:
+//!
+//! ```sh
+//! # nothing to add: only the standard library
+//! ```
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

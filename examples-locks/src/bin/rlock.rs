@@ -25,6 +25,12 @@
 //! nested levels hold the lock at the same time; a `RefCell` inside gives mutation,
 //! checked at run time. CPython's `RuntimeError: release unlocked lock` cannot happen:
 //! releasing is dropping a guard, which only its holder has, once.
+//!
+//! Copy it: `cargo new rlock`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::cell::RefCell;
 use std::thread;

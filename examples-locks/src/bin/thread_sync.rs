@@ -21,6 +21,12 @@
 //!
 //! Where Rust differs: the standard library has `Barrier` but no semaphore or event;
 //! each is a few lines over a mutex and a condition variable, as CPython's own are.
+//!
+//! Copy it: `cargo new thread_sync`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add parking_lot@0.13
+//! ```
 
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

@@ -30,6 +30,17 @@
 //! do, so the thread rows show what CPython's would if it had none; the "GIL emulation"
 //! row shows what one global lock does to them. rayon runs last because its pool keeps
 //! its threads, and a process with several threads must not fork.
+//!
+//! In your own program: `rayon` for CPU-bound work in one process (threads, nothing to
+//! serialise); processes when the work must be isolated.
+//!
+//! Copy it: `cargo new gil_compare`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add rayon@1
+//! ```
 
 use std::process::ExitCode;
 use std::thread;

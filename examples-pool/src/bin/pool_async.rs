@@ -23,12 +23,24 @@
 //! Where Rust differs: a task is a plain `fn` (CPython: any picklable function), and
 //! its argument and result are serde values. Calling `join` before `close` does not
 //! compile: `join` belongs to what `close` returns (CPython: `ValueError`).
+//!
+//! In your own program: `rayon` for CPU-bound work in one process; `procspawn`'s pool,
+//! which re-executes the program instead of forking, when tasks must run in other
+//! processes.
+//!
+//! Copy it: `cargo new pool_async`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add nix@0.31 --features process,time
+//! cargo add serde@1 --features derive
+//! ```
 
 use std::thread::sleep;
 use std::time::Duration;
 
 use examples_pool::{Pool, PoolError};
-use nix::libc;
+use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
 
@@ -97,10 +109,8 @@ fn worker(arg: u32) -> Span {
 
 /// Nanoseconds on the system-wide monotonic clock, comparable between processes.
 fn now() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    let ts = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC exists on Linux");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 /// The largest number of spans that overlap at one instant.

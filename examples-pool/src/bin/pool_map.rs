@@ -22,6 +22,16 @@
 //! Where Rust differs: the end of a block drops the pool, which terminates the workers
 //! as leaving CPython's `with` does; nothing else needs to be called. After a timeout
 //! the result can still be asked for, as in CPython.
+//!
+//! In your own program: `rayon`'s `par_iter().map(f).collect()` is `pool.map` on
+//! threads; `procspawn::Pool` runs tasks in processes without `fork`.
+//!
+//! Copy it: `cargo new pool_map`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::thread::sleep;
 use std::time::Duration;

@@ -27,6 +27,16 @@
 //! CPython's result handler only ever waits for a result message, which never comes.
 //! (CPython's `concurrent.futures.ProcessPoolExecutor` does notice: it fails every
 //! pending future with `BrokenProcessPool` and refuses new work.)
+//!
+//! In your own program: `procspawn::Pool` also survives a worker's crash; with threads,
+//! `std::thread::spawn` returns a panic as `Err` from `join`.
+//!
+//! Copy it: `cargo new pool_worker_dies`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add nix@0.31 --features process,signal
+//! ```
 
 use std::thread::sleep;
 use std::time::Duration;

@@ -26,6 +26,17 @@
 //! Every figure varies with the machine and its load: each is the median of several
 //! runs, and ratios come from the same run. Build with `--release`: a debug build
 //! measures the debug build.
+//!
+//! Copy it: `cargo new side_by_side`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
+//! cargo add nix@0.31 --features process
+//! cargo add parking_lot@0.13
+//! cargo add crossbeam@0.8
+//! ```
 
 use std::fmt::Write as _;
 use std::hint::black_box;

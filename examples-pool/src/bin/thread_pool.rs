@@ -22,6 +22,12 @@
 //! CPU-bound work goes; `gil_compare` measures it. Results come back in input order
 //! from `collect`, as from `map`. A task's closure may borrow data from the caller
 //! inside `pool.install` or `rayon::scope`, which a process pool can never do.
+//!
+//! Copy it: `cargo new thread_pool`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add rayon@1
+//! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;

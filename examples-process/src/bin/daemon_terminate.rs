@@ -27,6 +27,16 @@
 //! daemon or not, is killed if the parent dies without running that code (a signal, or
 //! `std::process::exit`, which skips destructors): `PR_SET_PDEATHSIG`. CPython's
 //! non-daemon children would go on running as orphans after `os._exit` or a SIGKILL.
+//!
+//! In your own program: keep the `std::process::Child` of a `Command` and call `kill()`
+//! then `wait()` on it, as `Drop` does here; or `procspawn`, which runs a Rust function
+//! in a child process.
+//!
+//! Copy it: `cargo new daemon_terminate`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! ```
 
 use std::io;
 use std::process::ExitCode;

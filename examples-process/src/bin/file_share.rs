@@ -22,6 +22,16 @@
 //! Ctrl-C (or SIGTERM) while it runs is held back until the file is removed, then ends
 //! the program: no file is left behind (`DeferTermination`). Only SIGKILL, which
 //! nothing can hold back, could leave it.
+//!
+//! In your own program: `tempfile` makes a file that is removed when dropped; processes
+//! that share data usually do so through a pipe or a socket instead.
+//!
+//! Copy it: `cargo new file_share`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

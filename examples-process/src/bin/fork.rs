@@ -24,6 +24,12 @@
 //! is what makes the call sound. The child leaves with `_exit`, so it never returns into
 //! `main` and never runs the parent's destructors. `examples_process::Process` wraps all
 //! of this.
+//!
+//! Copy it: `cargo new fork`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, Ordering};

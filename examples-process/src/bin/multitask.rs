@@ -19,6 +19,15 @@
 //! Where Rust differs: CPython's interpreter joins non-daemon children when the main
 //! module ends; here the `Process` handles do it when they are dropped, and this
 //! example joins them explicitly to time them.
+//!
+//! In your own program: `std::process::Command` runs another program; `procspawn` runs
+//! a Rust function in a child process without `fork`'s one-thread rule.
+//!
+//! Copy it: `cargo new multitask`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! ```
 
 use std::io;
 use std::thread::sleep;

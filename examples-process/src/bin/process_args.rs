@@ -20,6 +20,15 @@
 //! Where Rust differs: a closure replaces `args`/`kwargs`. It captures whatever the
 //! child needs, checked by the compiler; "keyword arguments" become a struct with named
 //! fields, or a map when the names are data, as in the note's `**kwargs`.
+//!
+//! In your own program: `procspawn::spawn(args, f)` passes serde arguments to a
+//! function run in a child process, without `fork`.
+//!
+//! Copy it: `cargo new process_args`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! ```
 
 use std::collections::BTreeMap;
 use std::io;

@@ -22,6 +22,17 @@
 //!
 //! Where Rust differs: `available_parallelism` counts the CPUs this process may use
 //! (affinity and cgroup limits), where `cpu_count()` counts the machine's.
+//!
+//! In your own program: `std::process::id()` and `std::os::unix::process::parent_id()`
+//! are `getpid` and `getppid` without a dependency; the `sysinfo` crate lists
+//! processes.
+//!
+//! Copy it: `cargo new process_info`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add nix@0.31 --features process,signal
+//! ```
 
 use std::io;
 use std::thread::{available_parallelism, sleep};

@@ -24,6 +24,16 @@
 //! the struct carries its data; the handle (`Process`) stays the same type for all.
 //! CPython names a subclass instance after its class (`ClockProc-1`), and so does
 //! `Process::from_run`.
+//!
+//! In your own program: a struct with a `run` method, started by `procspawn` or by a
+//! `std::process::Command` that runs a program.
+//!
+//! Copy it: `cargo new process_subclass`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::io;
 use std::thread::sleep;

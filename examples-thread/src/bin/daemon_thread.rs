@@ -23,6 +23,16 @@
 //! joins it. There is no daemon flag; whether you keep the `JoinHandle` decides.
 //! `thread::scope` is the safest form of CPython's default: the compiler will not let
 //! the scope end before its threads are joined.
+//!
+//! In your own program: `run_self` is
+//! `std::process::Command::new(std::env::current_exe()?)` with an argument and
+//! `.output()`.
+//!
+//! Copy it: `cargo new daemon_thread`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! ```
 
 use std::io;
 use std::process::ExitCode;

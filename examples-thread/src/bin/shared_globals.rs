@@ -22,6 +22,16 @@
 //! behind a lock, so the compiler forces the "needs a lock" warning of the note. The
 //! process is started after the thread has been joined: forking while another thread
 //! runs is unsafe (`Process::start` refuses).
+//!
+//! In your own program: `std::thread::scope` with an `AtomicU64` or a `Mutex`;
+//! processes share nothing unless given shared memory or a channel.
+//!
+//! Copy it: `cargo new shared_globals`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::io;
 use std::sync::Mutex;

@@ -26,6 +26,12 @@
 //! starting a thread twice or joining one that was never started cannot happen here:
 //! `spawn` returns a running thread's handle, and `join` consumes it (see the
 //! `examples-thread` crate documentation, where both are compile-fail tests).
+//!
+//! Copy it: `cargo new thread_api`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add nix@0.31 --features process
+//! ```
 
 use std::sync::mpsc;
 use std::thread::{self, sleep};

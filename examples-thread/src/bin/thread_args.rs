@@ -23,6 +23,13 @@
 //! (`'static`, or a scoped thread). There is no separate `start()`: a thread runs as
 //! soon as it is spawned. Unlike CPython, the two threads also run Python-style
 //! CPU-bound code at the same time: there is no global interpreter lock.
+//!
+//! Copy it: `cargo new thread_args` and put this file in as `src/main.rs`; nothing
+//! else:
+//!
+//! ```sh
+//! # nothing to add: only the standard library
+//! ```
 
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};

@@ -23,6 +23,15 @@
 //! struct carries the data, a trait method is the `run`, and one generic function
 //! starts any such value on a named thread. The `Send + 'static` bound is the
 //! compiler's check that the value may move to another thread.
+//!
+//! In your own program: the `rand` crate (`rand::random_range(1.0..5.0)`) instead of
+//! `random_duration`.
+//!
+//! Copy it: `cargo new thread_subclass`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! ```
 
 use std::io;
 use std::thread::{self, JoinHandle, sleep};

@@ -18,6 +18,12 @@
 //! Where Rust differs: nothing about the ordering, which is the operating system's.
 //! Each `println!` takes stdout's lock for the whole line, so lines never mix, as
 //! CPython's `print` of one string does not.
+//!
+//! Copy it: `cargo new unordered` and put this file in as `src/main.rs`; nothing else:
+//!
+//! ```sh
+//! # nothing to add: only the standard library
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

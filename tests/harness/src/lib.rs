@@ -25,6 +25,8 @@
 //! (only for the test's own package). Tests never fork themselves: the test harness
 //! runs them on several threads.
 
+#![warn(missing_docs)]
+
 mod procs;
 
 use std::collections::BTreeSet;
@@ -55,8 +57,11 @@ static RUNS: RwLock<()> = RwLock::new(());
 pub struct Output {
     /// The binary's file name, for messages.
     pub name: String,
+    /// How the binary ended.
     pub status: ExitStatus,
+    /// Everything it wrote to standard output.
     pub stdout: String,
+    /// Everything it wrote to standard error.
     pub stderr: String,
 }
 
@@ -180,7 +185,9 @@ pub struct Running {
 /// How a signalled run ended: its output, and how long the whole tree took to go.
 #[derive(Debug)]
 pub struct Gone {
+    /// The run's output and exit status.
     pub output: Output,
+    /// From the signal to the last process of the tree gone.
     pub after: Duration,
 }
 

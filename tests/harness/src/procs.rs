@@ -12,7 +12,9 @@ use nix::unistd::{Pid, getpid};
 /// One process of a run's group, as `/proc/<pid>/stat` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Its process id.
     pub pid: i32,
+    /// Its parent's process id.
     pub ppid: i32,
     /// `R`, `S`, `D`, `Z` (zombie), …
     pub state: char,
@@ -21,6 +23,7 @@ pub struct Member {
 }
 
 impl Member {
+    /// Whether it has exited and waits to be reaped.
     pub fn is_zombie(&self) -> bool {
         self.state == 'Z'
     }
