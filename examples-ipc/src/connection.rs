@@ -117,3 +117,56 @@ fn read_message<T: DeserializeOwned>(input: &mut impl Read) -> io::Result<T> {
     input.read_exact(&mut body)?;
     postcard::from_bytes(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_any_serde_type_arrive_whole_and_in_order() {
+        let (a, b) = pipe().unwrap();
+        a.send(&"one").unwrap();
+        a.send(&vec![1_u64, 2, 3]).unwrap();
+        a.send(&(7_i8, Some('x'))).unwrap();
+        assert_eq!(b.recv::<String>().unwrap(), "one");
+        assert_eq!(b.recv::<Vec<u64>>().unwrap(), [1, 2, 3]);
+        assert_eq!(b.recv::<(i8, Option<char>)>().unwrap(), (7, Some('x')));
+        b.send(&'!').unwrap(); // and back: the pipe is duplex
+        assert_eq!(a.recv::<char>().unwrap(), '!');
+    }
+
+    #[test]
+    fn poll_sees_a_message_and_end_of_file() {
+        let (a, b) = pipe().unwrap();
+        assert!(!b.poll(Duration::ZERO).unwrap());
+        a.send(&1_u8).unwrap();
+        assert!(b.poll(Duration::from_secs(10)).unwrap());
+        assert_eq!(b.recv::<u8>().unwrap(), 1);
+        drop(a);
+        assert!(b.poll(Duration::from_secs(10)).unwrap(), "end-of-file is readable too");
+        assert_eq!(b.recv::<u8>().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn too_large_and_corrupt_messages_are_refused() {
+        let (a, b) = pipe().unwrap();
+        let huge = vec![0_u8; MAX_MESSAGE + 1];
+        assert_eq!(a.send(&huge).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        // A header announcing more than the limit: refused before allocating it.
+        (&a.stream).write_all(&u32::MAX.to_be_bytes()).unwrap();
+        assert_eq!(b.recv::<u8>().unwrap_err().kind(), io::ErrorKind::InvalidData);
+        // A body that cannot be the type asked for (postcard is not self-describing, so
+        // only bytes that fit no value of the type are caught).
+        a.send(&u64::MAX).unwrap();
+        assert_eq!(b.recv::<bool>().unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_one_way_pipe_ends_when_its_writer_does() {
+        let (mut r, mut w) = one_way().unwrap();
+        w.send(&"only").unwrap();
+        drop(w);
+        assert_eq!(r.recv::<String>().unwrap(), "only");
+        assert_eq!(r.recv::<String>().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

@@ -21,7 +21,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 
-use examples_process::Process;
+use std::time::Duration;
+
+use examples_process::{Process, moving_to_child};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use nix::unistd::getpid;
 use serde::{Deserialize, Serialize};
@@ -59,10 +61,17 @@ struct Request {
 
 /// The running server; dropping it shuts the server down (CPython: leaving
 /// `with Manager() as manager:`).
+///
+/// A `Manager` moved into a child belongs to that child from then on: the parent's copy,
+/// dropped by `start`, leaves the server running, and the child's drop shuts it down.
+/// (The parent still reaps the server process when it has ended.)
 pub struct Manager {
-    server: Process,
     proxy: Proxy,
+    server: Process,
 }
+
+/// How long `shutdown` and `drop` wait for the server to end before killing it.
+const STOP_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A handle to the manager's objects, for any process. Clone it for each child.
 #[derive(Clone)]
@@ -89,20 +98,32 @@ impl Manager {
         self.server.pid()
     }
 
-    /// Asks the server to stop and waits for it (CPython: `manager.shutdown()`).
+    /// Asks the server to stop and waits for it to end (CPython: `manager.shutdown()`).
     pub fn shutdown(self) -> io::Result<()> {
-        self.proxy.call(Call::Shutdown)?;
-        self.server.join()?;
-        Ok(())
+        self.stop()
     } // `Drop` runs next: the server has ended, so it only reaps.
+
+    /// Asks the server to stop; waits a while for it to end, then kills it.
+    fn stop(&self) -> io::Result<()> {
+        if !self.server.is_alive() {
+            return Ok(());
+        }
+        let asked = self.proxy.call(Call::Shutdown);
+        if !self.server.wait_ended(STOP_PATIENCE)? {
+            self.server.kill()?;
+            self.server.wait_ended(STOP_PATIENCE)?;
+        }
+        asked.map(drop)
+    }
 }
 
 impl Drop for Manager {
     fn drop(&mut self) {
-        if self.server.exitcode().is_none() {
-            let _ = self.proxy.call(Call::Shutdown);
+        if moving_to_child().is_some() {
+            return; // the child that holds the manager now shuts it down
         }
-    } // then `server` is dropped, which waits for it
+        let _ = self.stop();
+    } // then `server` is dropped: it has ended, so the parent only reaps it
 }
 
 impl Proxy {

@@ -202,3 +202,40 @@ fn ipc_error(e: IpcError, disconnected: QueueError) -> QueueError {
         other => QueueError::Io(io::Error::other(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_queue_is_first_in_first_out_and_counts() {
+        let q = Queue::bounded(2).unwrap();
+        assert!(q.empty());
+        q.put(1_u8).unwrap();
+        q.put_nowait(2).unwrap();
+        assert_eq!((q.qsize(), q.full()), (Some(2), true));
+        assert!(matches!(q.put_nowait(3), Err(QueueError::Full)));
+        assert!(matches!(q.put_timeout(3, Duration::from_millis(10)), Err(QueueError::Full)));
+        assert_eq!(q.get().unwrap(), 1);
+        assert_eq!(q.get_nowait().unwrap(), 2);
+        assert!(matches!(q.get_nowait(), Err(QueueError::Empty)));
+        assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(QueueError::Empty)));
+        assert_eq!(q.qsize(), Some(0));
+    }
+
+    #[test]
+    fn clones_are_the_same_queue() {
+        let q = Queue::bounded(4).unwrap();
+        let other = q.clone();
+        other.put("from the clone".to_string()).unwrap();
+        assert_eq!(q.qsize(), Some(1));
+        assert_eq!(q.get().unwrap(), "from the clone");
+        assert!(other.empty());
+    }
+
+    #[test]
+    fn a_capacity_of_zero_is_refused() {
+        let err = Queue::<u8>::bounded(0).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}

@@ -7,15 +7,27 @@
 //! wait spins briefly, then sleeps in the kernel (a `futex` on the shared mapping) until
 //! the other side has moved, with an optional timeout: it never spins for ever.
 //!
-//! [`channel`] returns the two ends; neither can be cloned, so there is one producer and
-//! one consumer. Move one end into a forked child (`examples_process::Process`).
+//! Items are [`ProcessShared`] values (numbers, arrays, plain structs), copied in and
+//! out; nothing in them may point into one process's memory. A `&str` is refused:
 //!
-//! Closing: an end is closed when the process that used it drops it, or by `close`.
-//! The consumer then gets what is left and then [`RingError::Closed`]; a waiting
-//! producer gets `Closed` too. "Used" matters because of `fork`: the parent's copy
-//! of an end moved into a child is dropped by `start`, and that copy, never used in
-//! the parent, must not close the ring under the child. An end whose process is
-//! killed cannot say anything; use the `_timeout` forms when the other side may die.
+//! ```compile_fail,E0277
+//! let (tx, rx) = examples_ipc::ring::channel::<&'static str, 4>()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! **One process per end.** Neither end can be cloned, but `fork` copies everything, so
+//! the ring also records in shared memory which process uses each end: the first that
+//! pushes (or pops) claims it, and any other process that tries gets
+//! [`RingError::OtherProcess`] instead of corrupting the ring. An end moved into a
+//! child's target (`examples_process::Process`) is handed over to that child: the
+//! parent's copy, dropped by `start`, passes the claim on instead of closing anything.
+//!
+//! **Closing.** Dropping an end closes it, in the process that uses it, or in any
+//! process if none has used it yet (so an end given up before its first push still
+//! ends the consumer's wait). The consumer then gets what is left and then
+//! [`RingError::Closed`]; a waiting producer gets `Closed` too. A copy that some other
+//! process has claimed closes nothing when dropped. An end whose process is killed
+//! cannot say anything; use the `_timeout` forms when the other side may die.
 //!
 //! ```
 //! use examples_ipc::ring;
@@ -26,8 +38,8 @@
 //!     for i in 0..1000 {
 //!         tx.push(i).expect("the consumer is there");
 //!     }
-//! }); // the child used `tx`, so dropping it at the end of the closure closes the ring
-//! producer.start()?; // the parent's unused copy of `tx` is dropped: nothing happens
+//! }); // the child drops `tx` at the end of the closure, which closes the ring
+//! producer.start()?; // the parent's copy of `tx` hands over to the child
 //! let mut sum = 0;
 //! while let Ok(i) = rx.pop() {
 //!     sum += i;
@@ -42,12 +54,13 @@ use std::fmt;
 use std::hint::spin_loop;
 use std::io;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use nix::libc;
+use examples_process::{current_pid, moving_to_child};
+use rustix::thread::futex;
 
-use crate::shared::SharedMemory;
+use crate::shared::{ProcessShared, SharedMemory};
 
 /// Why a `push` or `pop` did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +69,20 @@ pub enum RingError {
     Timeout,
     /// The other end was dropped (and, for `pop`, everything it sent was received).
     Closed,
+    /// This end belongs to another process, the one with this pid: each end is used by
+    /// one process only.
+    OtherProcess(i32),
 }
 
 impl fmt::Display for RingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RingError::Timeout => "timed out",
-            RingError::Closed => "the other end is closed",
-        })
+        match self {
+            RingError::Timeout => f.write_str("timed out"),
+            RingError::Closed => f.write_str("the other end is closed"),
+            RingError::OtherProcess(pid) => {
+                write!(f, "this end of the ring is used by process {pid}, not this one")
+            }
+        }
     }
 }
 
@@ -74,6 +93,7 @@ impl From<RingError> for io::Error {
         let kind = match e {
             RingError::Timeout => io::ErrorKind::TimedOut,
             RingError::Closed => io::ErrorKind::BrokenPipe,
+            RingError::OtherProcess(_) => io::ErrorKind::PermissionDenied,
         };
         io::Error::new(kind, e)
     }
@@ -91,7 +111,7 @@ const SPIN: Duration = Duration::from_micros(50);
 struct Line(AtomicU32);
 
 /// One side's state: its position, the event word the *other* side sleeps on, whether
-/// it sleeps, whether it closed, and how often it slept.
+/// it sleeps, whether it closed, how often it slept, and which process uses it.
 #[repr(C)]
 struct Side {
     position: Line,
@@ -100,6 +120,8 @@ struct Side {
     sleeping: AtomicU32,
     closed: AtomicU32,
     sleeps: AtomicU32,
+    /// The pid of the process that uses this end; 0 until one claims it.
+    owner: AtomicI32,
 }
 
 #[repr(C)]
@@ -110,58 +132,95 @@ struct Ring<T, const N: usize> {
 }
 
 // SAFETY: a slot is written only by the producer before it publishes `tail`, and read
-// only by the consumer after it sees that `tail` (Release/Acquire); `T: Copy + Send`
-// holds no pointers or destructors that could be wrong in another process.
-unsafe impl<T: Copy + Send, const N: usize> Sync for Ring<T, N> {}
+// only by the consumer after it sees that `tail` (Release/Acquire); each end is used by
+// one thread at a time (`Producer` and `Consumer` are not `Sync`) of one process (the
+// `owner` claim), so there is one writer and one reader. `T: Send` lets the value move
+// between threads.
+unsafe impl<T: ProcessShared + Send, const N: usize> Sync for Ring<T, N> {}
+// SAFETY: the counters are atomics and the futex words are woken without the private
+// flag; the slots hold `ProcessShared` values. All-zero is an empty, open ring.
+unsafe impl<T: ProcessShared, const N: usize> ProcessShared for Ring<T, N> {}
 
 /// The sending end.
-pub struct Producer<T: Copy + Send, const N: usize> {
-    ring: SharedMemory<Ring<T, N>>,
-    user: User,
+pub struct Producer<T: ProcessShared + Send, const N: usize> {
+    end: End<T, N>,
     /// The consumer's position when last read.
     seen: Cell<u32>,
 }
 
 /// The receiving end.
-pub struct Consumer<T: Copy + Send, const N: usize> {
-    ring: SharedMemory<Ring<T, N>>,
-    user: User,
+pub struct Consumer<T: ProcessShared + Send, const N: usize> {
+    end: End<T, N>,
     /// The producer's position when last read.
     seen: Cell<u32>,
 }
 
-/// The pid of the process that used an end (0: none yet), so that only that process
-/// closes it when dropping it.
-#[derive(Default)]
-struct User(Cell<u32>);
+/// What both ends share: the mapping, which side is ours, and the pid for which this
+/// copy has checked the claim (a copy made by `fork` must check again).
+struct End<T: ProcessShared + Send, const N: usize> {
+    ring: SharedMemory<Ring<T, N>>,
+    producer: bool,
+    checked_for: Cell<i32>,
+}
 
-impl User {
-    fn mark(&self) {
-        if self.0.get() == 0 {
-            self.mark_this_process();
+impl<T: ProcessShared + Send, const N: usize> End<T, N> {
+    fn mine(&self) -> &Side {
+        if self.producer { &self.ring.producer } else { &self.ring.consumer }
+    }
+
+    fn other(&self) -> &Side {
+        if self.producer { &self.ring.consumer } else { &self.ring.producer }
+    }
+
+    /// Claims this end for the calling process the first time it uses it, and fails if
+    /// another process has. One memory read when the claim was checked before.
+    fn claim(&self) -> Result<(), RingError> {
+        let me = current_pid();
+        if self.checked_for.get() == me {
+            return Ok(());
         }
+        match self.mine().owner.compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => {}
+            Err(owner) if owner == me => {}
+            Err(owner) => return Err(RingError::OtherProcess(owner)),
+        }
+        self.checked_for.set(me);
+        Ok(())
     }
+}
 
-    fn mark_this_process(&self) {
-        self.0.set(std::process::id());
-    }
-
-    fn is_this_process(&self) -> bool {
-        self.0.get() == std::process::id()
+impl<T: ProcessShared + Send, const N: usize> Drop for End<T, N> {
+    fn drop(&mut self) {
+        let me = current_pid();
+        let owner = &self.mine().owner;
+        if let Some(child) = moving_to_child() {
+            // `start` drops the parent's copy of an end moved into a child: pass the
+            // claim on (if it is ours or nobody's) and close nothing.
+            let _ = owner.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
+                (o == me || o == 0).then_some(child)
+            });
+            return;
+        }
+        let current = owner.load(Ordering::SeqCst);
+        if current == me || current == 0 {
+            close(self.mine(), self.other());
+        } // else: a copy of an end another process uses; that process closes it
     }
 }
 
 /// A new ring of `N` slots (a power of two) in anonymous shared memory.
-pub fn channel<T: Copy + Send, const N: usize>() -> io::Result<(Producer<T, N>, Consumer<T, N>)> {
+pub fn channel<T: ProcessShared + Send, const N: usize>()
+-> io::Result<(Producer<T, N>, Consumer<T, N>)> {
     const { assert!(N.is_power_of_two() && N <= 1 << 30, "N must be a power of two") };
     // An anonymous mapping starts zeroed, and all-zero is an empty, open ring: counters
-    // at 0, nobody asleep, nothing closed; the slots are uninitialised by design.
+    // at 0, nobody asleep, nothing closed, no owner; the slots are uninitialised by design.
     let ring = SharedMemory::with_init(|_: &mut MaybeUninit<Ring<T, N>>| Ok(()))?;
-    let producer = Producer { ring: ring.clone(), user: User::default(), seen: Cell::new(0) };
-    Ok((producer, Consumer { ring, user: User::default(), seen: Cell::new(0) }))
+    let end = |producer| End { ring: ring.clone(), producer, checked_for: Cell::new(0) };
+    let producer = Producer { end: end(true), seen: Cell::new(0) };
+    Ok((producer, Consumer { end: end(false), seen: Cell::new(0) }))
 }
 
-impl<T: Copy + Send, const N: usize> Producer<T, N> {
+impl<T: ProcessShared + Send, const N: usize> Producer<T, N> {
     /// Sends `value`, waiting for room as long as it takes.
     pub fn push(&self, value: T) -> Result<(), RingError> {
         self.push_until(value, None)
@@ -169,23 +228,23 @@ impl<T: Copy + Send, const N: usize> Producer<T, N> {
 
     /// Sends `value`, waiting at most `timeout` for room.
     pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), RingError> {
-        self.push_until(value, Some(Instant::now() + timeout))
+        self.push_until(value, Instant::now().checked_add(timeout))
     }
 
     /// How many times this end has gone to sleep because the ring was full.
     pub fn sleeps(&self) -> u32 {
-        self.ring.producer.sleeps.load(Ordering::Relaxed)
+        self.end.ring.producer.sleeps.load(Ordering::Relaxed)
     }
 
-    /// Closes the ring for the consumer, from any process (dropping does it too, in
-    /// the process that used this end).
-    pub fn close(self) {
-        self.user.mark_this_process(); // then `Drop` closes it, once
+    /// Closes the ring for the consumer (dropping the end does the same). Fails, and
+    /// closes nothing, if another process uses this end.
+    pub fn close(self) -> Result<(), RingError> {
+        self.end.claim() // then `Drop` closes it
     }
 
     fn push_until(&self, value: T, deadline: Option<Instant>) -> Result<(), RingError> {
-        self.user.mark();
-        let ring = &*self.ring;
+        self.end.claim()?;
+        let ring = &*self.end.ring;
         let tail = ring.producer.position.0.load(Ordering::Relaxed); // only we move it
         // Read the consumer's position only when the last one we saw says "full": each
         // read of it pulls its cache line over from the other core.
@@ -196,14 +255,15 @@ impl<T: Copy + Send, const N: usize> Producer<T, N> {
             };
             wait_for(&ring.producer, &ring.consumer, has_room, deadline)?;
         }
-        // SAFETY: the slot is free (the consumer has moved past it) and only we write.
+        // SAFETY: the slot is free (the consumer has moved past it) and only we write:
+        // this process claimed the producer's end, and this thread holds it.
         unsafe { (*ring.slots[tail as usize % N].get()).write(value) };
         publish(&ring.producer, &ring.consumer, tail.wrapping_add(1));
         Ok(())
     }
 }
 
-impl<T: Copy + Send, const N: usize> Consumer<T, N> {
+impl<T: ProcessShared + Send, const N: usize> Consumer<T, N> {
     /// Receives the next value, waiting as long as it takes. `Err(Closed)` once the
     /// producer is gone and every value it sent has been received.
     pub fn pop(&self) -> Result<T, RingError> {
@@ -212,22 +272,23 @@ impl<T: Copy + Send, const N: usize> Consumer<T, N> {
 
     /// Receives the next value, waiting at most `timeout`.
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, RingError> {
-        self.pop_until(Some(Instant::now() + timeout))
+        self.pop_until(Instant::now().checked_add(timeout))
     }
 
     /// How many times this end has gone to sleep because the ring was empty.
     pub fn sleeps(&self) -> u32 {
-        self.ring.consumer.sleeps.load(Ordering::Relaxed)
+        self.end.ring.consumer.sleeps.load(Ordering::Relaxed)
     }
 
-    /// Closes the ring for the producer, from any process.
-    pub fn close(self) {
-        self.user.mark_this_process(); // then `Drop` closes it, once
+    /// Closes the ring for the producer (dropping the end does the same). Fails, and
+    /// closes nothing, if another process uses this end.
+    pub fn close(self) -> Result<(), RingError> {
+        self.end.claim()
     }
 
     fn pop_until(&self, deadline: Option<Instant>) -> Result<T, RingError> {
-        self.user.mark();
-        let ring = &*self.ring;
+        self.end.claim()?;
+        let ring = &*self.end.ring;
         let head = ring.consumer.position.0.load(Ordering::Relaxed); // only we move it
         // As in `push`: read the producer's position only when the last one seen is used up.
         if self.seen.get() == head {
@@ -242,7 +303,8 @@ impl<T: Copy + Send, const N: usize> Consumer<T, N> {
             }
         }
         // SAFETY: the producer published this slot (Acquire above) and will not touch
-        // it again until we move `head` past it.
+        // it again until we move `head` past it; only we read: this process claimed
+        // the consumer's end, and this thread holds it.
         let value = unsafe { (*ring.slots[head as usize % N].get()).assume_init_read() };
         publish(&ring.consumer, &ring.producer, head.wrapping_add(1));
         Ok(value)
@@ -318,42 +380,20 @@ fn close(me: &Side, other: &Side) {
     futex_wake(&other.event);
 }
 
-impl<T: Copy + Send, const N: usize> Drop for Producer<T, N> {
-    fn drop(&mut self) {
-        if self.user.is_this_process() {
-            close(&self.ring.producer, &self.ring.consumer);
-        }
-    }
-}
-
-impl<T: Copy + Send, const N: usize> Drop for Consumer<T, N> {
-    fn drop(&mut self) {
-        if self.user.is_this_process() {
-            close(&self.ring.consumer, &self.ring.producer);
-        }
-    }
-}
-
 /// Sleeps while `word` still holds `expected`, at most `timeout`. Returns on a wake-up,
 /// a change, a signal or the timeout; the caller looks again in every case. Not the
-/// `_PRIVATE` form: the word is in memory shared with another process.
+/// private form: the word is in memory shared with another process.
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs() as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
+    let timeout = timeout.map(|t| futex::Timespec {
+        tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: t.subsec_nanos().into(),
     });
-    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, ts_ptr);
-    }
+    let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
 }
 
+/// Wakes the one process that may sleep on `word`.
 fn futex_wake(word: &AtomicU32) {
-    // SAFETY: as above; wakes at most one waiter (there is only one per word).
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
-    }
+    let _ = futex::wake(word, futex::Flags::empty(), 1);
 }
 
 #[cfg(test)]
@@ -387,7 +427,7 @@ mod tests {
         assert_eq!(tx.push(3), Err(RingError::Closed));
 
         let (unused_tx, rx) = channel::<u8, 2>().unwrap();
-        unused_tx.close(); // never used, yet closed on request
+        unused_tx.close().unwrap(); // never used, yet closed on request
         assert_eq!(rx.pop(), Err(RingError::Closed));
     }
 }

@@ -4,27 +4,173 @@
 //! [`SharedMemory`] is an anonymous `MAP_SHARED` mapping. It has no name, so nothing
 //! appears in `/dev/shm` and nothing is left behind, even if every process using it is
 //! killed: the kernel frees it when the last process unmaps it or exits.
+//!
+//! Only types that implement [`ProcessShared`] can be put there: numbers, atomics,
+//! arrays and tuples of them, this module's [`Semaphore`] and [`RobustMutex`], and your
+//! own plain structs declared with [`process_shared!`](crate::process_shared). The
+//! compiler refuses the rest, which would be wrong in another process:
+//!
+//! ```compile_fail,E0277
+//! // A `String` points into this process's heap: another process would read garbage.
+//! let text = examples_ipc::shared::SharedMemory::new(std::sync::Mutex::new(String::new()));
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // `&'static str` is `Copy`, yet it is a pointer into one process's memory.
+//! let name = examples_ipc::shared::RobustMutex::shared("main");
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // `std::sync::Mutex` sleeps on a futex private to one process: a waiter in another
+//! // process would never be woken.
+//! let count = examples_ipc::shared::SharedMemory::new(std::sync::Mutex::new(0_u64));
+//! ```
 
 use std::cell::UnsafeCell;
 use std::io;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, size_of};
-use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8, AtomicU16,
+    AtomicU32, AtomicU64, AtomicUsize,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::libc;
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+
+/// Values that mean the same in every process that maps them, so they may live in
+/// memory shared between processes.
+///
+/// # Safety
+///
+/// Implement it only for a type that
+/// - holds no pointer or reference (`Box`, `Vec`, `String`, `&T`, `Arc`, a function
+///   pointer): an address is valid only in the process that made it;
+/// - holds no handle private to one process (a file descriptor number, a thread id);
+/// - waits, if it waits at all, in a way other processes can wake (a futex without
+///   `FUTEX_PRIVATE_FLAG`, a process-shared pthread object), unlike `std::sync::Mutex`;
+/// - is valid at any address it is mapped at, and valid as all-zero bytes if it is
+///   placed in a zeroed mapping before being written;
+/// - has no `Drop` that must run: a shared value is never dropped, as no single
+///   process owns it.
+///
+/// For a struct whose fields all are `ProcessShared`, use
+/// [`process_shared!`](crate::process_shared), which checks the fields and needs no
+/// `unsafe`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be placed in memory shared between processes",
+    label = "not `ProcessShared`",
+    note = "shared memory holds plain values: numbers, atomics, arrays and tuples of them, \
+            `Semaphore`, `RobustMutex`, and structs declared with `process_shared!`",
+    note = "a pointer (`String`, `Vec`, `Box`, `&str`) is valid only in the process that \
+            made it, and `std::sync::Mutex` cannot wake a waiter in another process"
+)]
+pub unsafe trait ProcessShared {}
+
+macro_rules! plain {
+    ($($t:ty),*) => { $(
+        // SAFETY: a number, a bool or an atomic holds no pointer and no handle, and
+        // atomic instructions work on shared memory across processes.
+        unsafe impl ProcessShared for $t {}
+    )* };
+}
+plain!(bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, ());
+plain!(AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize);
+plain!(AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize);
+
+// SAFETY: an array of `ProcessShared` values is those values side by side.
+unsafe impl<T: ProcessShared, const N: usize> ProcessShared for [T; N] {}
+
+macro_rules! tuple {
+    ($($name:ident),+) => {
+        // SAFETY: a tuple of `ProcessShared` values is those values side by side.
+        unsafe impl<$($name: ProcessShared),+> ProcessShared for ($($name,)+) {}
+    };
+}
+tuple!(A);
+tuple!(A, B);
+tuple!(A, B, C);
+tuple!(A, B, C, D);
+
+/// Declares a struct and makes it [`ProcessShared`], after checking at compile time that
+/// every field is. Attributes (documentation, `derive`) go on the struct as usual.
+///
+/// ```
+/// use examples_ipc::process_shared;
+/// use examples_ipc::shared::RobustMutex;
+///
+/// process_shared! {
+///     /// Two balances, kept together under one lock.
+///     #[derive(Debug, Clone, Copy)]
+///     pub struct Accounts {
+///         pub alice: i64,
+///         pub bob: i64,
+///     }
+/// }
+///
+/// let accounts = RobustMutex::shared(Accounts { alice: 100, bob: 0 })?;
+/// accounts.lock()?.bob += 1;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A field that is not `ProcessShared` is refused:
+///
+/// ```compile_fail,E0277
+/// examples_ipc::process_shared! {
+///     struct Named { name: String }
+/// }
+/// ```
+#[macro_export]
+macro_rules! process_shared {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[$field_meta])* $field_vis $field: $ty ),*
+        }
+
+        // SAFETY: every field is `ProcessShared` (checked just below), so the struct
+        // holds no pointer, no private handle and no destructor either.
+        unsafe impl $crate::shared::ProcessShared for $name {}
+
+        // Evaluated by the compiler: a field that is not `ProcessShared` fails here.
+        const _: () = {
+            const fn check<T: $crate::shared::ProcessShared>() {}
+            $( check::<$ty>(); )*
+        };
+    };
+}
 
 /// One `T` in an anonymous shared mapping. Cloning shares the same mapping; it is
 /// unmapped when the last clone in this process is dropped. A forked child sees the
 /// same memory, not a copy.
 ///
-/// `T` must hold no pointers into process-private memory (no `Box`, `Vec`, `String`):
-/// only plain values, atomics and the process-shared primitives of this module.
-pub struct SharedMemory<T: Sync> {
+/// `T` must be [`ProcessShared`]: the compiler refuses anything that would be wrong in
+/// another process. `T` is never dropped: other processes may still use it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+/// use examples_ipc::shared::SharedMemory;
+/// use examples_process::Process;
+///
+/// let counter = SharedMemory::new(AtomicU64::new(0))?;
+/// let mut child = Process::new({
+///     let counter = counter.clone();
+///     move || { counter.fetch_add(5, SeqCst); }
+/// });
+/// child.start()?;
+/// child.join()?;
+/// assert_eq!(counter.load(SeqCst), 5); // the child's write, seen by the parent
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct SharedMemory<T: ProcessShared + Sync> {
     mapping: Arc<Mapping<T>>,
 }
 
@@ -32,32 +178,22 @@ struct Mapping<T> {
     ptr: NonNull<T>,
 }
 
-// SAFETY: the mapping is plain memory; `T: Sync` makes shared access from several
-// threads sound, and unmapping happens once, in `Drop`.
+// SAFETY: the mapping only hands out `&T`, and `T: Sync` makes `&T` usable from several
+// threads at once; unmapping happens once, in `Drop`, after the last `&T` is gone.
 unsafe impl<T: Sync> Send for Mapping<T> {}
+// SAFETY: as above.
 unsafe impl<T: Sync> Sync for Mapping<T> {}
 
-impl<T: Sync> SharedMemory<T> {
+impl<T: ProcessShared + Sync> SharedMemory<T> {
     /// Maps shared memory and initialises it in place with `init`, which must fully
     /// initialise the value (it receives the uninitialised slot).
     pub(crate) fn with_init(
         init: impl FnOnce(&mut MaybeUninit<T>) -> io::Result<()>,
     ) -> io::Result<SharedMemory<T>> {
-        let len = NonZeroUsize::new(size_of::<T>().max(1)).unwrap_or(NonZeroUsize::MIN);
-        // SAFETY: a fresh anonymous mapping aliases nothing.
-        let raw = unsafe {
-            mmap_anonymous(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-            )
-        }?;
-        let ptr = raw.cast::<T>();
-        // SAFETY: the mapping is page-aligned, large enough for T, and ours alone so far.
+        let ptr = map_zeroed::<T>()?;
+        // SAFETY: the memory is aligned, large enough for T, zeroed, and ours alone so far.
         if let Err(e) = init(unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }) {
-            // SAFETY: unmapping what we just mapped; nothing refers to it.
-            let _ = unsafe { munmap(raw, len.get()) };
+            drop(Mapping { ptr }); // unmaps it
             return Err(e);
         }
         Ok(SharedMemory { mapping: Arc::new(Mapping { ptr }) })
@@ -72,13 +208,13 @@ impl<T: Sync> SharedMemory<T> {
     }
 }
 
-impl<T: Sync> Clone for SharedMemory<T> {
+impl<T: ProcessShared + Sync> Clone for SharedMemory<T> {
     fn clone(&self) -> Self {
         SharedMemory { mapping: Arc::clone(&self.mapping) }
     }
 }
 
-impl<T: Sync> Deref for SharedMemory<T> {
+impl<T: ProcessShared + Sync> Deref for SharedMemory<T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: initialised in `with_init`, mapped until the last clone is dropped.
@@ -86,13 +222,53 @@ impl<T: Sync> Deref for SharedMemory<T> {
     }
 }
 
+/// A new zeroed anonymous `MAP_SHARED` mapping, large enough for one `T` (page-aligned).
+#[cfg(not(miri))]
+fn map_zeroed<T>() -> io::Result<NonNull<T>> {
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+    use std::num::NonZeroUsize;
+
+    let len = NonZeroUsize::new(size_of::<T>().max(1)).unwrap_or(NonZeroUsize::MIN);
+    // SAFETY: a fresh anonymous mapping aliases nothing; the callers only put
+    // `ProcessShared` values in it, which is what makes sharing it with children right.
+    let raw = unsafe {
+        mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+        )
+    }?;
+    Ok(raw.cast())
+}
+
+/// Under Miri, which cannot share memory between processes (nor fork): ordinary zeroed
+/// memory, so that the threads-only tests of `ring` and `shared` can run there.
+#[cfg(miri)]
+fn map_zeroed<T>() -> io::Result<NonNull<T>> {
+    // SAFETY: the layout's size is at least 1.
+    NonNull::new(unsafe { std::alloc::alloc_zeroed(miri_layout::<T>()) }.cast())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
+}
+
+#[cfg(miri)]
+fn miri_layout<T>() -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(size_of::<T>().max(1), align_of::<T>())
+        .expect("a type's own size and alignment")
+}
+
 impl<T> Drop for Mapping<T> {
     fn drop(&mut self) {
         // No destructor for T: other processes may still use it (a semaphore or mutex
         // needs none on Linux). Unmapping only removes this process's view.
-        let len = size_of::<T>().max(1);
+        #[cfg(not(miri))]
         // SAFETY: the pointer and length are those of our own mapping.
-        let _ = unsafe { munmap(self.ptr.cast(), len) };
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), size_of::<T>().max(1)) };
+        #[cfg(miri)]
+        // SAFETY: allocated by `map_zeroed` with this layout.
+        unsafe {
+            std::alloc::dealloc(self.ptr.as_ptr().cast(), miri_layout::<T>())
+        };
     }
 }
 
@@ -102,9 +278,13 @@ pub struct Semaphore {
     sem: UnsafeCell<libc::sem_t>,
 }
 
-// SAFETY: `sem_t` is designed for concurrent use through its functions.
+// SAFETY: `sem_t` is made for concurrent use through its functions, from any thread.
 unsafe impl Sync for Semaphore {}
+// SAFETY: as above; a `sem_t` is not tied to the thread that made it.
 unsafe impl Send for Semaphore {}
+// SAFETY: initialised with `pshared = 1`, a `sem_t` holds no pointer and is woken
+// through a shared futex, so it works at any address in any process.
+unsafe impl ProcessShared for Semaphore {}
 
 impl Semaphore {
     /// A semaphore holding `permits`, in new shared memory.
@@ -119,10 +299,11 @@ impl Semaphore {
         })
     }
 
-    /// Takes a permit, waiting at most `timeout` (for ever if `None`). Returns false
-    /// if the timeout passed first; with a zero timeout, a free permit is still taken.
+    /// Takes a permit, waiting at most `timeout` (for ever if `None`, or if the timeout
+    /// is too large to add to the clock). Returns false if the timeout passed first;
+    /// with a zero timeout, a free permit is still taken.
     pub fn acquire(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let deadline = timeout.map(|t| SystemTime::now() + t);
+        let deadline = timeout.and_then(|t| SystemTime::now().checked_add(t));
         loop {
             // SAFETY: `self.sem` was initialised by `sem_init`.
             let rc = unsafe {
@@ -196,11 +377,15 @@ pub struct RobustMutex<T> {
     value: UnsafeCell<T>,
 }
 
-// SAFETY: `value` is only reached through a guard that holds `mutex`, and only plain
-// `Copy` data is allowed in it, so it is meaningful in every process.
-unsafe impl<T: Copy + Send> Sync for RobustMutex<T> {}
+// SAFETY: `value` is only reached through a guard that holds `mutex`, so one thread at
+// a time uses it, and `T: Send` lets that be any thread (as for `std::sync::Mutex`).
+unsafe impl<T: ProcessShared + Send> Sync for RobustMutex<T> {}
+// SAFETY: a process-shared robust pthread mutex holds no pointer (glibc keeps the robust
+// list in each thread, not in the mutex) and its waiters sleep on a shared futex; the
+// value is `ProcessShared`.
+unsafe impl<T: ProcessShared> ProcessShared for RobustMutex<T> {}
 
-impl<T: Copy + Send> RobustMutex<T> {
+impl<T: ProcessShared + Send> RobustMutex<T> {
     /// `value` behind a new lock, in a new anonymous shared mapping.
     pub fn shared(value: T) -> io::Result<SharedMemory<RobustMutex<T>>> {
         // SAFETY: `with_init` hands us writable memory for one `RobustMutex<T>`.
@@ -296,4 +481,63 @@ impl<T> Drop for Guard<'_, T> {
 
 fn check(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    crate::process_shared! {
+        /// A struct made shareable by the macro.
+        #[derive(Debug, PartialEq)]
+        struct Point {
+            x: i32,
+            y: [u8; 2],
+        }
+    }
+
+    #[test]
+    fn shared_memory_holds_a_value_for_every_clone() {
+        let a = SharedMemory::new(AtomicU64::new(1)).unwrap();
+        let b = a.clone();
+        b.fetch_add(2, SeqCst);
+        assert_eq!(a.load(SeqCst), 3);
+        drop(a);
+        assert_eq!(b.load(SeqCst), 3, "the mapping lives while a clone does");
+    }
+
+    #[test]
+    fn a_robust_mutex_guards_a_declared_struct() {
+        let point = RobustMutex::shared(Point { x: 1, y: [2, 3] }).unwrap();
+        {
+            let mut p = point.lock().unwrap();
+            assert!(!p.holder_died());
+            p.x += 10;
+        }
+        assert_eq!(*point.lock().unwrap(), Point { x: 11, y: [2, 3] });
+    }
+
+    #[test]
+    fn a_semaphore_counts_and_times_out() {
+        let sem = Semaphore::shared(1).unwrap();
+        assert_eq!(sem.value(), 1);
+        assert!(sem.acquire(Some(Duration::ZERO)).unwrap());
+        assert!(!sem.acquire(Some(Duration::from_millis(10))).unwrap());
+        sem.release().unwrap();
+        assert!(sem.acquire(None).unwrap());
+        sem.release().unwrap();
+        assert!(sem.acquire(Some(Duration::MAX)).unwrap(), "no overflow, no panic");
+    }
+
+    #[test]
+    fn a_mutex_is_shared_between_threads_too() {
+        let count = RobustMutex::shared(0_u64).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..1000).for_each(|_| *count.lock().unwrap() += 1));
+            }
+        });
+        assert_eq!(*count.lock().unwrap(), 4000);
+    }
 }

@@ -404,7 +404,7 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
     /// Waits at most `timeout`. On `Err(Timeout)` the task goes on, and this result
     /// can be asked again; an `Ok` hands the result over, so ask only once after it.
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
-        let bytes = self.pool.wait_for(self.id, Some(Instant::now() + timeout))?;
+        let bytes = self.pool.wait_for(self.id, Instant::now().checked_add(timeout))?;
         Ok(decode::<Vec<R>>(&bytes)?.remove(0))
     }
 

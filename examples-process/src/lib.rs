@@ -50,6 +50,10 @@
 
 #![warn(missing_docs)]
 
+mod handover;
+
+pub use handover::{current_pid, moving_to_child};
+
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -67,6 +71,8 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::time::TimeSpec;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+
+use handover::Gate;
 
 /// The Rust counterpart of subclassing `Process` and overriding `run`: implement this
 /// trait on a type that carries the child's data in its fields, then hand a value to
@@ -190,6 +196,32 @@ impl Process {
         self.child.as_ref().map(|c| c.pid.as_raw())
     }
 
+    /// A file descriptor that becomes readable when the child ends (CPython: `sentinel`),
+    /// for waiting on several things at once with `poll`. It is a pidfd, so it works in
+    /// any process that holds this handle, not only in the parent. `None` before `start`.
+    ///
+    /// ```
+    /// use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// p.start()?;
+    /// let mut fds = [PollFd::new(p.sentinel().unwrap(), PollFlags::POLLIN)];
+    /// assert_eq!(poll(&mut fds, PollTimeout::from(10_000_u16))?, 1); // it ended
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
+        self.child.as_ref().map(|c| c.pidfd.as_fd())
+    }
+
+    /// Waits at most `timeout` for the child to end, in any process that holds this
+    /// handle (only the parent can `join` it and learn its exit code). Returns whether
+    /// it has ended.
+    pub fn wait_ended(&self, timeout: Duration) -> io::Result<bool> {
+        wait_readable(self.started("wait for")?.pidfd.as_fd(), Some(timeout))
+    }
+
     /// Forks the child, which runs the target and exits.
     ///
     /// Errors: started twice (CPython: "cannot start a process twice"), the calling
@@ -221,6 +253,7 @@ impl Process {
         io::stdout().flush()?;
         io::stderr().flush()?;
         let parent = getpid();
+        let ticket = Gate::for_this_process(&mut lock(&CURRENT).gate)?.next_ticket();
 
         // SAFETY: the process is single-threaded (checked above), so no lock can be
         // held by a thread that does not exist in the child.
@@ -234,13 +267,24 @@ impl Process {
                 if getppid() != parent {
                     exit_child(-1);
                 }
+                // The parent drops its copy of the target first (see `moving_to_child`).
+                ticket.wait();
                 let outcome = panic::catch_unwind(AssertUnwindSafe(target));
                 exit_child(if outcome.is_ok() { 0 } else { 1 });
             }
             ForkResult::Parent { child: pid } => {
+                let pidfd = match pidfd_open(pid) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        // The child waits at the gate and has run nothing: end it.
+                        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                        let _ = waitpid(pid, None);
+                        return Err(e);
+                    }
+                };
                 let child = Arc::new(Child {
                     pid,
-                    pidfd: pidfd_open(pid)?,
+                    pidfd,
                     name: self.name.clone(),
                     parent,
                     exitcode: Mutex::new(None),
@@ -252,7 +296,11 @@ impl Process {
                 children.push(Arc::downgrade(&child));
                 drop(children);
                 self.child = Some(child);
-                // `target` (and whatever it captured) is dropped here, in the parent.
+                // What the target captured now belongs to the child: the parent's
+                // copies are dropped, with `moving_to_child()` saying so, before the
+                // child may run.
+                handover::hand_over(pid.as_raw(), || drop(target));
+                ticket.open();
                 Ok(())
             }
         }
@@ -278,8 +326,13 @@ impl Process {
     /// ```
     pub fn join(&self) -> io::Result<i32> {
         let child = self.started("join")?;
+        if let Some(code) = child.reap()? {
+            return Ok(code); // joined before (or not ours: an error)
+        }
         wait_readable(child.pidfd.as_fd(), None)?;
-        child.reap()?.ok_or_else(|| io::Error::other("child readable but not exited"))
+        let code = child.reap()?.ok_or_else(|| io::Error::other("child readable but not exited"));
+        reap_handed_over();
+        code
     }
 
     /// Waits at most `timeout`. Returns `Some(exit code)` if the child ended, `None`
@@ -299,13 +352,23 @@ impl Process {
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> io::Result<Option<i32>> {
         let child = self.started("join")?;
+        if let Some(code) = child.reap()? {
+            return Ok(Some(code));
+        }
         wait_readable(child.pidfd.as_fd(), Some(timeout))?;
         child.reap()
     }
 
     /// Whether the child has started and not yet ended. Reaps it if it has ended.
     pub fn is_alive(&self) -> bool {
-        self.child.as_ref().is_some_and(|c| matches!(c.reap(), Ok(None)))
+        match &self.child {
+            None => false,
+            // Another process's child (a handle moved into this one): look, do not reap.
+            Some(c) if !c.is_ours() => {
+                matches!(wait_readable(c.pidfd.as_fd(), Some(Duration::ZERO)), Ok(false))
+            }
+            Some(c) => matches!(c.reap(), Ok(None)),
+        }
     }
 
     /// `None` before start and while running; `Some(code)` after, `Some(-N)` if the
@@ -366,15 +429,27 @@ impl fmt::Debug for Process {
 
 impl Drop for Process {
     /// CPython's exit handler, for this one child: terminate a daemon, then wait.
+    ///
+    /// A handle that `start` moved into another child (its parent's copy, dropped while
+    /// [`moving_to_child`] is `Some`) neither waits nor terminates: the process that
+    /// holds it now decides. This process still reaps the child when it ends (the next
+    /// time it starts, joins or drops a process, or calls [`active_children`]).
     fn drop(&mut self) {
-        let Some(child) = &self.child else { return };
-        if child.parent != getpid() {
+        let Some(child) = self.child.take() else { return };
+        if !child.is_ours() {
             return; // a copy inherited by a forked child: not ours to wait for
+        }
+        if moving_to_child().is_some() {
+            lock(&HANDED_OVER).push(child);
+            return;
         }
         if self.daemon {
             let _ = child.signal(rustix::process::Signal::TERM);
         }
-        let _ = self.join();
+        if matches!(child.reap(), Ok(None)) {
+            let _ = wait_readable(child.pidfd.as_fd(), None).and_then(|_| child.reap());
+        }
+        reap_handed_over();
     }
 }
 
@@ -388,7 +463,7 @@ impl Drop for Process {
 /// ```
 pub fn current_process() -> ProcessInfo {
     let name = lock(&CURRENT).name.clone().unwrap_or_else(|| "MainProcess".to_string());
-    ProcessInfo { name, pid: getpid().as_raw() }
+    ProcessInfo { name, pid: current_pid() }
 }
 
 /// The children this process started that are still running. Like CPython, it reaps
@@ -411,6 +486,7 @@ pub fn current_process() -> ProcessInfo {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn active_children() -> Vec<ProcessInfo> {
+    reap_handed_over();
     let mut children = lock(&CHILDREN);
     let alive: Vec<Arc<Child>> = children
         .iter()
@@ -510,7 +586,7 @@ impl Drop for DeferTermination {
 /// Seeded per process, so two forked siblings do not draw the same numbers.
 pub fn random_duration(low: Duration, high: Duration) -> Duration {
     use std::hash::{BuildHasher, RandomState};
-    let seed = (getpid().as_raw(), Instant::now(), std::time::SystemTime::now());
+    let seed = (current_pid(), Instant::now(), std::time::SystemTime::now());
     let bits = RandomState::new().hash_one(seed);
     let span = high.saturating_sub(low).as_nanos() as u64;
     low + Duration::from_nanos(bits % span.saturating_add(1))
@@ -527,8 +603,19 @@ struct Child {
 }
 
 impl Child {
+    /// Whether this process started it (only the parent can wait for a child).
+    fn is_ours(&self) -> bool {
+        self.parent.as_raw() == current_pid()
+    }
+
     /// The exit code if the child has ended (reaping it the first time), else `None`.
     fn reap(&self) -> io::Result<Option<i32>> {
+        if !self.is_ours() {
+            return Err(io::Error::other(format!(
+                "can only join a child process; {} was started by pid {}",
+                self.name, self.parent
+            )));
+        }
         let mut code = lock(&self.exitcode);
         if code.is_none() {
             *code = loop {
@@ -560,6 +647,8 @@ struct Identity {
     name: Option<String>,
     identity: Vec<u32>,
     created: u32,
+    /// Where children wait for this process to finish starting them.
+    gate: Option<Gate>,
 }
 
 impl Identity {
@@ -578,9 +667,17 @@ impl Identity {
 }
 
 static CURRENT: Mutex<Identity> =
-    Mutex::new(Identity { name: None, identity: Vec::new(), created: 0 });
+    Mutex::new(Identity { name: None, identity: Vec::new(), created: 0, gate: None });
 /// The children started by this process whose handles still exist.
 static CHILDREN: Mutex<Vec<Weak<Child>>> = Mutex::new(Vec::new());
+/// Children whose handles were moved into another child: that child decides when they
+/// end, and this process reaps them.
+static HANDED_OVER: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
+
+/// Reaps the handed-over children that have ended; never waits.
+fn reap_handed_over() {
+    lock(&HANDED_OVER).retain(|c| matches!(c.reap(), Ok(None)));
+}
 
 /// Locks a global, ignoring poisoning: nothing here can be left half-updated.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -621,9 +718,10 @@ fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     Ok(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?)
 }
 
-/// Sleeps until the pidfd is readable (the child ended) or the timeout passes.
+/// Sleeps until the pidfd is readable (the child ended) or the timeout passes. A
+/// timeout too large to add to the clock (`Duration::MAX`) means no timeout.
 fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let left = deadline.map(|d| TimeSpec::from(d.saturating_duration_since(Instant::now())));
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];

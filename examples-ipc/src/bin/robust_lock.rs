@@ -42,17 +42,22 @@ use std::io;
 use std::thread::sleep;
 use std::time::Duration;
 
+use examples_ipc::process_shared;
 use examples_ipc::shared::{RobustMutex, Semaphore};
 use examples_process::Process;
 use nix::unistd::getpid;
 
-/// Two accounts and the amount of a transfer under way between them.
-#[derive(Clone, Copy, Debug)]
-struct Accounts {
-    alice: i64,
-    bob: i64,
-    /// Taken from Alice, not yet given to Bob. Zero when no transfer is under way.
-    moving: i64,
+process_shared! {
+    /// Two accounts and the amount of a transfer under way between them. Declared with
+    /// `process_shared!`, which checks that every field means the same in every process
+    /// (plain numbers here), so it may live in shared memory.
+    #[derive(Debug)]
+    struct Accounts {
+        alice: i64,
+        bob: i64,
+        /// Taken from Alice, not yet given to Bob. Zero when no transfer is under way.
+        moving: i64,
+    }
 }
 
 /// How long a waiter gives up after, in the first part.

@@ -9,7 +9,7 @@
 //!
 //! | CPython                               | Rust (`examples_ipc::ring`)                |
 //! |---------------------------------------|--------------------------------------------|
-//! | `q = Queue()` (any picklable object)  | `let (tx, rx) = ring::channel::<u64, 1024>()?;` (plain `Copy` values) |
+//! | `q = Queue()` (any picklable object)  | `let (tx, rx) = ring::channel::<u64, 1024>()?;` (plain `ProcessShared` values) |
 //! | `q.put(i)` / `q.get()`                | `tx.push(i)?` / `rx.pop()?`                |
 //! | `q.get(timeout=0.1)` → `queue.Empty`  | `rx.pop_timeout(d)` → `Err(RingError::Timeout)` |
 //! | `q.close()` (no "closed" for readers) | drop `tx`: `rx.pop()` → `Err(RingError::Closed)` once empty |
@@ -24,9 +24,11 @@
 //! `cargo run --release -p examples-pool --bin side_by_side` compares it with
 //! `multiprocessing.Queue`.
 //!
-//! Where Rust differs: only one producer and one consumer (neither end can be cloned),
-//! only plain values (no heap pointers can cross), and a fixed capacity. In exchange,
-//! an item costs a few memory writes instead of a pickle and a system call.
+//! Where Rust differs: one producer and one consumer (neither end can be cloned, and
+//! the ring records which process uses each end, so a second process gets an error),
+//! only plain values (the compiler refuses a `String`, or even a `&'static str`: a
+//! pointer means nothing in another process), and a fixed capacity. In exchange, an
+//! item costs a few memory writes instead of a pickle and a system call.
 //!
 //! In your own program: `ipmpsc` or `iceoryx2` for queues through shared memory,
 //! `crossbeam-channel` between threads.

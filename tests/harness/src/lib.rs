@@ -11,6 +11,8 @@
 //!   wait for a line, send SIGINT, check that the whole tree is gone within a bound.
 //! - [`Output`] holds the exit status and the output, with helpers to count lines,
 //!   find their order, read `key=value` fields and mask pids.
+//! - [`run_isolated`] is the `main` of the libraries' own tests that start processes:
+//!   each test runs in a single-threaded forked child, with a timeout.
 //!
 //! The test process makes itself a child subreaper (`PR_SET_CHILD_SUBREAPER`): a
 //! process whose parent died is adopted by the test instead of by PID 1, so the test
@@ -27,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod isolated;
 mod procs;
 
 use std::collections::BTreeSet;
@@ -42,6 +45,7 @@ use std::{fs, thread};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
+pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
 pub use procs::Member;
 

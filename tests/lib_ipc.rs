@@ -1,0 +1,340 @@
+//! The `examples-ipc` library's own tests across real processes: the ring, shared
+//! memory, the queue, the pipe and the manager, each used from forked children. Each
+//! test runs in a single-threaded process of its own (see `harness::isolated`).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_ipc::connection;
+use examples_ipc::manager::Manager;
+use examples_ipc::process_shared;
+use examples_ipc::queue::{Queue, QueueError};
+use examples_ipc::ring::{self, RingError};
+use examples_ipc::shared::{RobustMutex, Semaphore, SharedMemory};
+use examples_process::{Process, current_pid};
+use harness::isolated::{Test, run_isolated};
+
+fn main() -> ExitCode {
+    let tests: &[Test] = &[
+        ("ring_delivers_in_order_across_processes", ring_delivers_in_order_across_processes),
+        ("ring_unused_producer_closes_when_dropped", ring_unused_producer_closes_when_dropped),
+        (
+            "ring_unused_end_moved_into_a_child_closes_there",
+            ring_unused_end_moved_into_a_child_closes_there,
+        ),
+        (
+            "ring_end_used_then_moved_delivers_everything",
+            ring_end_used_then_moved_delivers_everything,
+        ),
+        (
+            "ring_second_process_on_a_used_end_gets_an_error",
+            ring_second_process_on_a_used_end_gets_an_error,
+        ),
+        ("ring_first_process_to_use_an_end_claims_it", ring_first_process_to_use_an_end_claims_it),
+        ("ring_consumer_moved_into_a_child", ring_consumer_moved_into_a_child),
+        ("shared_memory_is_seen_by_every_process", shared_memory_is_seen_by_every_process),
+        ("robust_mutex_serialises_processes", robust_mutex_serialises_processes),
+        ("robust_mutex_reports_a_dead_holder", robust_mutex_reports_a_dead_holder),
+        ("semaphore_counts_across_processes", semaphore_counts_across_processes),
+        (
+            "queue_between_processes_keeps_order_and_size",
+            queue_between_processes_keeps_order_and_size,
+        ),
+        ("pipe_round_trip_and_end_of_file", pipe_round_trip_and_end_of_file),
+        ("manager_serves_every_process", manager_serves_every_process),
+        ("manager_lock_is_exclusive_across_processes", manager_lock_is_exclusive_across_processes),
+        (
+            "manager_moved_into_a_child_is_shut_down_there",
+            manager_moved_into_a_child_is_shut_down_there,
+        ),
+    ];
+    run_isolated(tests)
+}
+
+/// Starts `target` in a child and returns its handle.
+fn spawn(target: impl FnOnce() + 'static) -> Process {
+    let mut p = Process::new(target);
+    p.start().expect("start");
+    p
+}
+
+/// Joins and checks exit code 0 (a failed assertion in the child gives 1).
+fn join_ok(p: Process) {
+    assert_eq!(p.join().expect("join"), 0, "{} failed", p.name());
+}
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn ring_delivers_in_order_across_processes() {
+    let (tx, rx) = ring::channel::<u64, 64>().unwrap();
+    let producer = spawn(move || (0..100_000).for_each(|i| tx.push(i).unwrap()));
+    for expected in 0..100_000 {
+        assert_eq!(rx.pop_timeout(PATIENCE), Ok(expected));
+    }
+    assert_eq!(rx.pop_timeout(PATIENCE), Err(RingError::Closed));
+    join_ok(producer);
+}
+
+fn ring_unused_producer_closes_when_dropped() {
+    let (tx, rx) = ring::channel::<u32, 4>().unwrap();
+    let consumer = spawn(move || assert_eq!(rx.pop_timeout(PATIENCE), Err(RingError::Closed)));
+    drop(tx); // never used: before, the consumer waited for ever
+    join_ok(consumer);
+}
+
+fn ring_unused_end_moved_into_a_child_closes_there() {
+    let (tx, rx) = ring::channel::<u32, 4>().unwrap();
+    let child = spawn(move || drop(tx)); // the child gives it up unused
+    assert_eq!(rx.pop_timeout(PATIENCE), Err(RingError::Closed));
+    join_ok(child);
+}
+
+fn ring_end_used_then_moved_delivers_everything() {
+    let (tx, rx) = ring::channel::<u32, 64>().unwrap();
+    for i in 0..10 {
+        tx.push(i).unwrap(); // the parent claims the end...
+    }
+    // ...and hands it over: dropping the parent's copy closes nothing.
+    let child = spawn(move || (10..20).for_each(|i| tx.push(i).unwrap()));
+    let got: Vec<u32> = std::iter::from_fn(|| rx.pop_timeout(PATIENCE).ok()).collect();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    join_ok(child);
+}
+
+fn ring_second_process_on_a_used_end_gets_an_error() {
+    let (tx, rx) = ring::channel::<u32, 64>().unwrap();
+    // Reachable from the parent and from every child, as through a `static`.
+    let tx: &'static ring::Producer<u32, 64> = Box::leak(Box::new(tx));
+    tx.push(1).unwrap();
+    let parent = current_pid();
+    let child = spawn(move || assert_eq!(tx.push(2), Err(RingError::OtherProcess(parent))));
+    join_ok(child);
+    tx.push(3).unwrap();
+    assert_eq!((rx.pop(), rx.pop()), (Ok(1), Ok(3)));
+    assert_eq!(rx.pop_timeout(Duration::from_millis(10)), Err(RingError::Timeout));
+}
+
+fn ring_first_process_to_use_an_end_claims_it() {
+    let (tx, rx) = ring::channel::<u32, 64>().unwrap();
+    let tx: &'static ring::Producer<u32, 64> = Box::leak(Box::new(tx));
+    let child = spawn(move || tx.push(7).unwrap());
+    let child_pid = child.pid().unwrap();
+    join_ok(child);
+    assert_eq!(tx.push(8), Err(RingError::OtherProcess(child_pid)));
+    assert_eq!(rx.pop(), Ok(7));
+}
+
+fn ring_consumer_moved_into_a_child() {
+    let (tx, rx) = ring::channel::<u64, 8>().unwrap();
+    let sum = SharedMemory::new(AtomicU64::new(0)).unwrap();
+    let consumer = spawn({
+        let sum = sum.clone();
+        move || {
+            while let Ok(i) = rx.pop() {
+                sum.fetch_add(i, SeqCst);
+            }
+        }
+    });
+    (1..=100).for_each(|i| tx.push(i).unwrap());
+    drop(tx);
+    join_ok(consumer);
+    assert_eq!(sum.load(SeqCst), 5050);
+}
+
+fn shared_memory_is_seen_by_every_process() {
+    let counters = SharedMemory::new([AtomicU32::new(0), AtomicU32::new(0)]).unwrap();
+    let children: Vec<Process> = (0..2)
+        .map(|k| {
+            let counters = counters.clone();
+            spawn(move || {
+                for _ in 0..1000 {
+                    counters[k].fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    children.into_iter().for_each(join_ok);
+    assert_eq!(counters.each_ref().map(|c| c.load(SeqCst)), [1000, 1000]);
+}
+
+process_shared! {
+    struct Pair {
+        a: i64,
+        b: i64,
+    }
+}
+
+fn robust_mutex_serialises_processes() {
+    // Each child moves 1 from `a` to `b` a thousand times, holding the lock between
+    // the two halves; the sum is right only if nobody saw a half-done move.
+    let pair = RobustMutex::shared(Pair { a: 2000, b: 0 }).unwrap();
+    let children: Vec<Process> = (0..2)
+        .map(|_| {
+            let pair = pair.clone();
+            spawn(move || {
+                for _ in 0..1000 {
+                    let mut p = pair.lock().unwrap();
+                    assert_eq!(p.a + p.b, 2000);
+                    p.a -= 1;
+                    std::hint::black_box(&mut *p);
+                    p.b += 1;
+                }
+            })
+        })
+        .collect();
+    children.into_iter().for_each(join_ok);
+    let p = pair.lock().unwrap();
+    assert_eq!((p.a, p.b, p.holder_died()), (0, 2000, false));
+}
+
+fn robust_mutex_reports_a_dead_holder() {
+    let value = RobustMutex::shared(0_i32).unwrap();
+    let holding = Semaphore::shared(0).unwrap();
+    let holder = spawn({
+        let (value, holding) = (value.clone(), holding.clone());
+        move || {
+            let mut v = value.lock().unwrap();
+            *v = 41;
+            holding.release().unwrap();
+            sleep(Duration::from_secs(60)); // killed while holding the lock
+        }
+    });
+    holding.acquire(None).unwrap();
+    holder.kill().unwrap();
+    assert_eq!(holder.join().unwrap(), -9);
+    let mut v = value.lock().unwrap();
+    assert!(v.holder_died());
+    assert_eq!(*v, 41);
+    *v += 1;
+    drop(v);
+    let v = value.lock().unwrap();
+    assert_eq!((*v, v.holder_died()), (42, false));
+}
+
+fn semaphore_counts_across_processes() {
+    let sem = Semaphore::shared(2).unwrap();
+    let taker = spawn({
+        let sem = sem.clone();
+        move || {
+            assert!(sem.acquire(None).unwrap());
+            assert!(sem.acquire(Some(Duration::ZERO)).unwrap());
+        }
+    });
+    join_ok(taker);
+    assert_eq!(sem.value(), 0);
+    assert!(!sem.acquire(Some(Duration::from_millis(20))).unwrap());
+    sem.release().unwrap();
+    assert!(sem.acquire(Some(Duration::MAX)).unwrap(), "a huge timeout waits, not panics");
+}
+
+fn queue_between_processes_keeps_order_and_size() {
+    let q = Queue::<String>::bounded(3).unwrap();
+    let filler = spawn({
+        let q = q.clone();
+        move || {
+            for i in 1..=3 {
+                q.put(format!("m{i}")).unwrap();
+                assert_eq!(q.qsize(), Some(i));
+            }
+        }
+    });
+    join_ok(filler);
+    assert!(q.full());
+    assert!(matches!(q.put_timeout("x".into(), Duration::from_millis(20)), Err(QueueError::Full)));
+    let drainer = spawn({
+        let q = q.clone();
+        move || {
+            let got: Vec<String> = (0..3).map(|_| q.get().unwrap()).collect();
+            assert_eq!(got, ["m1", "m2", "m3"]);
+        }
+    });
+    join_ok(drainer);
+    assert_eq!(q.qsize(), Some(0));
+    assert!(q.empty());
+    assert!(matches!(q.get_timeout(Duration::from_millis(20)), Err(QueueError::Empty)));
+}
+
+fn pipe_round_trip_and_end_of_file() {
+    let (here, there) = connection::pipe().unwrap();
+    // The child sums what it gets until an empty message. (It could not wait for
+    // end-of-file: it inherited a copy of the parent's end too.)
+    let echo = spawn(move || {
+        while let Ok(v) = there.recv::<Vec<u32>>() {
+            there.send(&v.iter().sum::<u32>()).unwrap();
+            if v.is_empty() {
+                break;
+            }
+        }
+    });
+    for n in [1000_u32, 1, 0] {
+        here.send(&(0..n).collect::<Vec<_>>()).unwrap();
+        assert_eq!(here.recv::<u32>().unwrap(), (0..n).sum::<u32>());
+    }
+    join_ok(echo);
+    // The child's end was moved into it, so its exit closed the last copy.
+    assert_eq!(here.recv::<u32>().unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    let (quiet, _other) = connection::pipe().unwrap();
+    assert!(!quiet.poll(Duration::from_millis(10)).unwrap());
+
+    let (mut reader, mut writer) = connection::one_way().unwrap();
+    let writer_child = spawn(move || writer.send(&"bye").unwrap());
+    assert_eq!(reader.recv::<String>().unwrap(), "bye");
+    join_ok(writer_child);
+    let end = reader.recv::<String>().unwrap_err();
+    assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof);
+}
+
+fn manager_serves_every_process() {
+    let manager = Manager::start(vec![1]).unwrap();
+    let children: Vec<Process> = (0..2)
+        .map(|k| {
+            let proxy = manager.proxy();
+            spawn(move || {
+                proxy.list_append(10 + k).unwrap();
+                proxy.dict_insert(k, k * k).unwrap();
+            })
+        })
+        .collect();
+    children.into_iter().for_each(join_ok);
+    let proxy = manager.proxy();
+    let mut list = proxy.list().unwrap();
+    list.sort();
+    assert_eq!(list, [1, 10, 11]);
+    assert_eq!(proxy.dict().unwrap().into_iter().collect::<Vec<_>>(), [(0, 0), (1, 1)]);
+    manager.shutdown().unwrap();
+    assert!(proxy.list().is_err(), "an error, not a hang, after shutdown");
+}
+
+fn manager_lock_is_exclusive_across_processes() {
+    let manager = Manager::start(Vec::new()).unwrap();
+    let inside = SharedMemory::new(AtomicU32::new(0)).unwrap();
+    let children: Vec<Process> = (0..3)
+        .map(|_| {
+            let (proxy, inside) = (manager.proxy(), inside.clone());
+            spawn(move || {
+                for _ in 0..20 {
+                    let _held = proxy.lock().unwrap();
+                    assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders at once");
+                    inside.fetch_sub(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    children.into_iter().for_each(join_ok);
+}
+
+fn manager_moved_into_a_child_is_shut_down_there() {
+    let manager = Manager::start(vec![1]).unwrap();
+    let proxy = manager.proxy();
+    let owner = spawn(move || {
+        // The parent's copy was dropped by `start`: the server must still be there.
+        manager.proxy().list_append(2).unwrap();
+        assert_eq!(manager.proxy().list().unwrap(), [1, 2]);
+    }); // the child drops the manager: that shuts the server down
+    join_ok(owner);
+    assert!(proxy.list().is_err(), "the child's drop shut the server down");
+    // This process still reaps the server: the runner fails the test if a zombie is left.
+    examples_process::active_children();
+}

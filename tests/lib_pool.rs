@@ -1,0 +1,134 @@
+//! The `examples-pool` library's own tests: `Pool`'s promises across its worker
+//! processes. Each test runs in a single-threaded process of its own (see
+//! `harness::isolated`), so the pool may fork its workers.
+
+use std::process::ExitCode;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use examples_pool::{Pool, PoolError};
+use harness::isolated::{Test, run_isolated};
+
+fn main() -> ExitCode {
+    let tests: &[Test] = &[
+        ("apply_map_and_async_give_every_result", apply_map_and_async_give_every_result),
+        ("at_most_the_pool_size_run_at_once", at_most_the_pool_size_run_at_once),
+        ("get_timeout_leaves_the_task_running", get_timeout_leaves_the_task_running),
+        ("a_panicking_task_fails_alone", a_panicking_task_fails_alone),
+        (
+            "a_dead_worker_fails_its_task_and_is_replaced",
+            a_dead_worker_fails_its_task_and_is_replaced,
+        ),
+        ("close_then_join_runs_every_queued_task", close_then_join_runs_every_queued_task),
+        ("dropping_the_pool_ends_its_workers_at_once", dropping_the_pool_ends_its_workers_at_once),
+        ("a_pool_of_zero_is_refused", a_pool_of_zero_is_refused),
+    ];
+    run_isolated(tests)
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// When a task started and ended, on the system-wide monotonic clock, in microseconds.
+fn timed_nap(ms: u64) -> (u64, u64) {
+    let now = || {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
+    };
+    let start = now();
+    sleep(Duration::from_millis(ms));
+    (start, now())
+}
+
+fn apply_map_and_async_give_every_result() {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.apply(square, 7).unwrap(), 49);
+    let pending: Vec<_> = (0..10).map(|x| pool.apply_async(square, x).unwrap()).collect();
+    let got: Vec<u64> = pending.into_iter().map(|r| r.get().unwrap()).collect();
+    assert_eq!(got, (0..10).map(square).collect::<Vec<_>>());
+    assert_eq!(pool.map(square, 0..100).unwrap(), (0..100).map(square).collect::<Vec<_>>());
+    assert_eq!(pool.map_chunked(square, (0..7).collect(), 1).unwrap(), [0, 1, 4, 9, 16, 25, 36]);
+    assert_eq!(pool.map(square, Vec::new()).unwrap(), Vec::<u64>::new());
+    pool.close().join().unwrap();
+}
+
+fn at_most_the_pool_size_run_at_once() {
+    let pool = Pool::new(3).unwrap();
+    let spans = pool.map_chunked(timed_nap, vec![30; 9], 1).unwrap();
+    let mut events: Vec<(u64, i32)> =
+        spans.iter().flat_map(|&(start, end)| [(start, 1), (end, -1)]).collect();
+    events.sort(); // an end sorts before a start at the same instant
+    let most = events.iter().scan(0, |now, &(_, step)| Some(*now + step).inspect(|n| *now = *n));
+    assert!(most.max().unwrap() <= 3);
+    // `apply` waits for each task: no two overlap.
+    let serial: Vec<(u64, u64)> = (0..3).map(|_| pool.apply(timed_nap, 10).unwrap()).collect();
+    assert!(serial.windows(2).all(|w| w[0].1 <= w[1].0));
+}
+
+fn get_timeout_leaves_the_task_running() {
+    let pool = Pool::new(1).unwrap();
+    let slow = pool.apply_async(timed_nap, 300).unwrap();
+    assert!(matches!(slow.get_timeout(Duration::from_millis(20)), Err(PoolError::Timeout)));
+    assert!(!slow.ready().unwrap());
+    let (start, end) = slow.get_timeout(Duration::MAX).unwrap();
+    assert!(end - start >= 300_000);
+}
+
+fn a_panicking_task_fails_alone() {
+    fn fails(x: u64) -> u64 {
+        std::panic::set_hook(Box::new(|_| {})); // quiet: the message is checked below
+        assert!(x != 3, "three is refused");
+        x
+    }
+    let pool = Pool::new(2).unwrap();
+    let results: Vec<Result<u64, PoolError>> =
+        (0..5).map(|x| pool.apply_async(fails, x).unwrap()).map(|r| r.get()).collect();
+    for (x, result) in results.into_iter().enumerate() {
+        match result {
+            Err(PoolError::Panicked(message)) => {
+                assert_eq!(x, 3);
+                assert!(message.contains("three is refused"), "{message}");
+            }
+            other => assert_eq!(other.unwrap(), x as u64),
+        }
+    }
+    assert_eq!(pool.apply(square, 4).unwrap(), 16, "the worker went on");
+}
+
+fn a_dead_worker_fails_its_task_and_is_replaced() {
+    fn dies(_: ()) -> u64 {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        unreachable!()
+    }
+    let pool = Pool::new(2).unwrap();
+    let before = pool.worker_pids();
+    assert!(matches!(pool.apply(dies, ()), Err(PoolError::WorkerDied(-9))));
+    let after = pool.worker_pids();
+    assert_eq!(after.len(), 2);
+    assert_eq!(before.iter().filter(|p| after.contains(p)).count(), 1, "one replaced");
+    assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
+}
+
+fn close_then_join_runs_every_queued_task() {
+    let pool = Pool::new(2).unwrap();
+    for _ in 0..6 {
+        pool.apply_async(timed_nap, 20).unwrap(); // nobody asks for the results...
+    }
+    let started = Instant::now();
+    pool.close().join().unwrap(); // ...and join still runs every task
+    assert!(started.elapsed() >= Duration::from_millis(50), "6 tasks of 20 ms on 2 workers");
+}
+
+fn dropping_the_pool_ends_its_workers_at_once() {
+    let pool = Pool::new(2).unwrap();
+    pool.apply_async(timed_nap, 60_000).unwrap(); // a minute's task, never asked for
+    let started = Instant::now();
+    drop(pool); // terminate: the runner fails the test if a worker is left
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn a_pool_of_zero_is_refused() {
+    let err = Pool::new(0).err().expect("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}

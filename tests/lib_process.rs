@@ -1,0 +1,233 @@
+//! The `examples-process` library's own tests: the `Process` handle's promises, each
+//! checked across real processes. Each test runs in a single-threaded process of its
+//! own (see `harness::isolated`), so it may fork.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::thread::sleep;
+use std::time::Duration;
+
+use examples_ipc::shared::SharedMemory;
+use examples_process::{
+    Process, Run, active_children, current_pid, current_process, moving_to_child,
+};
+use harness::isolated::{Test, run_isolated};
+
+fn main() -> ExitCode {
+    let tests: &[Test] = &[
+        ("names_count_processes_and_nest_in_children", names_count_processes_and_nest_in_children),
+        ("exit_codes_follow_cpython", exit_codes_follow_cpython),
+        ("join_timeout_and_is_alive", join_timeout_and_is_alive),
+        ("a_huge_timeout_means_no_timeout", a_huge_timeout_means_no_timeout),
+        ("terminate_and_kill_give_minus_the_signal", terminate_and_kill_give_minus_the_signal),
+        ("dropping_a_daemon_terminates_it", dropping_a_daemon_terminates_it),
+        ("dropping_a_handle_waits_for_the_child", dropping_a_handle_waits_for_the_child),
+        ("active_children_lists_the_running_ones", active_children_lists_the_running_ones),
+        (
+            "the_child_runs_after_the_parent_dropped_its_copy",
+            the_child_runs_after_the_parent_dropped_its_copy,
+        ),
+        ("current_pid_is_right_in_every_process", current_pid_is_right_in_every_process),
+        ("a_handle_moved_into_a_child", a_handle_moved_into_a_child),
+        (
+            "start_refuses_a_second_thread_and_a_second_start",
+            start_refuses_a_second_thread_and_a_second_start,
+        ),
+        ("from_run_names_after_the_type", from_run_names_after_the_type),
+    ];
+    run_isolated(tests)
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn names_count_processes_and_nest_in_children() {
+    assert_eq!(current_process().name, "MainProcess");
+    let first = Process::new(|| {});
+    let mut second = Process::new(|| {
+        assert_eq!(current_process().name, "Process-2");
+        assert_eq!(Process::new(|| {}).name(), "Process-2:1");
+    });
+    assert_eq!((first.name(), second.name()), ("Process-1", "Process-2"));
+    second.start().unwrap();
+    assert_eq!(second.join().unwrap(), 0);
+    assert_eq!(Process::new(|| {}).with_name("worker").name(), "worker");
+}
+
+fn exit_codes_follow_cpython() {
+    let mut ok = Process::new(|| {});
+    let mut panics = Process::new(|| {
+        std::panic::set_hook(Box::new(|_| {})); // a quiet panic: the exit code is the point
+        panic!("on purpose")
+    });
+    let mut exits = Process::new(|| std::process::exit(7));
+    for p in [&mut ok, &mut panics, &mut exits] {
+        p.start().unwrap();
+    }
+    assert_eq!([ok.join().unwrap(), panics.join().unwrap(), exits.join().unwrap()], [0, 1, 7]);
+    assert_eq!(ok.join().unwrap(), 0, "joining again gives the same code");
+    assert_eq!(panics.exitcode(), Some(1));
+}
+
+fn join_timeout_and_is_alive() {
+    let mut p = Process::new(|| sleep(Duration::from_millis(300)));
+    assert!(!p.is_alive());
+    assert_eq!(p.exitcode(), None);
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(Duration::from_millis(10)).unwrap(), None);
+    assert!(p.is_alive());
+    assert_eq!(p.exitcode(), None, "no exit code while it runs");
+    assert_eq!(p.join_timeout(LONG).unwrap(), Some(0));
+    assert!(!p.is_alive());
+}
+
+fn a_huge_timeout_means_no_timeout() {
+    let mut p = Process::new(|| sleep(Duration::from_millis(20)));
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(Duration::MAX).unwrap(), Some(0));
+    assert!(p.wait_ended(Duration::MAX).unwrap());
+}
+
+fn terminate_and_kill_give_minus_the_signal() {
+    let mut t = Process::new(|| sleep(LONG));
+    let mut k = Process::new(|| sleep(LONG));
+    t.start().unwrap();
+    k.start().unwrap();
+    t.terminate().unwrap();
+    k.kill().unwrap();
+    assert_eq!((t.join().unwrap(), k.join().unwrap()), (-15, -9));
+    t.terminate().unwrap(); // reaped already: nothing to signal, no error
+    assert!(Process::new(|| {}).terminate().is_err(), "not started");
+}
+
+fn dropping_a_daemon_terminates_it() {
+    let mut p = Process::new(|| sleep(LONG)).with_daemon(true);
+    p.start().unwrap();
+    let started = std::time::Instant::now();
+    drop(p); // SIGTERM and reap; the runner fails the test if a process is left
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn dropping_a_handle_waits_for_the_child() {
+    let done = SharedMemory::new(AtomicU32::new(0)).unwrap();
+    let mut p = Process::new({
+        let done = done.clone();
+        move || {
+            sleep(Duration::from_millis(100));
+            done.store(1, SeqCst);
+        }
+    });
+    p.start().unwrap();
+    drop(p);
+    assert_eq!(done.load(SeqCst), 1, "the drop waited for the child to finish");
+}
+
+fn active_children_lists_the_running_ones() {
+    assert!(active_children().is_empty(), "none before any start");
+    let mut quick = Process::new(|| {});
+    let mut slow = Process::new(|| sleep(Duration::from_millis(300)));
+    quick.start().unwrap();
+    slow.start().unwrap();
+    quick.join().unwrap();
+    let running: Vec<String> = active_children().into_iter().map(|c| c.name).collect();
+    assert_eq!(running, ["Process-2"]);
+    assert_eq!(active_children()[0].pid, slow.pid().unwrap());
+    slow.join().unwrap();
+    assert!(active_children().is_empty());
+}
+
+/// Records, in shared memory, that the parent's copy was dropped and by whom.
+struct Witness(SharedMemory<AtomicU32>);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        if let Some(child) = moving_to_child() {
+            self.0.store(child as u32, SeqCst);
+        }
+    }
+}
+
+fn the_child_runs_after_the_parent_dropped_its_copy() {
+    let dropped_for = SharedMemory::new(AtomicU32::new(0)).unwrap();
+    let witness = Witness(dropped_for.clone());
+    let mut p = Process::new(move || {
+        let seen = witness.0.load(SeqCst);
+        assert_eq!(seen, current_pid() as u32, "the parent had handed it over first");
+        std::mem::forget(witness); // the child's drop is not the one under test
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert_eq!(dropped_for.load(SeqCst), p.pid().unwrap() as u32);
+    assert_eq!(moving_to_child(), None, "only during start");
+}
+
+fn current_pid_is_right_in_every_process() {
+    let parent = current_pid();
+    assert_eq!(parent, std::process::id() as i32);
+    let mut p = Process::new(move || {
+        assert_eq!(current_pid(), std::process::id() as i32);
+        assert_ne!(current_pid(), parent);
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    // A raw fork resets the cache too.
+    // SAFETY: single-threaded; the child only compares numbers and leaves with _exit.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let right = current_pid() == std::process::id() as i32;
+            // SAFETY: leaves at once.
+            unsafe { nix::libc::_exit(if right { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+        }
+    }
+}
+
+fn a_handle_moved_into_a_child() {
+    // A sleeping grandchild-to-be is started here, then its handle moves into `owner`.
+    let mut sleeper = Process::new(|| sleep(LONG));
+    sleeper.start().unwrap();
+    let sleeper_pid = sleeper.pid().unwrap();
+    let mut owner = Process::new(move || {
+        assert!(sleeper.is_alive(), "the parent's copy did not end it");
+        assert!(sleeper.join().is_err(), "only the parent can join it");
+        sleeper.kill().unwrap(); // any holder can signal it
+        assert!(sleeper.wait_ended(LONG).unwrap());
+        assert!(!sleeper.is_alive());
+    });
+    owner.start().unwrap(); // drops this process's copy of `sleeper`: no wait, no kill
+    assert_eq!(owner.join().unwrap(), 0);
+    // This process still reaped the sleeper: it is not among the children, and the
+    // runner fails the test if a zombie is left.
+    assert!(active_children().iter().all(|c| c.pid != sleeper_pid));
+}
+
+fn start_refuses_a_second_thread_and_a_second_start() {
+    let mut p = Process::new(|| {});
+    p.start().unwrap();
+    assert!(p.start().unwrap_err().to_string().contains("twice"));
+    p.join().unwrap();
+    let helper = std::thread::spawn(|| sleep(Duration::from_millis(300)));
+    let err = Process::new(|| {}).start().unwrap_err();
+    assert!(err.to_string().contains("refusing to fork"), "{err}");
+    helper.join().unwrap();
+}
+
+struct Clock {
+    ticks: u32,
+}
+
+impl Run for Clock {
+    fn run(&mut self) {
+        self.ticks += 1;
+        assert_eq!(self.ticks, 1);
+    }
+}
+
+fn from_run_names_after_the_type() {
+    let mut p = Process::from_run(Clock { ticks: 0 });
+    assert_eq!(p.name(), "Clock-1");
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+}
