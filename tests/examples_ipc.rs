@@ -111,6 +111,23 @@ fn value() {
 }
 
 #[test]
+fn value_touches_no_segment_it_did_not_make() {
+    // A segment of the right size that some other program made: all zeros, no tag.
+    let name = format!("foreign-{}", std::process::id());
+    let path = std::path::Path::new("/dev/shm").join(&name);
+    let (out, after) = harness::exclusive(|run| {
+        std::fs::write(&path, [0_u8; 4096]).unwrap();
+        let out = run.run(env!("CARGO_BIN_EXE_value"), &["add", &format!("/{name}"), "3"]);
+        let after = std::fs::read(&path);
+        let _ = std::fs::remove_file(&path);
+        (out, after.unwrap())
+    });
+    out.assert_usage_error();
+    assert!(out.stderr.contains("is not a segment this program made"), "{}", out.show());
+    assert!(after.iter().all(|&b| b == 0), "the foreign segment was written to");
+}
+
+#[test]
 fn value_answers_help_and_rejects_bad_arguments() {
     for help in ["--help", "-h"] {
         run(env!("CARGO_BIN_EXE_value"), &[help]).assert_help();

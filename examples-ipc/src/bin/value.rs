@@ -47,6 +47,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::mem::size_of;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -68,10 +69,14 @@ fn main() -> ExitCode {
                 ));
             };
             match ShmemConf::new().os_id(segment).open() {
-                Ok(shmem) if shmem.len() >= size_of::<RobustMutex<i32>>() => {
-                    add_to_named(&shmem, n)
-                }
-                Ok(_) => return usage_error(&format!("segment {segment:?} is too small")),
+                Ok(shmem) => match NamedSegment::check(&shmem) {
+                    Some(named) => add_to_named(named, n),
+                    None => {
+                        return usage_error(&format!(
+                            "{segment:?} is not a segment this program made"
+                        ));
+                    }
+                },
                 Err(e) => return usage_error(&format!("cannot open segment {segment:?}: {e}")),
             }
         }
@@ -150,16 +155,48 @@ fn forked() -> io::Result<()> {
     Ok(())
 }
 
+/// What `named` puts in its segment: a tag, so that `value add` touches only segments
+/// this program made, and the value with its lock.
+#[repr(C)]
+struct NamedSegment {
+    tag: AtomicU64,
+    value: RobustMutex<i32>,
+}
+
+impl NamedSegment {
+    /// "value:i32" in ASCII, written once the lock is initialised.
+    const TAG: u64 = u64::from_be_bytes(*b"valu:i32");
+
+    /// The segment's contents, if it is large enough and carries the tag.
+    fn check(segment: &Shmem) -> Option<&NamedSegment> {
+        if segment.len() < size_of::<NamedSegment>() {
+            return None;
+        }
+        let named = segment.as_ptr().cast::<NamedSegment>();
+        // SAFETY: the mapping is page-aligned and large enough, and any 8 bytes are a
+        // valid `AtomicU64`, whoever made the segment.
+        let tag = unsafe { &(*named).tag };
+        // SAFETY: the tag is written after the lock is initialised (Release, read with
+        // Acquire), so a tagged segment holds an initialised `RobustMutex<i32>`, mapped
+        // while `segment` lives.
+        (tag.load(SeqCst) == NamedSegment::TAG).then(|| unsafe { &*named })
+    }
+}
+
 /// A named segment, opened by two programs that are not this one's forked children.
 fn named() -> io::Result<()> {
     // Ctrl-C or SIGTERM from here until the name is removed waits for that removal.
     let hold_signals = DeferTermination::new()?;
     let mut segment =
-        ShmemConf::new().size(size_of::<RobustMutex<i32>>()).create().map_err(io::Error::other)?;
+        ShmemConf::new().size(size_of::<NamedSegment>()).create().map_err(io::Error::other)?;
     let name = segment.get_os_id().to_string();
-    let slot = segment.as_ptr().cast::<RobustMutex<i32>>();
-    // SAFETY: the segment is new, page-aligned and large enough; nobody else has it yet.
-    unsafe { RobustMutex::init(slot, 0)? };
+    let slot = segment.as_ptr().cast::<NamedSegment>();
+    // SAFETY: the segment is new, zeroed, page-aligned and large enough; nobody else
+    // has it yet. The tag goes in last, once the lock is ready.
+    unsafe {
+        RobustMutex::init(std::ptr::addr_of_mut!((*slot).value), 0)?;
+        (*slot).tag.store(NamedSegment::TAG, SeqCst);
+    }
     println!("named: created segment {name}");
 
     let me = std::env::current_exe()?;
@@ -194,7 +231,7 @@ fn named() -> io::Result<()> {
         }
     }
     // SAFETY: the segment stays mapped while `segment` lives; the lock was initialised.
-    let end = *unsafe { &*slot }.lock()?;
+    let end = *unsafe { &(*slot).value }.lock()?;
     println!("named: value = {end}");
 
     assert!(!listed);
@@ -203,12 +240,9 @@ fn named() -> io::Result<()> {
     Ok(())
 }
 
-/// `value add <segment> <amount>`, once `main` has opened the segment: say so, add.
-fn add_to_named(segment: &Shmem, amount: i32) -> io::Result<()> {
+/// `value add <segment> <amount>`, once `main` has checked the segment: say so, add.
+fn add_to_named(segment: &NamedSegment, amount: i32) -> io::Result<()> {
     println!("attached"); // the creator may remove the name once it reads this
-    // SAFETY: the creator initialised a `RobustMutex<i32>` at the start of the segment
-    // (`main` checked its size), which stays mapped while `segment` lives.
-    let v = unsafe { &*segment.as_ptr().cast::<RobustMutex<i32>>() };
-    job(v, amount)?;
+    job(&segment.value, amount)?;
     Ok(())
 }

@@ -167,10 +167,30 @@ pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
     }
 }
 
+/// Runs `f` while no other run of this test binary goes on, for a test that puts
+/// something in `/dev/shm` itself (which would look like another run's leftover). Runs
+/// inside go through the [`Exclusive`] token.
+pub fn exclusive<R>(f: impl FnOnce(&Exclusive) -> R) -> R {
+    let _guard = RUNS.write().unwrap_or_else(PoisonError::into_inner);
+    f(&Exclusive(()))
+}
+
+/// Proof that [`exclusive`] holds the lock.
+pub struct Exclusive(());
+
+impl Exclusive {
+    /// [`run`], inside [`exclusive`].
+    pub fn run(&self, bin: &str, args: &[&str]) -> Output {
+        Running::spawn(bin, args, Share::Exclusive).finish(TIMEOUT)
+    }
+}
+
 /// Which share of [`RUNS`] a run holds.
 enum Share {
     Shared { _guard: RwLockReadGuard<'static, ()> },
     Alone { _guard: RwLockWriteGuard<'static, ()>, shm_before: BTreeSet<String> },
+    /// Inside [`exclusive`], which holds the lock.
+    Exclusive,
 }
 
 /// A binary that is running, started by [`Running::start`].
