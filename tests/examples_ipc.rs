@@ -143,6 +143,7 @@ fn value_answers_help_and_rejects_bad_arguments() {
     ] {
         run(env!("CARGO_BIN_EXE_value"), args).assert_usage_error();
     }
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_value")).assert_usage_error();
 }
 
 #[test]

@@ -161,6 +161,7 @@ fn gil_compare_answers_help_and_rejects_bad_input() {
     ] {
         run(env!("CARGO_BIN_EXE_gil_compare"), args).assert_usage_error();
     }
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_gil_compare")).assert_usage_error();
 }
 
 /// The CPython comparison in its quick form: both sides run, every result is checked
@@ -198,9 +199,18 @@ fn side_by_side_answers_help_and_rejects_bad_arguments() {
     for help in ["--help", "-h"] {
         run(env!("CARGO_BIN_EXE_side_by_side"), &[help]).assert_help();
     }
-    for args in [&["--fast"][..], &["--out"], &["--out", "/no/such/dir"], &["--python", ""]] {
+    let bad: [&[&str]; 6] = [
+        &["--fast"],
+        &["--out"],
+        &["--out", "/no/such/dir"],
+        &["--python", ""],
+        &["-h", "extra"],
+        &["--quick", "--help"],
+    ];
+    for args in bad {
         run(env!("CARGO_BIN_EXE_side_by_side"), args).assert_usage_error();
     }
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_side_by_side")).assert_usage_error();
     // A missing interpreter is not bad input but the environment: exit 1, one line.
     let out = run(
         env!("CARGO_BIN_EXE_side_by_side"),

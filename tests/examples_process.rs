@@ -145,6 +145,8 @@ fn daemon_terminate_answers_help_and_rejects_bad_arguments() {
     for args in [&["sometimes"][..], &[""], &["daemon", "twice"]] {
         run(env!("CARGO_BIN_EXE_daemon_terminate"), args).assert_usage_error();
     }
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_daemon_terminate"))
+        .assert_usage_error();
 }
 
 #[test]

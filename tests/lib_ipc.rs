@@ -14,43 +14,29 @@ use examples_ipc::queue::{Queue, QueueError};
 use examples_ipc::ring::{self, RingError};
 use examples_ipc::shared::{RobustMutex, Semaphore, SharedMemory};
 use examples_process::{Process, current_pid};
-use harness::isolated::{Test, run_isolated};
+use harness::isolated::run_isolated;
+use harness::isolated_tests;
 
 fn main() -> ExitCode {
-    let tests: &[Test] = &[
-        ("ring_delivers_in_order_across_processes", ring_delivers_in_order_across_processes),
-        ("ring_unused_producer_closes_when_dropped", ring_unused_producer_closes_when_dropped),
-        (
-            "ring_unused_end_moved_into_a_child_closes_there",
-            ring_unused_end_moved_into_a_child_closes_there,
-        ),
-        (
-            "ring_end_used_then_moved_delivers_everything",
-            ring_end_used_then_moved_delivers_everything,
-        ),
-        (
-            "ring_second_process_on_a_used_end_gets_an_error",
-            ring_second_process_on_a_used_end_gets_an_error,
-        ),
-        ("ring_first_process_to_use_an_end_claims_it", ring_first_process_to_use_an_end_claims_it),
-        ("ring_consumer_moved_into_a_child", ring_consumer_moved_into_a_child),
-        ("shared_memory_is_seen_by_every_process", shared_memory_is_seen_by_every_process),
-        ("robust_mutex_serialises_processes", robust_mutex_serialises_processes),
-        ("robust_mutex_reports_a_dead_holder", robust_mutex_reports_a_dead_holder),
-        ("semaphore_counts_across_processes", semaphore_counts_across_processes),
-        (
-            "queue_between_processes_keeps_order_and_size",
-            queue_between_processes_keeps_order_and_size,
-        ),
-        ("pipe_round_trip_and_end_of_file", pipe_round_trip_and_end_of_file),
-        ("manager_serves_every_process", manager_serves_every_process),
-        ("manager_lock_is_exclusive_across_processes", manager_lock_is_exclusive_across_processes),
-        (
-            "manager_moved_into_a_child_is_shut_down_there",
-            manager_moved_into_a_child_is_shut_down_there,
-        ),
-    ];
-    run_isolated(tests)
+    run_isolated(isolated_tests![
+        ring_delivers_in_order_across_processes,
+        ring_unused_producer_closes_when_dropped,
+        ring_unused_end_moved_into_a_child_closes_there,
+        ring_end_used_then_moved_delivers_everything,
+        ring_second_process_on_a_used_end_gets_an_error,
+        ring_first_process_to_use_an_end_claims_it,
+        ring_consumer_moved_into_a_child,
+        shared_memory_is_seen_by_every_process,
+        robust_mutex_serialises_processes,
+        robust_mutex_reports_a_dead_holder,
+        semaphore_counts_across_processes,
+        queue_between_processes_keeps_order_and_size,
+        pipe_round_trip_and_end_of_file,
+        manager_serves_every_process,
+        manager_lock_is_exclusive_across_processes,
+        manager_moved_into_a_child_is_shut_down_there,
+        manager_lock_skips_a_waiter_that_died,
+    ])
 }
 
 /// Starts `target` in a child and returns its handle.
@@ -337,4 +323,33 @@ fn manager_moved_into_a_child_is_shut_down_there() {
     assert!(proxy.list().is_err(), "the child's drop shut the server down");
     // This process still reaps the server: the runner fails the test if a zombie is left.
     examples_process::active_children();
+}
+
+fn manager_lock_skips_a_waiter_that_died() {
+    let manager = Manager::start(Vec::new()).unwrap();
+    let proxy = manager.proxy();
+    let held = proxy.lock().unwrap();
+    let waiter = |proxy: examples_ipc::manager::Proxy| {
+        spawn(move || {
+            let _lock = proxy.lock().unwrap();
+        })
+    };
+    let doomed = waiter(manager.proxy());
+    wait_until(|| proxy.lock_waiters().unwrap() == 1);
+    let patient = waiter(manager.proxy());
+    wait_until(|| proxy.lock_waiters().unwrap() == 2);
+    doomed.kill().unwrap();
+    assert_eq!(doomed.join().unwrap(), -9);
+    drop(held); // goes to the first waiter that is alive: before, to the dead one
+    assert_eq!(patient.join_timeout(PATIENCE).unwrap(), Some(0), "the live waiter got it");
+    drop(proxy.lock().unwrap()); // and it is free again
+}
+
+/// Waits (at most `PATIENCE`) until `ready()`.
+fn wait_until(ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "not ready after {PATIENCE:?}");
+        sleep(Duration::from_millis(2));
+    }
 }

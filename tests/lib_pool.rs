@@ -7,23 +7,20 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use examples_pool::{Pool, PoolError};
-use harness::isolated::{Test, run_isolated};
+use harness::isolated::run_isolated;
+use harness::isolated_tests;
 
 fn main() -> ExitCode {
-    let tests: &[Test] = &[
-        ("apply_map_and_async_give_every_result", apply_map_and_async_give_every_result),
-        ("at_most_the_pool_size_run_at_once", at_most_the_pool_size_run_at_once),
-        ("get_timeout_leaves_the_task_running", get_timeout_leaves_the_task_running),
-        ("a_panicking_task_fails_alone", a_panicking_task_fails_alone),
-        (
-            "a_dead_worker_fails_its_task_and_is_replaced",
-            a_dead_worker_fails_its_task_and_is_replaced,
-        ),
-        ("close_then_join_runs_every_queued_task", close_then_join_runs_every_queued_task),
-        ("dropping_the_pool_ends_its_workers_at_once", dropping_the_pool_ends_its_workers_at_once),
-        ("a_pool_of_zero_is_refused", a_pool_of_zero_is_refused),
-    ];
-    run_isolated(tests)
+    run_isolated(isolated_tests![
+        apply_map_and_async_give_every_result,
+        at_most_the_pool_size_run_at_once,
+        get_timeout_leaves_the_task_running,
+        a_panicking_task_fails_alone,
+        a_dead_worker_fails_its_task_and_is_replaced,
+        close_then_join_runs_every_queued_task,
+        dropping_the_pool_ends_its_workers_at_once,
+        a_pool_of_zero_is_refused,
+    ])
 }
 
 fn square(x: u64) -> u64 {

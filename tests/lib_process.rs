@@ -11,31 +11,25 @@ use examples_ipc::shared::SharedMemory;
 use examples_process::{
     Process, Run, active_children, current_pid, current_process, moving_to_child,
 };
-use harness::isolated::{Test, run_isolated};
+use harness::isolated::run_isolated;
+use harness::isolated_tests;
 
 fn main() -> ExitCode {
-    let tests: &[Test] = &[
-        ("names_count_processes_and_nest_in_children", names_count_processes_and_nest_in_children),
-        ("exit_codes_follow_cpython", exit_codes_follow_cpython),
-        ("join_timeout_and_is_alive", join_timeout_and_is_alive),
-        ("a_huge_timeout_means_no_timeout", a_huge_timeout_means_no_timeout),
-        ("terminate_and_kill_give_minus_the_signal", terminate_and_kill_give_minus_the_signal),
-        ("dropping_a_daemon_terminates_it", dropping_a_daemon_terminates_it),
-        ("dropping_a_handle_waits_for_the_child", dropping_a_handle_waits_for_the_child),
-        ("active_children_lists_the_running_ones", active_children_lists_the_running_ones),
-        (
-            "the_child_runs_after_the_parent_dropped_its_copy",
-            the_child_runs_after_the_parent_dropped_its_copy,
-        ),
-        ("current_pid_is_right_in_every_process", current_pid_is_right_in_every_process),
-        ("a_handle_moved_into_a_child", a_handle_moved_into_a_child),
-        (
-            "start_refuses_a_second_thread_and_a_second_start",
-            start_refuses_a_second_thread_and_a_second_start,
-        ),
-        ("from_run_names_after_the_type", from_run_names_after_the_type),
-    ];
-    run_isolated(tests)
+    run_isolated(isolated_tests![
+        names_count_processes_and_nest_in_children,
+        exit_codes_follow_cpython,
+        join_timeout_and_is_alive,
+        a_huge_timeout_means_no_timeout,
+        terminate_and_kill_give_minus_the_signal,
+        dropping_a_daemon_terminates_it,
+        dropping_a_handle_waits_for_the_child,
+        active_children_lists_the_running_ones,
+        the_child_runs_after_the_parent_dropped_its_copy,
+        current_pid_is_right_in_every_process,
+        a_handle_moved_into_a_child,
+        start_refuses_a_second_thread_and_a_second_start,
+        from_run_names_after_the_type,
+    ])
 }
 
 const LONG: Duration = Duration::from_secs(60);

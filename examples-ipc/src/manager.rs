@@ -23,9 +23,8 @@ use std::io;
 
 use std::time::Duration;
 
-use examples_process::{Process, moving_to_child};
+use examples_process::{Process, current_pid, moving_to_child};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use nix::unistd::getpid;
 use serde::{Deserialize, Serialize};
 
 /// The shared dict: CPython's `manager.dict()`, here with integer keys and values.
@@ -172,7 +171,7 @@ impl Proxy {
         let gone =
             |e| io::Error::new(io::ErrorKind::BrokenPipe, format!("the manager is gone: {e}"));
         let (reply, answer) = ipc::channel()?;
-        self.requests.send(Request { call, client: getpid().as_raw(), reply }).map_err(gone)?;
+        self.requests.send(Request { call, client: current_pid(), reply }).map_err(gone)?;
         // If the server ends before answering, the reply channel is closed: an error.
         answer.recv().map_err(gone)
     }
@@ -216,10 +215,15 @@ fn serve(incoming: IpcReceiver<Request>, mut list: Vec<i64>) {
                 continue; // answered when the lock is passed on
             }
             Call::Release if holder == Some(client) => {
+                // The lock goes to the first waiter that is still there: a waiter that
+                // died (its reply channel is closed) cannot take it, and if it were
+                // given the lock, nobody could ever take it again.
                 holder = None;
-                if let Some((next, next_reply)) = waiting.pop_front() {
-                    holder = Some(next);
-                    let _ = next_reply.send(Reply::Done);
+                while let Some((next, next_reply)) = waiting.pop_front() {
+                    if next_reply.send(Reply::Done).is_ok() {
+                        holder = Some(next);
+                        break;
+                    }
                 }
                 Reply::Done
             }

@@ -25,8 +25,6 @@ pub enum QueueError {
     Full,
     /// The queue stayed empty (CPython: `queue.Empty`).
     Empty,
-    /// Every process that could put has closed the queue.
-    Closed,
     /// The operating system refused.
     Io(io::Error),
 }
@@ -36,7 +34,6 @@ impl fmt::Display for QueueError {
         match self {
             QueueError::Full => f.write_str("full"),
             QueueError::Empty => f.write_str("empty"),
-            QueueError::Closed => f.write_str("closed"),
             QueueError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -139,12 +136,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn send(&self, item: T) -> Result<(), QueueError> {
-        self.inner.tx.send(item).map_err(|e| ipc_error(e, QueueError::Closed))
+        self.inner.tx.send(item).map_err(ipc_error)
     }
 
     /// Takes the oldest item, waiting while the queue is empty (CPython: `get()`).
     pub fn get(&self) -> Result<T, QueueError> {
-        let item = self.inner.rx.recv().map_err(|e| ipc_error(e, QueueError::Closed))?;
+        let item = self.inner.rx.recv().map_err(ipc_error)?;
         self.free_slot()?;
         Ok(item)
     }
@@ -167,7 +164,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Ok(item)
             }
             Err(TryRecvError::Empty) => Err(QueueError::Empty),
-            Err(TryRecvError::IpcError(e)) => Err(ipc_error(e, QueueError::Empty)),
+            Err(TryRecvError::IpcError(e)) => Err(ipc_error(e)),
         }
     }
 
@@ -195,9 +192,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
-fn ipc_error(e: IpcError, disconnected: QueueError) -> QueueError {
+/// Every clone of a queue holds both ends of its channel, so while one exists the
+/// channel cannot be disconnected: any error is the operating system's.
+fn ipc_error(e: IpcError) -> QueueError {
     match e {
-        IpcError::Disconnected => disconnected,
         IpcError::Io(e) => QueueError::Io(e),
         other => QueueError::Io(io::Error::other(other)),
     }
@@ -231,6 +229,13 @@ mod tests {
         assert_eq!(q.qsize(), Some(1));
         assert_eq!(q.get().unwrap(), "from the clone");
         assert!(other.empty());
+    }
+
+    #[test]
+    fn a_huge_timeout_does_not_panic() {
+        let q = Queue::bounded(1).unwrap();
+        q.put_timeout(5_u8, Duration::MAX).unwrap();
+        assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 5);
     }
 
     #[test]

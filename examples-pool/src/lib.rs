@@ -53,7 +53,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,9 @@ pub enum PoolError {
     Panicked(String),
     /// The worker running the task died, with this exit code (`-9`: SIGKILL).
     WorkerDied(i32),
+    /// The task's arguments or its result, serialised, are this many bytes: more than
+    /// one message may carry ([`MAX_MESSAGE`](examples_ipc::connection::MAX_MESSAGE)).
+    TooLarge(usize),
     /// The operating system refused, or a message could not be (de)serialised.
     Io(io::Error),
 }
@@ -83,6 +86,11 @@ impl fmt::Display for PoolError {
             PoolError::Timeout => f.write_str("timed out; the task is still running"),
             PoolError::Panicked(message) => write!(f, "the task panicked: {message}"),
             PoolError::WorkerDied(code) => write!(f, "the worker died (exit code {code})"),
+            PoolError::TooLarge(bytes) => write!(
+                f,
+                "{bytes} bytes to send, more than a message may hold ({} bytes)",
+                connection::MAX_MESSAGE
+            ),
             PoolError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -129,9 +137,30 @@ enum Order {
 #[derive(Serialize, Deserialize)]
 struct Done {
     id: u64,
-    /// A serialised `Vec<R>`, or the panic message.
-    result: Result<Vec<u8>, String>,
+    /// A serialised `Vec<R>`, or why there is none.
+    result: Result<Vec<u8>, Failed>,
 }
+
+/// Why a task gave no result, as the worker reports it.
+#[derive(Serialize, Deserialize)]
+enum Failed {
+    /// The task panicked, with this message.
+    Panicked(String),
+    /// The result, serialised, is this many bytes: too large to send back.
+    TooLarge(usize),
+}
+
+impl From<Failed> for PoolError {
+    fn from(failed: Failed) -> PoolError {
+        match failed {
+            Failed::Panicked(message) => PoolError::Panicked(message),
+            Failed::TooLarge(bytes) => PoolError::TooLarge(bytes),
+        }
+    }
+}
+
+/// Room in a message for the task's other fields.
+const ENVELOPE: usize = 64;
 
 type Outcome = Result<Vec<u8>, PoolError>;
 
@@ -146,6 +175,8 @@ struct Inner {
     queued: VecDeque<Task>,
     finished: HashMap<u64, Outcome>,
     next_id: u64,
+    /// Workers started so far, replacements included: the next one's number.
+    started: usize,
 }
 
 struct Worker {
@@ -163,9 +194,19 @@ impl Pool {
                 "a pool needs at least one process",
             ));
         }
-        let workers = (0..processes).map(|_| Worker::start()).collect::<io::Result<_>>()?;
-        let inner =
-            Inner { workers, queued: VecDeque::new(), finished: HashMap::new(), next_id: 0 };
+        let mut workers: Vec<Worker> = Vec::with_capacity(processes);
+        for number in 1..=processes {
+            // On failure, the workers started so far are dropped: terminated and reaped.
+            // The error names the worker: "cannot start ForkPoolWorker-3: fork failed: ...".
+            workers.push(Worker::start(&workers, number)?);
+        }
+        let inner = Inner {
+            workers,
+            queued: VecDeque::new(),
+            finished: HashMap::new(),
+            next_id: 0,
+            started: processes,
+        };
         Ok(Pool { inner: RefCell::new(inner) })
     }
 
@@ -242,8 +283,11 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let trampoline: fn(usize, &[u8]) -> Result<Vec<u8>, String> = run_chunk::<A, R>;
+        let trampoline: Trampoline = run_chunk::<A, R>;
         let args = postcard::to_stdvec(args).map_err(io::Error::other)?;
+        if args.len() > connection::MAX_MESSAGE - ENVELOPE {
+            return Err(PoolError::TooLarge(args.len()));
+        }
         let mut inner = self.inner.borrow_mut();
         let id = inner.next_id;
         inner.next_id += 1;
@@ -271,24 +315,40 @@ impl Pool {
 }
 
 impl Inner {
+    /// Starts a new worker in the place of worker `i` (which has died).
+    fn replace(&mut self, i: usize) -> io::Result<()> {
+        self.workers[i] = Worker::start(&self.workers, self.started + 1)?;
+        self.started += 1;
+        Ok(())
+    }
+
     /// Sends queued tasks to idle workers, first replacing any idle worker that died
     /// (killed from outside, say): a task is never handed to a worker known dead.
     fn dispatch(&mut self) -> io::Result<()> {
-        for worker in self.workers.iter_mut().filter(|w| w.running.is_none()) {
+        for i in 0..self.workers.len() {
+            if self.workers[i].running.is_some() {
+                continue;
+            }
             let Some(task) = self.queued.pop_front() else { break };
-            if !worker.process.is_alive() {
-                match Worker::start() {
-                    Ok(fresh) => *worker = fresh,
+            if !self.workers[i].process.is_alive() {
+                match self.replace(i) {
+                    Ok(()) => {}
                     Err(e) => {
                         self.queued.push_front(task); // not lost: a later call retries
                         return Err(e);
                     }
                 }
             }
-            worker.running = Some(task.id);
-            // If the worker dies from here on, `step` sees its end of file, fails the
-            // task and replaces the worker.
-            let _ = worker.conn.send(&Order::Run(task));
+            let worker = &mut self.workers[i];
+            let id = task.id;
+            match worker.conn.send(&Order::Run(task)) {
+                // If the worker dies from here on, `step` sees its end of file, fails
+                // the task and replaces the worker.
+                Ok(()) => worker.running = Some(id),
+                Err(e) => {
+                    self.finished.insert(id, Err(PoolError::Io(e)));
+                }
+            }
         }
         Ok(())
     }
@@ -323,13 +383,13 @@ impl Inner {
             let id = worker.running.take().unwrap_or_default();
             match worker.conn.recv::<Done>() {
                 Ok(done) => {
-                    self.finished.insert(done.id, done.result.map_err(PoolError::Panicked));
+                    self.finished.insert(done.id, done.result.map_err(PoolError::from));
                 }
                 Err(_) => {
                     // End of file: the worker died mid-task. Fail the task, replace it.
                     let code = worker.process.join().unwrap_or(i32::MIN);
                     self.finished.insert(id, Err(PoolError::WorkerDied(code)));
-                    *worker = Worker::start()?;
+                    self.replace(i)?;
                 }
             }
         }
@@ -338,22 +398,72 @@ impl Inner {
 }
 
 impl Worker {
-    fn start() -> io::Result<Worker> {
+    /// Forks worker number `number`. `others` are the pool's other workers, whose ends of their
+    /// connections the new worker closes: a worker holding a copy of another's end
+    /// would keep that one from ever seeing end-of-file.
+    fn start(others: &[Worker], number: usize) -> io::Result<Worker> {
         let (conn, worker_end) = connection::pipe()?;
-        let mut process = Process::new(move || serve(worker_end)).with_name("PoolWorker");
+        let inherited: Vec<RawFd> = others
+            .iter()
+            .map(|w| w.conn.as_fd().as_raw_fd())
+            .chain([conn.as_fd().as_raw_fd()])
+            .collect();
+        let mut process = Process::new(move || {
+            for fd in inherited {
+                // SAFETY: these are the parent's ends, which this child inherited with
+                // the parent's memory; the objects that own them are the parent's and
+                // are never used or dropped here (the child leaves with `_exit`).
+                unsafe { nix::libc::close(fd) };
+            }
+            serve(worker_end)
+        })
+        .with_name(format!("ForkPoolWorker-{number}")); // CPython's name for them
         process.start()?;
         Ok(Worker { process, conn, running: None })
     }
 }
 
+impl Drop for Worker {
+    /// Stops the worker whatever it is doing (it may be waiting for a task, or running
+    /// one); then the `Process` handle reaps it. A worker that has exited is not touched.
+    fn drop(&mut self) {
+        let _ = self.process.terminate();
+    }
+}
+
+/// A task's trampoline: `run_chunk::<A, R>` for the task's types.
+type Trampoline = fn(usize, &[u8]) -> Result<Vec<u8>, Failed>;
+
+thread_local! {
+    /// Whether the worker is inside a task, whose panic is reported to the parent.
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The worker's loop: run tasks until told to stop (or the parent is gone).
 fn serve(conn: Connection) {
+    // A task's panic goes back to the parent as `PoolError::Panicked`, as CPython's
+    // pool re-raises a task's exception in `get`; the worker prints nothing. A failure
+    // to print or to start a thread is reported as usual (see `exit_on_stdout_failure`).
+    let report = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map_or("", String::as_str);
+        if !IN_TASK.get() || message.starts_with("failed ") {
+            report(info);
+        }
+    }));
     while let Ok(Order::Run(task)) = conn.recv::<Order>() {
         // SAFETY: `trampoline` is the address of a `run_chunk::<A, R>` instance taken in
         // the parent, of which this process is a fork: same executable, same layout.
-        let trampoline: fn(usize, &[u8]) -> Result<Vec<u8>, String> =
-            unsafe { std::mem::transmute(task.trampoline) };
+        let trampoline: Trampoline = unsafe { std::mem::transmute(task.trampoline) };
+        IN_TASK.set(true);
         let result = trampoline(task.func, &task.args);
+        IN_TASK.set(false);
+        let bytes = result.as_ref().map_or(0, Vec::len);
+        let result = if bytes > connection::MAX_MESSAGE - ENVELOPE {
+            Err(Failed::TooLarge(bytes))
+        } else {
+            result
+        };
         if conn.send(&Done { id: task.id, result }).is_err() {
             break;
         }
@@ -364,12 +474,12 @@ fn serve(conn: Connection) {
 fn run_chunk<A: DeserializeOwned, R: Serialize>(
     func: usize,
     args: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failed> {
     // SAFETY: `func` is the address of an `fn(A) -> R` taken in the parent together with
     // this instance of `run_chunk::<A, R>`, so the types match; see `serve` for why the
     // address is valid here.
     let f: fn(A) -> R = unsafe { std::mem::transmute(func) };
-    let args: Vec<A> = postcard::from_bytes(args).map_err(|e| e.to_string())?;
+    let args: Vec<A> = postcard::from_bytes(args).map_err(|e| Failed::Panicked(e.to_string()))?;
     let results =
         panic::catch_unwind(AssertUnwindSafe(|| args.into_iter().map(f).collect::<Vec<R>>()))
             .map_err(|panic| {
@@ -378,8 +488,8 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
             })
-            .map_err(|message| message.unwrap_or_else(|| "a panic".to_string()))?;
-    postcard::to_stdvec(&results).map_err(|e| e.to_string())
+            .map_err(|message| Failed::Panicked(message.unwrap_or_else(|| "a panic".into())))?;
+    postcard::to_stdvec(&results).map_err(|e| Failed::Panicked(e.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PoolError> {
@@ -442,10 +552,11 @@ impl ClosedPool {
 }
 
 impl Drop for Pool {
-    /// CPython's `terminate()`: the workers are stopped whatever they are doing.
+    /// CPython's `terminate()`: the workers are stopped whatever they are doing. Each
+    /// worker is sent SIGTERM first, then each is reaped, so they end together.
     fn drop(&mut self) {
         for worker in &self.inner.borrow().workers {
             let _ = worker.process.terminate();
-        } // each `Process` handle then reaps its worker as it is dropped
+        } // then each `Worker` is dropped: its process handle reaps it
     }
 }

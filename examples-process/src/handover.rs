@@ -108,6 +108,27 @@ pub(crate) fn hand_over(child: i32, drop_copies: impl FnOnce()) {
     drop_copies();
 }
 
+/// A zeroed anonymous `MAP_SHARED` mapping holding one `T`, never unmapped: every child
+/// forked from now on sees the same memory, at the same address.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T`, and `T` must be usable from several processes
+/// at once (atomics only).
+pub(crate) unsafe fn shared_page<T>() -> io::Result<&'static T> {
+    let len = NonZeroUsize::new(size_of::<T>()).unwrap_or(NonZeroUsize::MIN);
+    // SAFETY: a fresh anonymous mapping aliases nothing; it is zeroed, which the caller
+    // promises is a valid `T`, and never unmapped, so the reference lives for ever.
+    unsafe {
+        let ptr = mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+        )?;
+        Ok(ptr.cast::<T>().as_ref())
+    }
+}
+
 /// A word in memory shared with every child, counting the starts whose parent side is
 /// done. Each process makes its own on its first `start` (a child does not use its
 /// parent's, whose counts are not its own).
@@ -133,19 +154,9 @@ impl Gate {
     /// This process's gate, made on first use.
     pub(crate) fn for_this_process(slot: &mut Option<Gate>) -> io::Result<&mut Gate> {
         if slot.as_ref().is_none_or(|g| g.owner != current_pid()) {
-            let len = NonZeroUsize::new(size_of::<GateWords>()).unwrap_or(NonZeroUsize::MIN);
-            // SAFETY: a fresh anonymous mapping aliases nothing; all-zero is a valid
-            // `GateWords` (two atomics at 0). It is never unmapped, so pointers into it
-            // stay valid in this process and in every child.
-            let ptr = unsafe {
-                mmap_anonymous(
-                    None,
-                    len,
-                    ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                    MapFlags::MAP_SHARED,
-                )
-            }?;
-            *slot = Some(Gate { words: ptr.cast(), owner: current_pid(), tickets: 0 });
+            // SAFETY: all-zero is a valid `GateWords` (two atomics at 0).
+            let words = unsafe { shared_page::<GateWords>() }?;
+            *slot = Some(Gate { words: NonNull::from(words), owner: current_pid(), tickets: 0 });
         }
         Ok(slot.as_mut().expect("set above"))
     }

@@ -43,22 +43,25 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use examples_ipc::manager::{Manager, Proxy};
-use examples_process::Process;
+use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let manager = Manager::start((0..5).collect())?;
     let proxy = manager.proxy();
     println!("main: manager server pid={}", manager.pid().unwrap_or_default());
 
-    // Hold the lock while the children start, so both queue up at the server.
-    let held = proxy.lock()?;
     let mut children: Vec<Process> = (0..2)
         .map(|_| {
             let proxy = manager.proxy();
             Process::new(move || f(&proxy).expect("the manager answers"))
         })
         .collect();
+    // Hold the lock while the children start, so both queue up at the server. Taken
+    // after `children` is declared, so that if anything below fails, the lock is
+    // released before the children's handles wait for them (locals drop in reverse).
+    let held = proxy.lock()?;
     for child in &mut children {
         child.start()?;
     }

@@ -34,13 +34,14 @@
 //! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
 //! ```
 
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::time::Duration;
 
 use examples_ipc::connection::{self, Connection};
-use examples_process::Process;
+use examples_process::{Failure, Process};
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let (parent_conn, child_conn) = connection::pipe()?;
     let mut p = Process::new(move || f(child_conn));
     p.start()?;

@@ -37,15 +37,15 @@
 //! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
 //! ```
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use examples_ipc::queue::{Queue, QueueError};
-use examples_process::Process;
+use examples_process::{Failure, Process};
 
 const WAIT: Duration = Duration::from_millis(200);
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let q: Queue<String> = Queue::bounded(3)?;
 
     // A child fills the queue, and exits: the items stay in the queue.

@@ -31,10 +31,8 @@
 //! cargo add serde@1 --features derive
 //! ```
 
-use std::io;
-
 use examples_ipc::queue::Queue;
-use examples_process::Process;
+use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +44,8 @@ struct Reading {
     pid: i32,
 }
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     // Note 001: the parent puts 11, a child puts 22, the parent takes both after join.
     let q: Queue<String> = Queue::unbounded()?;
     q.put("11".into())?;

@@ -38,13 +38,12 @@
 //! cargo add nix@0.31 --features process
 //! ```
 
-use std::io;
 use std::thread::sleep;
 use std::time::Duration;
 
 use examples_ipc::process_shared;
 use examples_ipc::shared::{RobustMutex, Semaphore};
-use examples_process::Process;
+use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 
 process_shared! {
@@ -63,7 +62,8 @@ process_shared! {
 /// How long a waiter gives up after, in the first part.
 const PATIENCE: Duration = Duration::from_millis(500);
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     // Part 1: a semaphore used as a lock, which is what CPython's Lock is.
     let lock = Semaphore::shared(1)?;
     let holding = Semaphore::shared(0)?; // the child says "I have it" through this

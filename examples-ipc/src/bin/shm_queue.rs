@@ -40,15 +40,15 @@
 //! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
 //! ```
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use examples_ipc::ring::{self, RingError};
-use examples_process::Process;
+use examples_process::{Failure, Process};
 
 const ITEMS: u64 = 100_000;
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let (tx, rx) = ring::channel::<u64, 1024>()?;
     let (sum_tx, sum_rx) = ring::channel::<u64, 1>()?;
     let mut consumer = Process::new(move || {

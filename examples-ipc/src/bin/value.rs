@@ -59,7 +59,10 @@ use shared_memory::{Shmem, ShmemConf};
 const USAGE: &str = "usage: value [add <segment> <amount 1..=1000>]";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    examples_process::exit_on_stdout_failure();
+    // `args_os`, not `args`, which panics on an argument that is not UTF-8.
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => forked().and_then(|()| named()),
         ["add", segment, amount] => {
@@ -202,7 +205,7 @@ fn named() -> io::Result<()> {
     let me = std::env::current_exe()?;
     let mut adders = Vec::new();
     for amount in ["1", "3"] {
-        let mut adder = die_with_parent(&mut Command::new(&me))
+        let mut adder = die_with_parent(&mut Command::new(&me))?
             .args(["add", &name, amount])
             .stdout(Stdio::piped())
             .spawn()?;

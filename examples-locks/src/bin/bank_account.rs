@@ -27,6 +27,7 @@
 //! Copy it: `cargo new bank_account`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
@@ -40,6 +41,7 @@ use parking_lot::Mutex;
 const WORK: Duration = Duration::from_millis(200);
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     let account = Account { name: "Luo", balance: Mutex::new(1000) };
     let (deposit, withdrawal) = thread::scope(|s| {
         let deposit = s.spawn(|| account.deposit(1000));

@@ -26,6 +26,7 @@
 //! Copy it: `cargo new condition`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
@@ -35,6 +36,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     // 1. Strict alternation through a one-item slot.
     let slot: Mutex<Option<u32>> = Mutex::new(None);
     let changed = Condvar::new();

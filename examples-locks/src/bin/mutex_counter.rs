@@ -29,6 +29,7 @@
 //! Copy it: `cargo new mutex_counter`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
@@ -43,6 +44,7 @@ static NUM: Mutex<u64> = Mutex::new(0);
 static G_NUM: parking_lot::Mutex<u64> = parking_lot::Mutex::new(0);
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     // Note 000: lock, add one, unlock; 200000 times in each of two threads.
     let views: Vec<u64> = ["t1", "t2"]
         .map(|name| {

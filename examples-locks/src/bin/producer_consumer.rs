@@ -44,12 +44,13 @@ use std::thread::{self, sleep};
 use std::time::Duration;
 
 use crossbeam::channel::bounded;
-use examples_process::Process;
+use examples_process::{Failure, Process};
 use parking_lot::{Condvar, Mutex};
 
 const CAPACITY: usize = 3;
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let (received, most_ahead) = fast_producer_slow_consumer();
     let (consumed, processed_at_join) = many_producers_many_consumers();
     let (from_child, child_code) = between_processes()?;

@@ -25,10 +25,10 @@
 //! threads only at backward jumps and calls, not between the read and the write of
 //! `g_num += 1`; the race is still there, a different loop body shows it.
 //!
-//! Copy it: `cargo new race` and put this file in as `src/main.rs`; nothing else:
+//! Copy it: `cargo new race`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
-//! # nothing to add: only the standard library
+//! cargo add examples-process --path $REPO/examples-process
 //! ```
 
 use std::hint::black_box;
@@ -39,6 +39,7 @@ const N: u64 = 1_000_000;
 static G_NUM: AtomicU64 = AtomicU64::new(0);
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     // 1. The race: two threads at once, each reading then writing.
     G_NUM.store(0, Relaxed);
     let total = together(add_read_then_write);

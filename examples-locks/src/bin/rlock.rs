@@ -29,6 +29,7 @@
 //! Copy it: `cargo new rlock`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, ReentrantMutex};
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     // A plain lock: its holder asking again is refused, at once or after a timeout.
     let lock = Mutex::new(0);
     let held = lock.lock();

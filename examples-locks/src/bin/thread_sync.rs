@@ -25,6 +25,7 @@
 //! Copy it: `cargo new thread_sync`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
@@ -36,6 +37,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     let turns = take_turns();
     let most_at_once = limit_to_two();
     let (early_wait, passed_before_set, passed_after_set) = event();
@@ -165,8 +167,9 @@ fn event() -> (bool, usize, usize) {
         let early = event.wait(Some(Duration::from_millis(100)));
         let before = passed.load(SeqCst);
         println!("event: wait(0.1) before set returned {early}; {before} threads passed");
-        event.set();
+        // Printed first: once it is set, the woken threads may print before main does.
         println!("event: set");
+        event.set();
         (early, before)
     }); // the scope joins the three threads
     (early, before, passed.into_inner())

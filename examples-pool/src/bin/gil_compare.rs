@@ -56,7 +56,10 @@ const MAX_N: u64 = 4_000_000_000;
 const USAGE: &str = "usage: gil_compare [--n N]   (N from 1 to 4000000000; default 30000000)";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    examples_process::exit_on_stdout_failure();
+    // `args_os`, not `args`, which panics on an argument that is not UTF-8.
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let n = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => DEFAULT_N,
         ["--n", value] => match value.replace('_', "").parse::<u64>() {

@@ -31,6 +31,7 @@
 //! Copy it: `cargo new pool_async`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
 //! cargo add nix@0.31 --features process,time
 //! cargo add serde@1 --features derive
@@ -39,7 +40,8 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_pool::{Pool, PoolError};
+use examples_pool::Pool;
+use examples_process::Failure;
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
@@ -53,7 +55,8 @@ struct Span {
     end: u64,
 }
 
-fn main() -> Result<(), PoolError> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let main_pid = getpid().as_raw();
     println!("main: pid={main_pid}");
 

@@ -29,6 +29,7 @@
 //! Copy it: `cargo new pool_map`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
 //! cargo add nix@0.31 --features process
 //! ```
@@ -37,9 +38,11 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use examples_pool::{Pool, PoolError};
+use examples_process::Failure;
 use nix::unistd::getpid;
 
-fn main() -> Result<(), PoolError> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     // Without a scope: close and join by hand.
     let p = Pool::new(4)?;
     for i in 0..10 {

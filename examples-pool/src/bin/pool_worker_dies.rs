@@ -34,6 +34,7 @@
 //! Copy it: `cargo new pool_worker_dies`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
 //! cargo add nix@0.31 --features process,signal
 //! ```
@@ -42,10 +43,12 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use examples_pool::{Pool, PoolError};
+use examples_process::Failure;
 use nix::sys::signal::{Signal, raise};
 use nix::unistd::getpid;
 
-fn main() -> Result<(), PoolError> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let pool = Pool::new(2)?;
     let before = pool.worker_pids();
     println!("main: pool of 2, worker pids {before:?}");

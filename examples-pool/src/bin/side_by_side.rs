@@ -33,19 +33,20 @@
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
 //! cargo add examples-process --path $REPO/examples-process
 //! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
-//! cargo add nix@0.31 --features process
+//! cargo add nix@0.31 --features process,poll
 //! cargo add parking_lot@0.13
 //! cargo add crossbeam@0.8
 //! ```
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use examples_ipc::connection;
 use examples_ipc::queue::Queue;
@@ -53,6 +54,7 @@ use examples_ipc::ring;
 use examples_pool::{Pool, workloads};
 use examples_process::Process;
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use parking_lot::Mutex;
@@ -92,13 +94,16 @@ const QUICK: Sizes = Sizes {
 };
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    examples_process::exit_on_stdout_failure();
+    // `args_os`, not `args`, which panics on an argument that is not UTF-8.
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let (mut sizes, mut python) = (FULL, "python3".to_string());
     let mut out = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench"));
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match (arg.as_str(), rest.clone().next()) {
-            ("-h" | "--help", _) => {
+            ("-h" | "--help", _) if args.len() == 1 => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
@@ -217,28 +222,77 @@ impl Samples {
 
 fn run_python(python: &str, s: Sizes) -> Result<Samples, Error> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/side_by_side.py");
-    let output = examples_process::die_with_parent(&mut Command::new(python))
+    // Standard output and standard error into one pipe, read as the lines come: a
+    // failure shows at once (a traceback, or a shell that cannot fork), not when the
+    // whole run would have ended.
+    let (reader, writer) = io::pipe()?;
+    let mut child = examples_process::die_with_parent(&mut Command::new(python))?
         .arg(&script)
         .args(["--n", &s.n.to_string(), "--repeats", &s.repeats.to_string()])
         .args(["--items", &s.items.to_string(), "--trips", &s.trips.to_string()])
         .args(["--tasks", &s.tasks.to_string(), "--pairs", &s.pairs.to_string()])
         .args(["--io", &s.io_repeats.to_string()])
-        .output()
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .spawn()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !output.status.success() {
-        let err = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("{python} {} failed: {}", script.display(), err.trim()).into());
-    }
     let mut py = Samples { version: String::new(), samples: Vec::new() };
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    let mut reader = io::BufReader::new(reader);
+    let mut failure = None;
+    let mut line = String::new();
+    while {
+        line.clear();
+        reader.read_line(&mut line)? > 0
+    } {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["python", version] => py.version = version.to_string(),
-            [name, value, result] => py.add(name, value.parse()?, result.parse()?),
-            _ => return Err(format!("unexpected line from the Python side: {line:?}").into()),
+            [name, value, result] if value.parse::<f64>().is_ok() => {
+                py.add(name, value.parse()?, result.parse()?);
+            }
+            _ => {
+                failure = Some(line.trim().to_string());
+                break;
+            }
         }
     }
+    if let Some(first) = failure {
+        // Something else than a result: the Python side is failing. It gets two seconds
+        // to finish saying why (a traceback ends with the exception), then it is ended.
+        for _ in 0..200 {
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let last = lines_ready(&mut reader).into_iter().rfind(|l| !l.is_empty());
+        let why = last.unwrap_or(first);
+        return Err(format!("{python} {} failed: {why}", script.display()).into());
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("{python} {} failed with {status}", script.display()).into());
+    }
     Ok(py)
+}
+
+/// The lines `reader` holds or can read now, without waiting for more.
+fn lines_ready(reader: &mut io::BufReader<io::PipeReader>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let ready = !reader.buffer().is_empty() || {
+            let mut fds = [PollFd::new(reader.get_ref().as_fd(), PollFlags::POLLIN)];
+            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        };
+        let mut line = String::new();
+        if !ready || !matches!(reader.read_line(&mut line), Ok(1..)) {
+            return lines;
+        }
+        lines.push(line.trim().to_string());
+    }
 }
 
 fn measure_rust(s: Sizes) -> io::Result<Samples> {

@@ -26,6 +26,7 @@
 //! Copy it: `cargo new thread_pool`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add rayon@1
 //! ```
 
@@ -34,15 +35,20 @@ use std::sync::mpsc;
 use std::thread::sleep;
 use std::time::Duration;
 
+use examples_process::Failure;
 use rayon::prelude::*;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     // Pool.map: the global pool, one thread per CPU; results in input order.
     let squares: Vec<u64> = (0..10_u64).into_par_iter().map(square).collect();
     println!("par_iter map(square, 0..10) = {squares:?}");
 
     // Pool(3): a pool of three threads; count how many tasks run at once.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start a pool of 3 threads: {e}")))?;
     let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let threads: Vec<usize> = pool.install(|| {
         (0..12)

@@ -43,12 +43,15 @@ use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_process::{Process, run_self};
+use examples_process::{Failure, Process, run_self};
 
 const USAGE: &str = "usage: daemon_terminate [daemon | non-daemon]";
 
-fn main() -> io::Result<ExitCode> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn main() -> Result<ExitCode, Failure> {
+    examples_process::exit_on_stdout_failure();
+    // `args_os`, not `args`, which panics on an argument that is not UTF-8.
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => overview()?,
         ["daemon"] => end_main_with_child_running(true)?,

@@ -37,10 +37,11 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use examples_process::{DeferTermination, Process};
+use examples_process::{DeferTermination, Failure, Process};
 use nix::unistd::getpid;
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     // Declared first, so dropped last: after `file` has been removed.
     let _hold_signals = DeferTermination::new()?;
     let file = TempFile(std::env::temp_dir().join(format!("file_share-{}.txt", getpid())));

@@ -28,12 +28,14 @@
 //! Copy it: `cargo new fork`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add nix@0.31 --features process
 //! ```
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use examples_process::Failure;
 use nix::libc;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, getpid, getppid};
@@ -42,7 +44,8 @@ use nix::unistd::{ForkResult, fork, getpid, getppid};
 /// static in Rust; here only one thread per process ever touches it.
 static G_NUM: AtomicI32 = AtomicI32::new(10);
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let mut list = vec![1, 2, 3];
     println!(
         "main: before fork pid={} g_num={} list={list:?}",

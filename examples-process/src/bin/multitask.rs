@@ -33,12 +33,13 @@ use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use examples_process::{Process, random_duration};
+use examples_process::{Failure, Process, random_duration};
 
 const STEPS: u32 = 5;
 const STEP: Duration = Duration::from_millis(200);
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let started = Instant::now();
     let mut dance_process = Process::new(|| perform("dancing")).with_name("myprocess1");
     let mut sing_process = Process::new(|| perform("singing"));

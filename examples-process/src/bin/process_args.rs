@@ -31,13 +31,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io;
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_process::Process;
+use examples_process::{Failure, Process};
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     println!("main: starting");
 
     // args=('test', 18) become ordinary parameters; kwargs={'m': 23} a map.

@@ -34,15 +34,15 @@
 //! cargo add nix@0.31 --features process,signal
 //! ```
 
-use std::io;
 use std::thread::{available_parallelism, sleep};
 use std::time::Duration;
 
-use examples_process::{Process, active_children, current_process};
+use examples_process::{Failure, Process, active_children, current_process};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{getpid, getppid};
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     println!("main: pid={} ppid={}", getpid(), getppid());
     println!("main: current_process {}", current_process());
     println!("main: cpu_count={}", available_parallelism()?);

@@ -39,10 +39,11 @@ use std::io;
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_process::{Process, Run, random_duration};
+use examples_process::{Failure, Process, Run, random_duration};
 use nix::unistd::{getpid, getppid};
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let me = getpid();
     println!("main: pid={me}");
 

@@ -39,12 +39,15 @@ use std::process::ExitCode;
 use std::thread::{self, sleep};
 use std::time::Duration;
 
-use examples_process::run_self;
+use examples_process::{Failure, run_self};
 
 const USAGE: &str = "usage: daemon_thread [joined | detached]";
 
-fn main() -> io::Result<ExitCode> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn main() -> Result<ExitCode, Failure> {
+    examples_process::exit_on_stdout_failure();
+    // `args_os`, not `args`, which panics on an argument that is not UTF-8.
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => overview()?,
         ["joined"] => joined(),

@@ -33,18 +33,18 @@
 //! cargo add nix@0.31 --features process
 //! ```
 
-use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 
-use examples_process::Process;
+use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 
 static G_NUM: AtomicI32 = AtomicI32::new(0);
 static MY_LIST: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-fn main() -> io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     println!("main: at first {}", snapshot());
 
     thread::spawn(add).join().unwrap_or_else(|p| std::panic::resume_unwind(p));

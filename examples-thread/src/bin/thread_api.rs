@@ -30,6 +30,7 @@
 //! Copy it: `cargo new thread_api`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
+//! cargo add examples-process --path $REPO/examples-process
 //! cargo add nix@0.31 --features process
 //! ```
 
@@ -37,9 +38,11 @@ use std::sync::mpsc;
 use std::thread::{self, sleep};
 use std::time::Duration;
 
+use examples_process::Failure;
 use nix::unistd::gettid;
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let me = thread::current();
     println!("main: name={:?} id={:?} native_id={}", me.name(), me.id(), gettid());
 

@@ -24,19 +24,20 @@
 //! soon as it is spawned. Unlike CPython, the two threads also run Python-style
 //! CPU-bound code at the same time: there is no global interpreter lock.
 //!
-//! Copy it: `cargo new thread_args` and put this file in as `src/main.rs`; nothing
-//! else:
+//! Copy it: `cargo new thread_args`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
-//! # nothing to add: only the standard library
+//! cargo add examples-process --path $REPO/examples-process
 //! ```
 
+use examples_process::Failure;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
 const STEP: Duration = Duration::from_millis(200);
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
     let started = Instant::now();
     let sing_thread = thread::spawn(|| perform("singing"));
     let dance_thread = thread::spawn(|| perform("dancing"));

@@ -26,11 +26,10 @@
 //! thread ends. CPython's `local` is an object you can pass around; each thread that
 //! touches it sees its own `__dict__`.
 //!
-//! Copy it: `cargo new thread_local` and put this file in as `src/main.rs`; nothing
-//! else:
+//! Copy it: `cargo new thread_local`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
-//! # nothing to add: only the standard library
+//! cargo add examples-process --path $REPO/examples-process
 //! ```
 
 use std::cell::{Cell, RefCell};
@@ -52,6 +51,7 @@ thread_local! {
 const NAMES: [&str; 3] = ["Alice", "Bob", "Carol"];
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     let everyone_wrote = Barrier::new(NAMES.len());
     let read_back: Vec<String> = thread::scope(|s| {
         let handles: Vec<_> = NAMES

@@ -19,10 +19,10 @@
 //! Each `println!` takes stdout's lock for the whole line, so lines never mix, as
 //! CPython's `print` of one string does not.
 //!
-//! Copy it: `cargo new unordered` and put this file in as `src/main.rs`; nothing else:
+//! Copy it: `cargo new unordered`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
-//! # nothing to add: only the standard library
+//! cargo add examples-process --path $REPO/examples-process
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ const THREADS: usize = 5;
 const ROUNDS: usize = 200;
 
 fn main() {
+    examples_process::exit_on_stdout_failure();
     let first = round(true);
     println!("main: round 1 ran in order {first:?}");
 

@@ -26,6 +26,15 @@ use crate::{TIMEOUT, procs};
 /// One test: its name and its body, which fails by panicking.
 pub type Test = (&'static str, fn());
 
+/// The list of tests for [`run_isolated`], each named after its function:
+/// `run_isolated(isolated_tests![first_test, second_test])`.
+#[macro_export]
+macro_rules! isolated_tests {
+    ($($test:ident),* $(,)?) => {
+        &[$((stringify!($test), $test as fn())),*]
+    };
+}
+
 /// Runs the tests whose name contains the first command-line argument that is not an
 /// option (all of them if there is none), each in a forked child, one at a time, and
 /// prints a line per test as Cargo's harness does. Exit code 0 if every test passed.

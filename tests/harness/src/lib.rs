@@ -6,7 +6,10 @@
 //!   group killed and fails the test with the binary's name and the output so far. A
 //!   run that leaves anything behind fails too: a process of its group still running
 //!   or not reaped (an orphan or a zombie), or a file in its `TMPDIR`.
-//! - [`stress`] runs a binary many times, alone, and also checks `/dev/shm` after each run.
+//! - [`stress`] runs a binary many times, alone, and also checks `/dev/shm` after each run;
+//!   then [`fault_runs`] runs it with its standard output closed after one line, on
+//!   `/dev/full`, and with at most 3 tasks, and checks that it ends at once, quietly or
+//!   with one line, and leaves nothing behind.
 //! - [`Running`] is a run in progress, for tests that signal a binary in the middle:
 //!   wait for a line, send SIGINT, check that the whole tree is gone within a bound.
 //! - [`Output`] holds the exit status and the output, with helpers to count lines,
@@ -29,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod faults;
 pub mod isolated;
 mod procs;
 
@@ -45,6 +49,7 @@ use std::{fs, thread};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
+pub use faults::{Fault, Setup, fault_runs};
 pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
 pub use procs::Member;
@@ -74,6 +79,14 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
     run_with_timeout(bin, args, TIMEOUT)
 }
 
+/// Runs `bin` with one argument that is not UTF-8 (the byte 0xFF), as a file name on
+/// Linux may be; a binary must reject it as bad input, not panic.
+pub fn run_with_non_utf8_argument(bin: &str) -> Output {
+    let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
+    let setup = Setup { non_utf8_argument: true, ..Setup::default() };
+    Running::spawn_with(bin, &[], Share::Shared { _guard: guard }, &setup).finish(TIMEOUT)
+}
+
 /// Runs `bin` with `args`, failing the test if it has not finished after `timeout`.
 pub fn run_with_timeout(bin: &str, args: &[&str], timeout: Duration) -> Output {
     Running::start(bin, args).finish(timeout)
@@ -94,7 +107,7 @@ pub fn stress_runs() -> usize {
 /// Runs `bin` [`stress_runs`] times, one run at a time and alone. Each run must exit
 /// with code 0 (every example asserts its own invariants, so that means they held)
 /// and leave nothing behind: no process, no file in its `TMPDIR`, no new entry in
-/// `/dev/shm`.
+/// `/dev/shm`. Then runs it once under each fault of [`fault_runs`].
 pub fn stress(bin: &str, args: &[&str]) {
     let runs = stress_runs();
     for i in 1..=runs {
@@ -107,6 +120,7 @@ pub fn stress(bin: &str, args: &[&str]) {
             out.show()
         );
     }
+    fault_runs(bin, args);
 }
 
 /// What [`interrupt`] saw.
@@ -187,8 +201,13 @@ impl Exclusive {
 
 /// Which share of [`RUNS`] a run holds.
 enum Share {
-    Shared { _guard: RwLockReadGuard<'static, ()> },
-    Alone { _guard: RwLockWriteGuard<'static, ()>, shm_before: BTreeSet<String> },
+    Shared {
+        _guard: RwLockReadGuard<'static, ()>,
+    },
+    Alone {
+        _guard: RwLockWriteGuard<'static, ()>,
+        shm_before: BTreeSet<String>,
+    },
     /// Inside [`exclusive`], which holds the lock.
     Exclusive,
 }
@@ -232,6 +251,11 @@ impl Running {
     }
 
     fn spawn(bin: &str, args: &[&str], share: Share) -> Running {
+        Running::spawn_with(bin, args, share, &Setup::default())
+    }
+
+    /// Starts a run with a fault set up: its standard output, its process limit.
+    fn spawn_with(bin: &str, args: &[&str], share: Share, setup: &Setup) -> Running {
         procs::become_subreaper();
         let name =
             Path::new(bin).file_name().map_or(bin.into(), |n| n.to_string_lossy().into_owned());
@@ -242,17 +266,19 @@ impl Running {
             RUN.fetch_add(1, Ordering::Relaxed)
         ));
         fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(args)
             .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0) // so that everything it starts can be found and ended
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start {bin}: {e}"));
+            .process_group(0); // so that everything it starts can be found and ended
+        setup.apply(&mut command);
+        let mut child =
+            command.spawn().unwrap_or_else(|e| panic!("{name}: cannot start {bin}: {e}"));
         let group = Pid::from_raw(child.id() as i32);
-        let lines = read_lines_in_background(child.stdout.take());
+        let lines = read_lines_in_background(child.stdout.take(), setup.close_after);
         let stderr = read_in_background(child.stderr.take());
         Running { name, child, status: None, group, tmp, lines, stdout: Vec::new(), stderr, share }
     }
@@ -341,7 +367,21 @@ impl Running {
 
     /// Waits (until `timeout`) for the binary to exit, then checks it left nothing.
     #[track_caller]
-    pub fn finish(mut self, timeout: Duration) -> Output {
+    pub fn finish(self, timeout: Duration) -> Output {
+        self.finish_within(timeout, Duration::ZERO)
+    }
+
+    /// Like [`Running::finish`], for a binary that may have ended abruptly (killed, or
+    /// `_exit` after a failure): its children, killed with it by the kernel
+    /// (`PR_SET_PDEATHSIG`), get `grace` to die; the test process reaps them, as PID 1
+    /// would. Whatever is still there after that, it left behind.
+    #[track_caller]
+    pub fn finish_abruptly(self, timeout: Duration, grace: Duration) -> Output {
+        self.finish_within(timeout, grace)
+    }
+
+    #[track_caller]
+    fn finish_within(mut self, timeout: Duration, grace: Duration) -> Output {
         let deadline = Instant::now() + timeout;
         while self.poll_status().is_none() {
             if Instant::now() >= deadline {
@@ -354,6 +394,11 @@ impl Running {
                 );
             }
             thread::sleep(Duration::from_millis(2));
+        }
+        let gone_by = Instant::now() + grace;
+        while !procs::members(self.group).is_empty() && Instant::now() < gone_by {
+            procs::reap_orphans(self.group);
+            thread::sleep(Duration::from_millis(1));
         }
         // Whatever of its group is still there now, alive or a zombie, it left behind.
         let left = procs::members(self.group);
@@ -443,13 +488,20 @@ fn shm_entries() -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn read_lines_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+/// Reads standard output line by line; after `close_after` lines (if given), closes
+/// the pipe, as `head -n` does.
+fn read_lines_in_background(
+    pipe: Option<impl Read + Send + 'static>,
+    close_after: Option<usize>,
+) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     if let Some(pipe) = pipe {
         thread::spawn(move || {
             let mut pipe = BufReader::new(pipe);
             let mut bytes = Vec::new();
-            while matches!(pipe.read_until(b'\n', &mut bytes), Ok(1..)) {
+            let mut left = close_after.unwrap_or(usize::MAX);
+            while left > 0 && matches!(pipe.read_until(b'\n', &mut bytes), Ok(1..)) {
+                left -= 1;
                 let line = String::from_utf8_lossy(&bytes);
                 if tx.send(line.trim_end_matches('\n').to_string()).is_err() {
                     break;

@@ -1,0 +1,670 @@
+//! The [`Process`] handle and what it keeps about each child.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::time::TimeSpec;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+
+use crate::handover::{self, Gate};
+use crate::{current_pid, moving_to_child, signals};
+
+/// The Rust counterpart of subclassing `Process` and overriding `run`: implement this
+/// trait on a type that carries the child's data in its fields, then hand a value to
+/// [`Process::from_run`].
+///
+/// ```
+/// use examples_process::{Process, Run};
+///
+/// struct Clock { interval_ms: u64 }
+///
+/// impl Run for Clock {
+///     fn run(&mut self) {
+///         std::thread::sleep(std::time::Duration::from_millis(self.interval_ms));
+///     }
+/// }
+///
+/// let mut p = Process::from_run(Clock { interval_ms: 10 });
+/// assert!(p.name().starts_with("Clock-")); // CPython names it after the class too
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Run {
+    /// What the child process does. It runs in the child only.
+    fn run(&mut self);
+}
+
+/// A child process, started with `fork`. See the [crate documentation](crate).
+pub struct Process {
+    name: String,
+    daemon: bool,
+    target: Option<Box<dyn FnOnce()>>,
+    identity: Vec<u32>,
+    child: Option<Arc<Child>>,
+}
+
+/// What [`current_process`] and [`active_children`] report about a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// `MainProcess`, `Process-1`, `Process-1:2`, or the name given with `with_name`.
+    pub name: String,
+    /// The operating system's process id.
+    pub pid: i32,
+}
+
+impl fmt::Display for ProcessInfo {
+    /// The same shape as CPython's repr: `<Process name='Process-1' pid=1234>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Process name='{}' pid={}>", self.name, self.pid)
+    }
+}
+
+impl Process {
+    /// A process that will run `target`, named `Process-N` where N counts the
+    /// `Process` values this process has made, from 1 (a child's own children are
+    /// `Process-N:1`, `Process-N:2`, …, as in CPython).
+    ///
+    /// ```
+    /// use examples_process::{Process, current_process};
+    ///
+    /// let mut parent = Process::new(|| {
+    ///     // Runs in the child, which names its own children after itself.
+    ///     let grandchild = Process::new(|| {});
+    ///     assert_eq!(current_process().name, "Process-1");
+    ///     assert_eq!(grandchild.name(), "Process-1:1");
+    /// });
+    /// assert_eq!(parent.name(), "Process-1");
+    /// parent.start()?;
+    /// assert_eq!(parent.join()?, 0, "a failed assert in the child gives exit code 1");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(target: impl FnOnce() + 'static) -> Process {
+        Process::with_class("Process", Box::new(target))
+    }
+
+    /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
+    /// CPython names an instance of a `Process` subclass.
+    pub fn from_run<R: Run + 'static>(mut obj: R) -> Process {
+        let type_name = std::any::type_name::<R>();
+        let class = type_name.rsplit("::").next().unwrap_or(type_name);
+        Process::with_class(class, Box::new(move || obj.run()))
+    }
+
+    fn with_class(class: &str, target: Box<dyn FnOnce()>) -> Process {
+        let identity = lock(&CURRENT).next_child_identity();
+        let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
+        Process {
+            name: format!("{class}-{}", numbers.join(":")),
+            daemon: false,
+            target: Some(target),
+            identity,
+            child: None,
+        }
+    }
+
+    /// Gives the process a name (CPython's `name=` argument).
+    pub fn with_name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// Makes the process a daemon: dropping its handle terminates it (SIGTERM) instead
+    /// of waiting for it.
+    pub fn with_daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is a daemon.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The child's pid once started (CPython: `None` before `start`).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.pid.as_raw())
+    }
+
+    /// A file descriptor that becomes readable when the child ends (CPython: `sentinel`),
+    /// for waiting on several things at once with `poll`. It is a pidfd, opened on first
+    /// use and kept by the handle, so it works in any process that holds the handle.
+    /// `None` before `start`, and if the child has already been reaped.
+    ///
+    /// ```
+    /// use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// p.start()?;
+    /// let mut fds = [PollFd::new(p.sentinel().unwrap(), PollFlags::POLLIN)];
+    /// assert_eq!(poll(&mut fds, PollTimeout::from(10_000_u16))?, 1); // it ended
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
+        let child = self.child.as_ref()?;
+        if let Some(fd) = child.sentinel.get() {
+            return Some(fd.as_fd());
+        }
+        let fd = child.with_pid(pidfd_open).ok()??;
+        Some(child.sentinel.get_or_init(|| fd).as_fd())
+    }
+
+    /// Waits at most `timeout` for the child to end, in any process that holds this
+    /// handle (only the parent can `join` it and learn its exit code). Returns whether
+    /// it has ended.
+    pub fn wait_ended(&self, timeout: Duration) -> io::Result<bool> {
+        let child = self.started("wait for")?;
+        if child.is_ours() {
+            return Ok(self.join_timeout(timeout)?.is_some());
+        }
+        match child.with_pid(pidfd_open)? {
+            Some(pidfd) => wait_readable(pidfd.as_fd(), Some(timeout)),
+            None => Ok(true),
+        }
+    }
+
+    /// Forks the child, which runs the target and exits.
+    ///
+    /// Errors: started twice (CPython: "cannot start a process twice"), the calling
+    /// process runs more than one thread, or the OS refused to fork; each message names
+    /// the process and what failed.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| panic!("the child fails"));
+    /// p.start()?;
+    /// assert!(p.start().is_err()); // cannot start a process twice
+    /// assert_eq!(p.join()?, 1); // a panic is exit code 1, as an exception is in CPython
+    ///
+    /// let helper = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+    /// let err = Process::new(|| {}).start().unwrap_err(); // two threads now: no fork
+    /// assert!(err.to_string().contains("refusing to fork"));
+    /// helper.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start(&mut self) -> io::Result<()> {
+        let Some(target) = self.target.take() else {
+            return Err(io::Error::other(format!("cannot start {} twice", self.name)));
+        };
+        if let Err(e) = wait_until_single_threaded() {
+            self.target = Some(target);
+            return Err(io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)));
+        }
+        // Anything still buffered would be printed twice: once by each process. (If
+        // standard output has failed, there is nothing to save.)
+        let _ = io::stdout().flush();
+        let _ = io::stderr().flush();
+        let parent = getpid();
+        let ticket = Gate::for_this_process(&mut lock(&CURRENT).gate)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)))?
+            .next_ticket();
+
+        // SAFETY: the process is single-threaded (checked above), so no lock can be
+        // held by a thread that does not exist in the child.
+        match unsafe { fork() } {
+            Err(e) => {
+                self.target = Some(target); // not started: it may be tried again
+                Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("cannot start {}: fork failed: {}", self.name, io::Error::from(e)),
+                ))
+            }
+            Ok(ForkResult::Child) => {
+                lock(&CURRENT).become_child(&self.name, &self.identity);
+                lock(&CHILDREN).clear(); // the parent's children are not ours
+                lock(&HANDED_OVER).clear();
+                signals::restore_in_child();
+                // Die with the parent. If the parent died before this call, the signal
+                // will never come: we were adopted, so check and leave.
+                let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+                if getppid() != parent {
+                    exit_child(-1);
+                }
+                // The parent drops its copy of the target first (see `moving_to_child`).
+                ticket.wait();
+                let outcome = panic::catch_unwind(AssertUnwindSafe(target));
+                exit_child(if outcome.is_ok() { 0 } else { 1 });
+            }
+            Ok(ForkResult::Parent { child: pid }) => {
+                let child = Arc::new(Child {
+                    pid,
+                    name: self.name.clone(),
+                    parent,
+                    exitcode: Mutex::new(None),
+                    sentinel: OnceLock::new(),
+                });
+                // Only a weak reference: the table must not keep a child's record alive
+                // after its handle is gone.
+                let mut children = lock(&CHILDREN);
+                children.retain(|c| c.strong_count() > 0);
+                children.push(Arc::downgrade(&child));
+                drop(children);
+                self.child = Some(child);
+                // What the target captured now belongs to the child: the parent's
+                // copies are dropped, with `moving_to_child()` saying so, before the
+                // child may run.
+                handover::hand_over(pid.as_raw(), || drop(target));
+                ticket.open();
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the child ends and returns its exit code.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::process::exit(3));
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 3);
+    /// assert_eq!(p.join()?, 3); // again: the same answer
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// A handle holds no file descriptor (unless `sentinel` was asked for), so a child
+    /// inherits none from its older siblings, and starting many processes uses none:
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let open_fds = || std::fs::read_dir("/proc/self/fd").map(|d| d.count());
+    /// let before = open_fds()?;
+    /// let mut running = Vec::new();
+    /// for _ in 0..20 {
+    ///     let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_millis(100)));
+    ///     p.start()?;
+    ///     running.push(p);
+    /// }
+    /// assert_eq!(open_fds()?, before);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join(&self) -> io::Result<i32> {
+        let child = self.started("join")?;
+        if let Some(code) = child.reap()? {
+            return Ok(code); // joined before
+        }
+        child.wait_exited()?;
+        let code = child.reap()?.ok_or_else(|| io::Error::other("exited but not reaped"));
+        reap_handed_over();
+        code
+    }
+
+    /// Waits at most `timeout`. Returns `Some(exit code)` if the child ended, `None`
+    /// if it is still running (CPython's `join(timeout)` returns `None` either way and
+    /// leaves you to check `exitcode`). A timeout too large for the clock
+    /// (`Duration::MAX`) waits as long as it takes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_millis(500)));
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still sleeping
+    /// assert!(p.is_alive());
+    /// assert_eq!(p.join_timeout(Duration::from_secs(30))?, Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> io::Result<Option<i32>> {
+        let child = self.started("join")?;
+        if let Some(code) = child.reap()? {
+            return Ok(Some(code));
+        }
+        if Instant::now().checked_add(timeout).is_none() {
+            return self.join().map(Some);
+        }
+        // Sleep in the kernel on a pidfd, opened for this wait only.
+        if let Some(pidfd) = child.with_pid(pidfd_open)? {
+            wait_readable(pidfd.as_fd(), Some(timeout))?;
+        }
+        child.reap()
+    }
+
+    /// Whether the child has started and not yet ended. Reaps it if it has ended.
+    pub fn is_alive(&self) -> bool {
+        match &self.child {
+            None => false,
+            // Another process's child (a handle moved into this one): look, do not reap.
+            Some(c) if !c.is_ours() => match c.with_pid(pidfd_open) {
+                Ok(Some(pidfd)) => {
+                    matches!(wait_readable(pidfd.as_fd(), Some(Duration::ZERO)), Ok(false))
+                }
+                _ => false,
+            },
+            Some(c) => matches!(c.reap(), Ok(None)),
+        }
+    }
+
+    /// `None` before start and while running; `Some(code)` after, `Some(-N)` if the
+    /// child was killed by signal N.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.reap().ok().flatten())
+    }
+
+    /// Sends SIGTERM (CPython: `terminate()`). Does nothing if the child has ended.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15); // killed by signal 15
+    /// p.terminate()?; // ended already: nothing to do, and no stranger is signalled
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn terminate(&self) -> io::Result<()> {
+        self.started("terminate")?.signal(Signal::SIGTERM)
+    }
+
+    /// Sends SIGKILL (CPython: `kill()`). Does nothing if the child has ended.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn kill(&self) -> io::Result<()> {
+        self.started("kill")?.signal(Signal::SIGKILL)
+    }
+
+    fn started(&self, what: &str) -> io::Result<&Child> {
+        self.child
+            .as_deref()
+            .ok_or_else(|| io::Error::other(format!("can only {what} a started process")))
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.child, self.exitcode()) {
+            (None, _) => "initial".to_string(),
+            (Some(_), None) => "started".to_string(),
+            (Some(_), Some(code)) => format!("stopped exitcode={code}"),
+        };
+        let daemon = if self.daemon { " daemon" } else { "" };
+        write!(f, "<Process name='{}' {state}{daemon}>", self.name)
+    }
+}
+
+/// How long a handle dropped while its thread panics gives the child to end after
+/// SIGTERM, before SIGKILL.
+const GRACE: Duration = Duration::from_secs(1);
+
+impl Drop for Process {
+    /// CPython's exit handler, for this one child: terminate a daemon, then wait.
+    ///
+    /// While the thread is panicking, a non-daemon child is terminated too: the program
+    /// is failing, and the child may be waiting for something this thread held (a lock,
+    /// a channel end), so waiting for it could be for ever. It gets SIGTERM, then
+    /// SIGKILL after a second, and is reaped either way.
+    ///
+    /// A handle that `start` moved into another child (its parent's copy, dropped while
+    /// [`moving_to_child`] is `Some`) neither waits nor terminates: the process that
+    /// holds it now decides. This process still reaps the child when it ends (the next
+    /// time it starts, joins or drops a process, or calls [`active_children`]).
+    fn drop(&mut self) {
+        let Some(child) = self.child.take() else { return };
+        if !child.is_ours() {
+            return; // a copy inherited by a forked child: not ours to wait for
+        }
+        if moving_to_child().is_some() {
+            lock(&HANDED_OVER).push(child);
+            return;
+        }
+        if self.daemon || std::thread::panicking() {
+            let _ = child.signal(Signal::SIGTERM);
+            let ended = child
+                .with_pid(pidfd_open)
+                .ok()
+                .flatten()
+                .map_or(Ok(true), |fd| wait_readable(fd.as_fd(), Some(GRACE)));
+            if !matches!(ended, Ok(true)) {
+                let _ = child.signal(Signal::SIGKILL);
+            }
+        }
+        if matches!(child.reap(), Ok(None)) {
+            let _ = child.wait_exited().and_then(|()| child.reap());
+        }
+        reap_handed_over();
+    }
+}
+
+/// The calling process: `MainProcess` in the program that was run, the child's name
+/// inside a child.
+///
+/// ```
+/// let me = examples_process::current_process();
+/// assert_eq!(me.name, "MainProcess");
+/// assert_eq!(me.pid, std::process::id() as i32);
+/// ```
+pub fn current_process() -> ProcessInfo {
+    let name = lock(&CURRENT).name.clone().unwrap_or_else(|| "MainProcess".to_string());
+    ProcessInfo { name, pid: current_pid() }
+}
+
+/// The children this process started that are still running. Like CPython, it reaps
+/// the ones that have ended (their handles still report the exit code).
+///
+/// ```
+/// use std::time::Duration;
+/// use examples_process::{Process, active_children};
+///
+/// let mut quick = Process::new(|| {});
+/// let mut slow = Process::new(|| std::thread::sleep(Duration::from_millis(300)));
+/// quick.start()?;
+/// slow.start()?;
+/// quick.join()?;
+/// let names: Vec<String> = active_children().into_iter().map(|c| c.name).collect();
+/// assert_eq!(names, ["Process-2"]);
+/// slow.join()?;
+/// assert!(active_children().is_empty());
+/// assert_eq!(quick.exitcode(), Some(0)); // still known after active_children reaped
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn active_children() -> Vec<ProcessInfo> {
+    reap_handed_over();
+    let mut children = lock(&CHILDREN);
+    let alive: Vec<Arc<Child>> = children
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|c| matches!(c.reap(), Ok(None)))
+        .collect();
+    *children = alive.iter().map(Arc::downgrade).collect();
+    alive.iter().map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid.as_raw() }).collect()
+}
+
+/// One started child, shared between its `Process` handle and the table that
+/// `active_children` reads, so whichever reaps it first records the exit code for both.
+///
+/// It holds no file descriptor (a child forked later would inherit it): its pid is
+/// enough. Until this process reaps it, the kernel keeps that pid for it, even after
+/// it exits (a zombie), so signalling and waiting by pid cannot hit another process;
+/// every use of the pid happens under the `exitcode` lock, which the reaping holds.
+struct Child {
+    pid: Pid,
+    name: String,
+    parent: Pid,
+    exitcode: Mutex<Option<i32>>,
+    /// A pidfd, opened only if `sentinel` is asked for.
+    sentinel: OnceLock<OwnedFd>,
+}
+
+impl Child {
+    /// Whether this process started it (only the parent can wait for a child).
+    fn is_ours(&self) -> bool {
+        self.parent.as_raw() == current_pid()
+    }
+
+    /// Runs `f` with the pid while it still names this child: `None` once reaped.
+    fn with_pid<R>(&self, f: impl FnOnce(Pid) -> nix::Result<R>) -> io::Result<Option<R>> {
+        let code = lock(&self.exitcode);
+        if code.is_some() {
+            return Ok(None);
+        }
+        let result = f(self.pid).map(Some).map_err(io::Error::from);
+        drop(code);
+        result
+    }
+
+    /// The exit code if the child has ended (reaping it the first time), else `None`.
+    fn reap(&self) -> io::Result<Option<i32>> {
+        if !self.is_ours() {
+            return Err(io::Error::other(format!(
+                "can only join a child process; {} was started by pid {}",
+                self.name, self.parent
+            )));
+        }
+        let mut code = lock(&self.exitcode);
+        if code.is_none() {
+            *code = loop {
+                match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, status)) => break Some(status),
+                    Ok(WaitStatus::Signaled(_, signal, _)) => break Some(-(signal as i32)),
+                    Ok(WaitStatus::StillAlive) => break None,
+                    Ok(_) | Err(Errno::EINTR) => continue, // stopped/continued, or interrupted
+                    Err(e) => return Err(e.into()),
+                }
+            };
+        }
+        Ok(*code)
+    }
+
+    /// Sleeps until the child has exited, without reaping it (`reap` does that, under
+    /// the lock), so that a concurrent `reap` elsewhere cannot take its status away.
+    fn wait_exited(&self) -> io::Result<()> {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        loop {
+            match waitid(Id::Pid(self.pid), flags) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                // Reaped meanwhile (by `active_children` on another thread): fine.
+                Err(Errno::ECHILD) if lock(&self.exitcode).is_some() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) -> io::Result<()> {
+        // Not reaped yet (checked under the lock): the pid is still this child's.
+        match self.with_pid(|pid| kill(pid, signal)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Who this process is, for names: `MainProcess` (no name, identity `[]`), or a child.
+struct Identity {
+    name: Option<String>,
+    identity: Vec<u32>,
+    created: u32,
+    /// Where children wait for this process to finish starting them.
+    gate: Option<Gate>,
+}
+
+impl Identity {
+    fn next_child_identity(&mut self) -> Vec<u32> {
+        self.created += 1;
+        let mut id = self.identity.clone();
+        id.push(self.created);
+        id
+    }
+
+    fn become_child(&mut self, name: &str, identity: &[u32]) {
+        self.name = Some(name.to_string());
+        self.identity = identity.to_vec();
+        self.created = 0;
+    }
+}
+
+static CURRENT: Mutex<Identity> =
+    Mutex::new(Identity { name: None, identity: Vec::new(), created: 0, gate: None });
+/// The children started by this process whose handles still exist.
+static CHILDREN: Mutex<Vec<Weak<Child>>> = Mutex::new(Vec::new());
+/// Children whose handles were moved into another child: that child decides when they
+/// end, and this process reaps them.
+static HANDED_OVER: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
+
+/// Reaps the handed-over children that have ended; never waits.
+fn reap_handed_over() {
+    lock(&HANDED_OVER).retain(|c| matches!(c.reap(), Ok(None)));
+}
+
+/// Locks a global, ignoring poisoning: nothing here can be left half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Leaves the child: flush what it printed, then `_exit` (no destructors, no atexit).
+fn exit_child(code: i32) -> ! {
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: `_exit` is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Succeeds once this process runs one thread. A thread that was just joined can stay
+/// listed for a moment while the kernel finishes its exit (`pthread_join` returns
+/// before the thread is unlisted), so look again for a little while before refusing.
+fn wait_until_single_threaded() -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(20);
+    loop {
+        let threads = std::fs::read_dir("/proc/self/task")?.count();
+        if threads == 1 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::other(format!(
+                "refusing to fork: this process runs {threads} threads; \
+                 join them before starting a process"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw()).ok_or(Errno::EINVAL)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(|e| Errno::from_raw(e.raw_os_error()))
+}
+
+/// Sleeps until the pidfd is readable (the child ended) or the timeout passes. A
+/// timeout too large to add to the clock (`Duration::MAX`) means no timeout.
+fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let left = deadline.map(|d| TimeSpec::from(d.saturating_duration_since(Instant::now())));
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match ppoll(&mut fds, left, None) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
