@@ -43,6 +43,21 @@ fn pool_async() {
 }
 
 #[test]
+fn pool_async_says_which_worker_could_not_start() {
+    // Three tasks at most: this program and two workers; the third fork fails.
+    match harness::run_under(harness::Fault::TaskLimit(3), env!("CARGO_BIN_EXE_pool_async"), &[]) {
+        Err(why) => harness::skipped("pool_async under a task limit", &why),
+        Ok(out) => {
+            out.assert_code(1);
+            let line =
+                "cannot start ForkPoolWorker-3: fork failed: Resource temporarily unavailable";
+            assert!(out.stderr.contains(line), "{}", out.show());
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
+        }
+    }
+}
+
+#[test]
 fn pool_map() {
     let out = run(env!("CARGO_BIN_EXE_pool_map"), &[]);
     out.assert_success();

@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         close_then_join_runs_every_queued_task,
         dropping_the_pool_ends_its_workers_at_once,
         a_pool_of_zero_is_refused,
+        arguments_or_results_too_large_are_an_error,
+        a_worker_holds_no_other_workers_channel,
     ])
 }
 
@@ -128,4 +130,30 @@ fn dropping_the_pool_ends_its_workers_at_once() {
 fn a_pool_of_zero_is_refused() {
     let err = Pool::new(0).err().expect("refused");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+fn arguments_or_results_too_large_are_an_error() {
+    fn length(bytes: Vec<u8>) -> usize {
+        bytes.len()
+    }
+    fn huge(n: usize) -> Vec<u8> {
+        vec![7; n]
+    }
+    let pool = Pool::new(1).unwrap();
+    let too_big = examples_ipc::connection::MAX_MESSAGE + 1;
+    assert!(matches!(pool.apply(length, vec![0; too_big]), Err(PoolError::TooLarge(_))));
+    assert!(matches!(pool.apply(huge, too_big), Err(PoolError::TooLarge(_))));
+    assert_eq!(pool.apply(length, vec![0; 1000]).unwrap(), 1000, "the pool goes on");
+}
+
+fn a_worker_holds_no_other_workers_channel() {
+    fn sockets(_: ()) -> usize {
+        let links = std::fs::read_dir("/proc/self/fd").unwrap().flatten();
+        let targets = links.filter_map(|e| std::fs::read_link(e.path()).ok());
+        targets.filter(|t| t.to_string_lossy().starts_with("socket:")).count()
+    }
+    let pool = Pool::new(3).unwrap();
+    // Thirty tasks, one at a time per worker: every worker runs some.
+    let counts = pool.map_chunked(sockets, vec![(); 30], 1).unwrap();
+    assert!(counts.iter().all(|&n| n == 1), "each worker holds its own end only: {counts:?}");
 }

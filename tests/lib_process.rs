@@ -29,6 +29,9 @@ fn main() -> ExitCode {
         a_handle_moved_into_a_child,
         start_refuses_a_second_thread_and_a_second_start,
         from_run_names_after_the_type,
+        a_handle_dropped_while_panicking_ends_its_child,
+        children_started_while_signals_are_held_can_be_terminated,
+        a_child_inherits_no_descriptor_from_its_siblings,
     ])
 }
 
@@ -224,4 +227,53 @@ fn from_run_names_after_the_type() {
     assert_eq!(p.name(), "Clock-1");
     p.start().unwrap();
     assert_eq!(p.join().unwrap(), 0);
+}
+
+fn a_handle_dropped_while_panicking_ends_its_child() {
+    // The child would wait for ever; the failing code must not wait for it.
+    let started = std::time::Instant::now();
+    let outcome = std::panic::catch_unwind(|| {
+        let mut child = Process::new(|| sleep(LONG));
+        child.start().unwrap();
+        std::panic::set_hook(Box::new(|_| {})); // quiet: the panic is on purpose
+        panic!("something failed while the child ran");
+    });
+    let _ = std::panic::take_hook();
+    assert!(outcome.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10), "the drop did not wait for the child");
+    // The runner fails the test if the child is left running or unreaped.
+}
+
+fn children_started_while_signals_are_held_can_be_terminated() {
+    let hold = examples_process::DeferTermination::new().unwrap();
+    let mut child = Process::new(|| sleep(LONG));
+    child.start().unwrap();
+    child.terminate().unwrap();
+    assert_eq!(child.join_timeout(Duration::from_secs(10)).unwrap(), Some(-15));
+    let mut daemon = Process::new(|| sleep(LONG)).with_daemon(true);
+    daemon.start().unwrap();
+    let started = std::time::Instant::now();
+    drop(daemon);
+    assert!(started.elapsed() < Duration::from_millis(900), "SIGTERM acted at once");
+    drop(hold);
+}
+
+fn a_child_inherits_no_descriptor_from_its_siblings() {
+    fn open_fds() -> u32 {
+        std::fs::read_dir("/proc/self/fd").unwrap().count() as u32 - 1 // minus read_dir's own
+    }
+    let counts = SharedMemory::new([const { AtomicU32::new(0) }; 20]).unwrap();
+    let mut running = Vec::new();
+    for k in 0..20 {
+        let counts = counts.clone();
+        let mut p = Process::new(move || {
+            counts[k].store(open_fds(), SeqCst);
+            sleep(Duration::from_millis(200)); // the later ones start while this runs
+        });
+        p.start().unwrap();
+        running.push(p);
+    }
+    running.iter().for_each(|p| assert_eq!(p.join().unwrap(), 0));
+    let counts = counts.each_ref().map(|c| c.load(SeqCst));
+    assert!(counts.iter().all(|&n| n == counts[0]), "the 20th child holds more: {counts:?}");
 }

@@ -129,6 +129,23 @@ impl Drop for Cgroup {
     }
 }
 
+/// Runs `bin` with `args` under `fault` (at most [`FAULT_TIMEOUT`], leaving nothing
+/// behind) and returns what it printed; `Err` says why the fault cannot be set up on
+/// this machine. See [`skipped`] for saying so.
+#[track_caller]
+pub fn run_under(fault: Fault, bin: &str, args: &[&str]) -> Result<Output, String> {
+    let setup = Setup::for_fault(fault)?;
+    let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
+    let run = Running::spawn_with(bin, args, Share::Shared { _guard: guard }, &setup);
+    Ok(run.finish_abruptly(FAULT_TIMEOUT, Duration::from_secs(2)))
+}
+
+/// Says, on the test's standard error and around the test harness's capture (so that
+/// it shows even when the test passes), that a check was skipped and why.
+pub fn skipped(what: &str, why: &str) {
+    let _ = std::io::stderr().write_all(format!("note: {what} skipped: {why}\n").as_bytes());
+}
+
 /// Runs `bin` once under each fault and checks what it did:
 ///
 /// - closed standard output: it ends quietly, with exit code 0 or killed by SIGPIPE
@@ -142,21 +159,13 @@ impl Drop for Cgroup {
 #[track_caller]
 pub fn fault_runs(bin: &str, args: &[&str]) {
     for fault in [Fault::ClosedStdout, Fault::FullDisk, Fault::TaskLimit(3)] {
-        let setup = match Setup::for_fault(fault) {
-            Ok(setup) => setup,
+        match run_under(fault, bin, args) {
+            Ok(out) => check(&out, fault),
             Err(why) => {
-                // Around the test harness's capture, so that it shows even on success.
                 let name = Path::new(bin).file_name().unwrap_or_default().to_string_lossy();
-                let note = format!("note: {name}: {fault:?} check skipped: {why}\n");
-                let _ = std::io::stderr().write_all(note.as_bytes());
-                continue;
+                skipped(&format!("{name}: the {fault:?} check"), &why);
             }
-        };
-        let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
-        let run = Running::spawn_with(bin, args, Share::Shared { _guard: guard }, &setup);
-        let out = run.finish_abruptly(FAULT_TIMEOUT, Duration::from_secs(2));
-        drop(setup);
-        check(&out, fault);
+        }
     }
 }
 
