@@ -5,6 +5,13 @@
 //! 4-byte big-endian length followed by its bytes. CPython pickles the object; here it
 //! is serialised with serde (postcard), so anything `Serialize + Deserialize` can be
 //! sent. A one-way pipe (`Pipe(duplex=False)`) is an OS pipe; see [`one_way`].
+//!
+//! End-of-file comes when every copy of the other end is closed, and `fork` copies
+//! them all: a child forked after `pipe()` holds the parent's end too (unreachable, in
+//! its copy of the parent's memory), so it never sees end-of-file from the parent. The
+//! parent does see it from the child, because `start` closes the parent's copy of the
+//! end moved into the child. So a child should stop on a message, not on end-of-file
+//! (CPython code closes the unused end in the child by hand for the same reason).
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;

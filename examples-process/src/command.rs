@@ -24,7 +24,8 @@ pub fn run_self(role: &str) -> io::Result<Vec<String>> {
     }
     if !run.status.success() {
         let err = String::from_utf8_lossy(&run.stderr);
-        return Err(io::Error::other(format!("`{role}` run failed with {}: {err}", run.status)));
+        let last = err.lines().next_back().unwrap_or("");
+        return Err(io::Error::other(format!("`{role}` run failed with {}: {last}", run.status)));
     }
     Ok(lines)
 }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 use std::sync::{Once, OnceLock};
 
 use nix::libc;
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
 
 use crate::current_pid;
 
@@ -66,7 +67,7 @@ pub fn exit_on_stdout_failure() {
             SigAction::new(SigHandler::Handler(on_sigpipe), SaFlags::SA_RESTART, SigSet::empty());
         // SAFETY: the handler only reads atomics and makes async-signal-safe calls
         // (`signal`, `sigprocmask`, `raise`, `_exit`).
-        let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGPIPE, &on_sigpipe) };
+        let _ = unsafe { signal::sigaction(Signal::SIGPIPE, &on_sigpipe) };
         let report = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if !handle_output_panic(info) {
@@ -156,22 +157,19 @@ fn end_the_tree(tree: &Tree) -> ! {
     }
     let root = tree.root.load(SeqCst);
     if root != current_pid() {
-        // SAFETY: a plain system call.
-        unsafe { libc::kill(root, libc::SIGPIPE) };
+        let _ = signal::kill(Pid::from_raw(root), Signal::SIGPIPE);
     }
     end_this_process(tree.state.load(SeqCst))
 }
 
 fn end_this_process(state: u32) -> ! {
     if state == CLOSED {
+        // SAFETY: sets the default action (terminate), which needs no handler code.
+        let _ = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
         let mut pipe = SigSet::empty();
         pipe.add(Signal::SIGPIPE);
-        // SAFETY: restores the default action (terminate), then delivers the signal.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&pipe), None);
-            libc::raise(libc::SIGPIPE);
-        }
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&pipe), None);
+        let _ = signal::raise(Signal::SIGPIPE);
     }
     // SAFETY: ends the process at once: no destructor could run safely now (another
     // thread may hold a lock that a destructor would wait for).

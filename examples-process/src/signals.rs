@@ -20,7 +20,9 @@ thread_local! {
 ///
 /// An output failure inside the stretch is held back the same way (see
 /// [`exit_on_stdout_failure`](crate::exit_on_stdout_failure)): the failing thread
-/// unwinds to the end of the stretch, so what it protects is cleaned up.
+/// unwinds to the end of the stretch, so what it protects is cleaned up, and SIGPIPE,
+/// by which a failing child tells this process to end, waits with the others. (A write
+/// to a closed pipe still fails with `BrokenPipe` meanwhile.)
 ///
 /// The signal mask belongs to a thread, so the guard cannot be sent to another thread
 /// (it is not `Send`), and children that [`Process`](crate::Process) forks while it
@@ -50,7 +52,9 @@ impl DeferTermination {
     /// Starts holding the signals back, on the calling thread.
     pub fn new() -> io::Result<DeferTermination> {
         let mut held = SigSet::empty();
-        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+        for signal in
+            [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGPIPE]
+        {
             held.add(signal);
         }
         let mut previous = SigSet::empty();
