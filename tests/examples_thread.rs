@@ -17,17 +17,25 @@ fn thread_args() {
     assert_eq!(out.count_containing("/5"), 5);
     assert_eq!(out.count_containing("/3"), 3);
     assert!(out.position("task: done after 5") < out.position("task: working 1/3"));
-    // Two named threads, each counting down 2s, 1s, 0s in its own order.
-    for name in ["t1", "t2"] {
-        assert_eq!(out.count(&format!("task {name}")), 1);
+    // Two threads given "t1" and "t2" as arguments, each counting down 2s, 1s, 0s.
+    for label in ["t1", "t2"] {
+        assert_eq!(out.count(&format!("task {label}")), 1);
         let steps: Vec<usize> =
-            ["2s", "1s", "0s"].iter().map(|s| out.position(&format!("{name}: {s}"))).collect();
+            ["2s", "1s", "0s"].iter().map(|s| out.position(&format!("{s} ({label})"))).collect();
         assert!(
             steps.windows(2).all(|w| w[0] < w[1]),
-            "{name} counted out of order\n{}",
+            "{label} counted out of order\n{}",
             out.show()
         );
     }
+    // CPython's names: the main thread, then Thread-N (target), N counting from 1.
+    assert!(out.line("main: the current thread is").contains("<_MainThread(MainThread, started "));
+    assert!(out.line("sing: the current thread is").contains("<Thread(Thread-1 (sing), started "));
+    assert!(
+        out.line("dance: the current thread is").contains("<Thread(Thread-2 (dance), started ")
+    );
+    let names = out.line("main: the countdown threads were named");
+    assert!(names.contains("Thread-5 (run)") && names.contains("Thread-6 (run)"), "{names}");
     assert!(out.stdout.ends_with("main: ok, sing and dance overlapped\n"));
 }
 
@@ -35,20 +43,28 @@ fn thread_args() {
 fn thread_subclass() {
     let out = run(env!("CARGO_BIN_EXE_thread_subclass"), &[]);
     out.assert_success();
-    for film in ["Venom", "Kong"] {
+    // From a function (Hands Up, Venom), then from the class (Venom, Kong): four
+    // downloads, each started and finished once per batch.
+    assert_eq!(out.count("downloading film: Venom"), 2);
+    for film in ["Hands Up", "Kong"] {
         assert!(
             out.position(&format!("downloading film: {film}"))
                 < out.position(&format!("{film}: download finished"))
         );
     }
-    // Both downloads started before either finished.
-    let last_start =
-        out.position("downloading film: Venom").max(out.position("downloading film: Kong"));
-    let first_end =
-        out.position("Venom: download finished").min(out.position("Kong: download finished"));
-    assert!(last_start < first_end, "{}", out.show());
-    // Each download began before the other ended (measured by the example).
+    let class_batch = out.position("main: the downloads started from a function overlapped");
+    assert!(out.position("Hands Up: download finished") < class_batch);
+    assert!(class_batch < out.position("downloading film: Kong"));
+    // Each batch's downloads began before the other ended (measured by the example).
+    assert_eq!(out.count("main: the downloads started from a function overlapped: true"), 1);
     assert_eq!(out.count("main: the downloads overlapped: true"), 1);
+    // MyThread("t1") and MyThread("t2"): the label, then 2s, 1s, 0s in order.
+    for label in ["t1", "t2"] {
+        assert_eq!(out.count(&format!("task {label}")), 1);
+        let steps: Vec<usize> =
+            ["2s", "1s", "0s"].iter().map(|s| out.position(&format!("{s} ({label})"))).collect();
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "{label}\n{}", out.show());
+    }
     // The function-wrapping thread type ran each function on a thread with its name.
     assert_eq!(out.count("adder-1: 1 + 2 = 3"), 1);
     assert_eq!(out.count("adder-2: 30 + 40 = 70"), 1);
@@ -59,19 +75,27 @@ fn thread_subclass() {
 fn thread_api() {
     let out = run(env!("CARGO_BIN_EXE_thread_api"), &[]);
     out.assert_success();
-    assert!(out.line("main: name=").starts_with(r#"main: name=Some("main") id=ThreadId(1)"#));
-    let worker = out.line("worker: name=");
-    assert!(worker.starts_with(r#"worker: name=Some("worker")"#));
-    // The worker is another OS thread of the same process.
-    assert_ne!(field(worker, "native_id"), field(out.line("main: name="), "native_id"));
-    assert!(out.line("unnamed thread").ends_with("name=None"));
+    let main = out.line("main: name=");
+    assert!(main.starts_with("main: name=MainThread native_id="), "{main}");
+    // The worker is another thread of the same process, shown as CPython shows it.
+    let worker = out.line("worker: I am");
+    assert!(worker.starts_with("worker: I am <Thread(worker, started "), "{worker}");
+    assert!(!worker.contains(&format!("started {})", field(main, "native_id").unwrap())));
+    // CPython's default name, target in brackets; the thread sees the same name.
+    assert_eq!(
+        out.count(r#"main: the unnamed thread was "Thread-1 (report)" and saw itself as "Thread-1 (report)""#),
+        1
+    );
+    // Renamed while running; two threads running then.
+    assert_eq!(out.count(r#"main: active_count()=2, enumerate()=["MainThread", "downloader"]"#), 1);
+    assert_eq!(out.count("worker: finished, now named downloader"), 1);
     // The timed join returned while the worker ran; the full join waited for its end.
     assert_eq!(out.count("main: join(0.1) timed out=true; worker is_alive=true"), 1);
     assert!(out.position("timed out=true") < out.position("worker: finished"));
     assert!(out.position("worker: finished") < out.position("main: joined"));
     assert!(
         out.line("main: joined")
-            .ends_with(r#"Some("worker"); the channel now says Err(Disconnected)"#)
+            .ends_with(r#""downloader"; the channel now says Err(Disconnected)"#)
     );
 }
 
@@ -151,8 +175,21 @@ fn shared_globals() {
 fn thread_local() {
     let out = run(env!("CARGO_BIN_EXE_thread_local"), &[]);
     out.assert_success();
+    // The global: all three threads read one and the same name back.
+    let shared: Vec<&str> = out
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("global: "))
+        .map(|l| l.rsplit("student=").next().unwrap())
+        .collect();
+    assert_eq!(shared.len(), 3);
+    assert!(
+        shared.iter().all(|s| *s == shared[0]) && ["Alice", "Bob", "Carol"].contains(&shared[0])
+    );
+    // The thread-local: each reads its own.
     for name in ["Alice", "Bob", "Carol"] {
-        assert_eq!(out.count(&format!("thread of {name}: student={name}")), 1, "{}", out.show());
+        let line = format!("thread-local: thread of {name} reads student={name}");
+        assert_eq!(out.count(&line), 1, "{}", out.show());
     }
     assert_eq!(out.count(r#"main: student="" (untouched)"#), 1);
     // One initialisation per thread that used the counter, and none in main.

@@ -1,6 +1,9 @@
 //! Thread examples: `threading.Thread` and friends in Rust. Each example is a binary in
 //! `src/bin/`; the README's notes map lists them.
 //!
+//! The library gives threads CPython's names and bookkeeping ([`Thread`],
+//! [`current_thread`], [`active_count`], [`enumerate`]); see the [`thread`] module.
+//!
 //! # What CPython raises at run time and Rust rejects at compile time
 //!
 //! CPython's `Thread` object exists before its thread does, so it can be started twice
@@ -49,3 +52,7 @@
 //! ```
 
 #![warn(missing_docs)]
+
+pub mod thread;
+
+pub use thread::{Thread, ThreadInfo, active_count, current_thread, enumerate};

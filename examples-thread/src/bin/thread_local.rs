@@ -1,11 +1,14 @@
 //! Thread-local data: one variable name, one value per thread.
 //!
 //! Mirrors note 000 "ThreadLocal 使用", a heading with no body: what `threading.local()`
-//! is for. Each thread sets "its" student and reads back only its own, although all
-//! of them write before any of them reads.
+//! is for. First the problem: a plain global that every thread sets to "its" student
+//! holds one value, the last writer's, so every thread reads back the same name. Then
+//! the thread-local: each thread sets its student and reads back only its own,
+//! although all of them write before any of them reads.
 //!
 //! | CPython                                    | Rust                                          |
 //! |--------------------------------------------|-----------------------------------------------|
+//! | `student = None` (a global), `global student` | `static SHARED_STUDENT: Mutex<&str>`       |
 //! | `local_school = threading.local()`         | `thread_local! { static STUDENT: RefCell<String> }` |
 //! | `local_school.student = name`              | `STUDENT.with_borrow_mut(\|s\| *s = name)`    |
 //! | `local_school.student` (`AttributeError` if unset in this thread) | `STUDENT.with_borrow(\|s\| ..)` (each thread starts from the initial value) |
@@ -14,12 +17,14 @@
 //!
 //! Run: `cargo run -p examples-thread --bin thread_local`
 //!
-//! Output: three threads each write a name, wait until all have written (a barrier),
-//! then read back their own name; main's value is still the initial one. Then each
+//! Output: three threads each write a name to the global, wait until all have written
+//! (a barrier) and read it back: all three read the same name, the last one written.
+//! Then the same with the thread-local: each reads back its own name; main's value is
+//! still the initial one. Then each
 //! thread counts five calls in its own counter, initialised once per thread (three
 //! "initialised" lines, each count 5). Last, the same as one shared map keyed by thread
 //! id, which needs a lock and stays full after the threads end. What varies: the order
-//! of the threads' lines and the thread ids.
+//! of the threads' lines, which name the global ends with, and the thread ids.
 //!
 //! Where Rust differs: a `thread_local!` value is reached only inside `with`, so a
 //! reference to it can never leak to another thread; its destructor runs when its
@@ -34,7 +39,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
 thread_local! {
@@ -48,10 +53,32 @@ thread_local! {
     };
 }
 
+/// One student for the whole program: what every thread sees.
+static SHARED_STUDENT: Mutex<&str> = Mutex::new("");
+
 const NAMES: [&str; 3] = ["Alice", "Bob", "Carol"];
 
 fn main() {
     examples_process::exit_on_stdout_failure();
+    // The problem: one global, three writers. Whoever wrote last is what all read.
+    let everyone_wrote = Barrier::new(NAMES.len());
+    let read_shared: Vec<&str> = thread::scope(|s| {
+        let handles: Vec<_> = NAMES
+            .map(|name| {
+                let everyone_wrote = &everyone_wrote;
+                s.spawn(move || {
+                    *lock(&SHARED_STUDENT) = name;
+                    everyone_wrote.wait();
+                    let seen = *lock(&SHARED_STUDENT);
+                    println!("global: thread of {name} reads student={seen}");
+                    seen
+                })
+            })
+            .into();
+        handles.into_iter().map(join).collect()
+    });
+
+    // The fix: a thread-local. Each thread writes and reads its own.
     let everyone_wrote = Barrier::new(NAMES.len());
     let read_back: Vec<String> = thread::scope(|s| {
         let handles: Vec<_> = NAMES
@@ -61,7 +88,7 @@ fn main() {
                     STUDENT.with_borrow_mut(|student| *student = name.to_string());
                     everyone_wrote.wait(); // now every thread has written its own value
                     let mine = STUDENT.with_borrow(String::clone);
-                    println!("thread of {name}: student={mine}");
+                    println!("thread-local: thread of {name} reads student={mine}");
                     mine
                 })
             })
@@ -83,22 +110,23 @@ fn main() {
     thread::scope(|s| {
         for name in NAMES {
             let shared = &shared;
-            s.spawn(move || {
-                shared
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(thread::current().id(), name)
-            });
+            s.spawn(move || lock(shared).insert(thread::current().id(), name));
         }
     });
-    let shared = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let shared = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
     println!("main: the shared map still holds {} entries after its threads ended", shared.len());
 
+    assert!(read_shared.iter().all(|&seen| seen == read_shared[0]), "one value for all");
+    assert!(NAMES.contains(&read_shared[0]));
     assert_eq!(read_back, NAMES, "each thread read back what it wrote");
     assert_eq!(main_student, "");
     assert_eq!(counts, [5, 5, 5]);
     assert_eq!(shared.len(), NAMES.len());
     println!("main: ok, every thread read its own value");
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {

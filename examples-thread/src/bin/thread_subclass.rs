@@ -1,11 +1,13 @@
 //! The Rust counterpart of subclassing `Thread` and overriding `run`.
 //!
-//! Mirrors note 001 "2. 多线程" (the `MyThread(film)` downloads), note 000 "互斥锁" (a
-//! thread class that wraps a function, a name and arguments) and note 003 "线程的创建"
-//! (the class way).
+//! Mirrors note 001 "2. 多线程" (downloads started from a function, then from the
+//! `MyThread(film)` class), note 002 "多线程 / 创建线程的方法" and note 003 "线程的创建"
+//! (the class way: `MyThread(n)` counting down), and note 000 "互斥锁" (a thread class
+//! that wraps a function, a name and arguments).
 //!
 //! | CPython                                          | Rust                                   |
 //! |--------------------------------------------------|----------------------------------------|
+//! | `Thread(target=download, args=('Venom',))`        | `thread::spawn(move \|\| download(film))` |
 //! | `class MyThread(Thread)` with `self.film`        | `struct Download { film }` + `impl Run` |
 //! | `def run(self)`                                  | `fn run(self)`                         |
 //! | `t1 = MyThread('Venom'); t1.start()`             | `start(Download { .. })?`              |
@@ -14,12 +16,13 @@
 //!
 //! Run: `cargo run -p examples-thread --bin thread_subclass`
 //!
-//! Output: two downloads start at once, each "takes" a random 0.2–0.6 s, both end, and
-//! the total elapsed time is printed next to the sum of the two: the total is about the
-//! longer one, not the sum; each download began before the other ended ("overlapped:
-//! true", which is what the example checks). Then two threads made from a function, a
-//! name and arguments, each printing its name. What varies: the times and the line
-//! order.
+//! Output: two downloads started from a function, then two from the class; each
+//! "takes" a random 0.2–0.6 s, and the total elapsed time is printed next to the sum of
+//! the two: the total is about the longer one, not the sum; each download began before
+//! the other ended ("overlapped: true", which is what the example checks). Then
+//! `MyThread("t1")` and `MyThread("t2")` print "task t1" and count down "2s", "1s",
+//! "0s" side by side; then two threads made from a function, a name and arguments, each
+//! printing its name. What varies: the times and the line order.
 //!
 //! Where Rust differs: there is no inheritance and no `Thread` object to subclass. A
 //! struct carries the data, a trait method is the `run`, and one generic function
@@ -43,6 +46,13 @@ use examples_process::{Failure, random_duration};
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    // Note 001 "2. 多线程" a: the target is a function, the film its argument.
+    let by_function = ["Hands Up", "Venom"].map(|film| thread::spawn(move || download(film)));
+    let function_spans: Vec<(Instant, Instant)> = by_function.into_iter().map(join).collect();
+    let function_overlap = overlapped(&function_spans);
+    println!("main: the downloads started from a function overlapped: {function_overlap}");
+
+    // b: the same, as a class with a `film` attribute and a `run` method.
     let started = Instant::now();
     let downloads = [start(Download { film: "Venom" })?, start(Download { film: "Kong" })?];
     let spans: Vec<(Instant, Instant)> = downloads.into_iter().map(join).collect();
@@ -53,11 +63,12 @@ fn main() -> Result<(), Failure> {
         total.as_secs_f64(),
         sum.as_secs_f64()
     );
-    // At the same time: each began before the other ended. (Comparing the elapsed time
-    // with the sum would depend on how fast the machine starts threads.)
-    let [(a_from, a_to), (b_from, b_to)] = [spans[0], spans[1]];
-    let overlapped = a_from < b_to && b_from < a_to;
+    let overlapped = overlapped(&spans);
     println!("main: the downloads overlapped: {overlapped}");
+
+    // Notes 002 and 003: `MyThread(n)`, whose `run` prints its label and counts down.
+    let countdowns = [start(Countdown { n: "t1" })?, start(Countdown { n: "t2" })?];
+    countdowns.into_iter().for_each(join);
 
     // Note 000: a thread type that wraps any function with its name and arguments.
     let adders = [
@@ -66,7 +77,7 @@ fn main() -> Result<(), Failure> {
     ];
     let sums: Vec<i32> = adders.into_iter().map(join).collect();
 
-    assert!(overlapped, "the downloads ran at the same time");
+    assert!(function_overlap && overlapped, "the downloads ran at the same time");
     assert_eq!(sums, [3, 70]);
     println!("main: ok");
     Ok(())
@@ -89,6 +100,24 @@ fn join<T>(handle: JoinHandle<T>) -> T {
     handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
+/// Whether two spans overlap: each began before the other ended. (Comparing the elapsed
+/// time with the sum would depend on how fast the machine starts threads.)
+fn overlapped(spans: &[(Instant, Instant)]) -> bool {
+    let [(a_from, a_to), (b_from, b_to)] = [spans[0], spans[1]];
+    a_from < b_to && b_from < a_to
+}
+
+/// Note 001's `download(film)` for `Thread(target=download, args=(film,))`.
+fn download(film: &str) -> (Instant, Instant) {
+    let began = Instant::now();
+    println!("downloading film: {film}");
+    let takes = random_duration(Duration::from_millis(200), Duration::from_millis(600));
+    println!("{film}: takes {:.2} s", takes.as_secs_f64());
+    sleep(takes);
+    println!("{film}: download finished");
+    (began, Instant::now())
+}
+
 /// Note 001's `MyThread(film)`.
 struct Download {
     film: &'static str,
@@ -103,13 +132,28 @@ impl Run for Download {
     }
 
     fn run(self) -> (Instant, Instant) {
-        let began = Instant::now();
-        println!("downloading film: {}", self.film);
-        let takes = random_duration(Duration::from_millis(200), Duration::from_millis(600));
-        println!("{}: takes {:.2} s", self.film, takes.as_secs_f64());
-        sleep(takes);
-        println!("{}: download finished", self.film);
-        (began, Instant::now())
+        download(self.film)
+    }
+}
+
+/// Notes 002 and 003's `MyThread(n)`: a label, printed, then a countdown.
+struct Countdown {
+    n: &'static str,
+}
+
+impl Run for Countdown {
+    type Output = ();
+
+    fn name(&self) -> String {
+        format!("countdown {}", self.n)
+    }
+
+    fn run(self) {
+        println!("task {}", self.n);
+        for left in (0..3).rev() {
+            sleep(Duration::from_millis(100));
+            println!("{left}s ({})", self.n);
+        }
     }
 }
 
