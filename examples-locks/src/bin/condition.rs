@@ -7,7 +7,7 @@
 //! | `cond = threading.Condition()`               | `Mutex<State>` + `Condvar`                    |
 //! | `with cond: cond.wait()`                     | `cond.wait(&mut guard)`                       |
 //! | `cond.wait_for(predicate)`                   | `cond.wait_while(&mut guard, \|s\| !predicate(s))` |
-//! | `cond.wait_for(predicate, timeout)` → bool   | `wait_while_for(..)`, then evaluate the predicate |
+//! | `cond.wait_for(predicate, timeout)` → bool   | `wait_for` below: `wait_while_for(..)`, then the predicate |
 //! | `cond.notify()` / `cond.notify(1)`           | `cond.notify_one()` (returns whether one woke)|
 //! | `cond.notify_all()`                          | `cond.notify_all()` (returns how many woke)   |
 //!
@@ -15,7 +15,8 @@
 //!
 //! Output: a producer and a consumer in strict alternation, "produce 0, consume 0,
 //! produce 1, …, consume 2"; a 100 ms `wait_for` whose predicate never comes true,
-//! returning false; three waiters, of which `notify_one` wakes exactly one and
+//! returning false, and one that another thread makes true, returning true; three
+//! waiters, of which `notify_one` wakes exactly one and
 //! `notify_all` the other two. What varies: which of the three waiters wakes first.
 //!
 //! Where Rust differs: the data the condition is about lives in the mutex, so waiting
@@ -62,24 +63,43 @@ fn main() {
         });
     });
 
-    // 2. wait_for(predicate, timeout): nobody makes it true, so it returns false.
+    // 2. wait_for(predicate, timeout): nobody makes it true, so it returns false ...
     let ready = Mutex::new(false);
-    let timed_out = {
-        let mut guard = ready.lock();
-        let result =
-            Condvar::new().wait_while_for(&mut guard, |ready| !*ready, Duration::from_millis(100));
-        println!("wait_for(ready, 0.1 s) returned {} (timed out={})", *guard, result.timed_out());
-        result.timed_out() && !*guard
-    };
+    let became_ready = Condvar::new();
+    let never =
+        wait_for(&became_ready, &mut ready.lock(), |ready| *ready, Duration::from_millis(100));
+    println!("wait_for(ready, 0.1 s) with nobody setting it returned {never}");
+    // ... and true once another thread makes it true and notifies.
+    let soon = thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(50));
+            *ready.lock() = true;
+            became_ready.notify_all();
+        });
+        wait_for(&became_ready, &mut ready.lock(), |ready| *ready, Duration::from_secs(10))
+    });
+    println!("wait_for(ready, 10 s) with a thread setting it returned {soon}");
 
     // 3. notify_one wakes exactly one of three waiters; notify_all wakes the rest.
     let (first, rest) = notify_one_then_all();
 
     let expected = ["produce 0", "consume 0", "produce 1", "consume 1", "produce 2", "consume 2"];
     assert_eq!(*log.lock(), expected);
-    assert!(timed_out);
+    assert!(!never && soon);
     assert_eq!((first, rest), (1, 2));
     println!("main: ok");
+}
+
+/// CPython's `cond.wait_for(predicate, timeout)`: waits until `predicate` holds or the
+/// timeout passes, and returns the predicate's last value.
+fn wait_for<T>(
+    cond: &Condvar,
+    guard: &mut parking_lot::MutexGuard<'_, T>,
+    predicate: impl Fn(&T) -> bool,
+    timeout: Duration,
+) -> bool {
+    let _timed_out = cond.wait_while_for(guard, |state| !predicate(state), timeout);
+    predicate(guard)
 }
 
 /// Appends to the log and prints, while the caller still holds the slot's lock, so the

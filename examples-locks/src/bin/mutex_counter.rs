@@ -15,10 +15,11 @@
 //!
 //! Output: per-increment locking, where each thread prints the counter when it ends
 //! (the first one some value between 200000 and 400000, the second 400000); the
-//! whole-loop locking, which prints exactly "sum: 1000000" then "sum: 2000000"; then a
+//! whole-loop locking, where `sum_num1` prints "sum1:" and `sum_num2` "sum2:", the one
+//! that took the lock first exactly 1000000 and the other exactly 2000000; then a
 //! thread that panics while holding a `std::sync::Mutex` (poisoned, value recovered)
 //! and a `parking_lot::Mutex` (no poisoning). What varies: the first per-increment
-//! value, and which thread name goes with which line.
+//! value, and which thread, and so which label, goes first.
 //!
 //! Where Rust differs: the data lives inside the mutex, so it cannot be reached without
 //! locking, and unlocking happens when the guard is dropped, so it cannot be forgotten
@@ -62,19 +63,7 @@ fn main() {
     let total = *NUM.lock().unwrap_or_else(|e| e.into_inner());
 
     // Note 004: lock once around the whole loop; the other thread waits for all of it.
-    let sums: Vec<u64> = ["sum_num1", "sum_num2"]
-        .map(|_| {
-            thread::spawn(|| {
-                let mut g_num = G_NUM.lock();
-                for _ in 0..WHOLE_LOOP {
-                    *g_num += 1;
-                }
-                println!("sum: {}", *g_num); // printed while still holding the lock
-                *g_num
-            })
-        })
-        .map(join)
-        .into();
+    let sums: Vec<u64> = [thread::spawn(sum_num1), thread::spawn(sum_num2)].map(join).into();
 
     let (std_poisoned, std_value, parking_lot_value) = panic_while_holding();
 
@@ -86,6 +75,25 @@ fn main() {
     assert!(std_poisoned);
     assert_eq!((std_value, parking_lot_value), (1, 1));
     println!("main: ok, {total} and {} with no update lost", 2 * WHOLE_LOOP);
+}
+
+/// Note 004's `sum_num1`: the whole loop under the lock, then "sum1:".
+fn sum_num1() -> u64 {
+    add_under_lock("sum1")
+}
+
+/// Note 004's `sum_num2`: the same, printing "sum2:".
+fn sum_num2() -> u64 {
+    add_under_lock("sum2")
+}
+
+fn add_under_lock(label: &str) -> u64 {
+    let mut g_num = G_NUM.lock();
+    for _ in 0..WHOLE_LOOP {
+        *g_num += 1;
+    }
+    println!("{label}: {}", *g_num); // printed while still holding the lock
+    *g_num
 }
 
 /// A thread panics while holding each kind of lock. Returns whether `std`'s lock was

@@ -11,39 +11,44 @@
 //! | `q.get()` (blocks while empty)               | `rx.recv()`; `Err` once every sender is gone |
 //! | `q.full()`, `q.qsize()`                      | `tx.is_full()`, `tx.len()`                   |
 //! | `q.task_done()` / `q.join()`                 | `Pending::done()` / `Pending::wait_all()` below |
-//! | `multiprocessing.Queue` parent ← child       | a pipe (`std::io::pipe`), one line per item  |
+//! | `multiprocessing.Queue(3)` between processes | `examples_ipc::queue::Queue::bounded(3)`     |
+//! | a sentinel (`None`) to say "no more"         | `Queue<Option<u32>>`, ending with `None`     |
 //!
 //! Run: `cargo run -p examples-locks --bin producer_consumer`
 //!
 //! Output: a fast producer and a slow consumer through a queue of 3: the consumer gets
 //! 0..9 in order and the producer reports each time it found the queue full, never
 //! more than 3 items ahead; then 2 producers × 10 items and 3 consumers, each item
-//! consumed once, with main waiting until every item is processed; then a child
-//! process producing 0..99 into a pipe for the parent, which sums them to 4950. What
-//! varies: which consumer takes which item, and how often the producer found it full.
+//! consumed once, with main waiting until every item is processed; then a producer
+//! process putting 0..99 and a `None` into a process queue of 3 and a consumer process
+//! summing them to 4950, never more than 3 waiting in the queue. What varies: which
+//! consumer takes which item, how often the producer found the queue full, and the
+//! order of the two processes' lines.
 //!
 //! Where Rust differs: closing is built in. When the last sender is dropped, `recv`
 //! returns an error after the queue drains, so consumers end without the sentinel
-//! values CPython code sends. A pipe is bounded by the kernel (64 KiB here), not by
-//! an item count; the writer blocks when it is full.
+//! values CPython code sends. Between processes there is no such end (every process
+//! holds the whole queue), so the producer sends `None` last, as in CPython.
 //!
-//! In your own program: `crossbeam-channel` between threads, `ipc-channel` or a pipe
-//! between processes.
+//! In your own program: `crossbeam-channel` between threads, `ipc-channel` between
+//! processes.
 //!
 //! Copy it: `cargo new producer_consumer`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
 //! cargo add crossbeam@0.8
 //! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
 //! cargo add parking_lot@0.13
 //! ```
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread::{self, sleep};
 use std::time::Duration;
 
 use crossbeam::channel::bounded;
+use examples_ipc::queue::Queue;
 use examples_process::{Failure, Process};
 use parking_lot::{Condvar, Mutex};
 
@@ -53,7 +58,7 @@ fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
     let (received, most_ahead) = fast_producer_slow_consumer();
     let (consumed, processed_at_join) = many_producers_many_consumers();
-    let (from_child, child_code) = between_processes()?;
+    let (sum, codes) = between_processes()?;
 
     assert_eq!(received, (0..10).collect::<Vec<_>>(), "FIFO: in the order produced");
     assert!(most_ahead <= CAPACITY);
@@ -61,8 +66,7 @@ fn main() -> Result<(), Failure> {
     expected.sort();
     assert_eq!(consumed, expected, "every item consumed exactly once");
     assert_eq!(processed_at_join, 20, "the join waited for every item");
-    assert_eq!(from_child, (0..100).collect::<Vec<_>>());
-    assert_eq!((from_child.iter().sum::<u32>(), child_code), (4950, 0));
+    assert_eq!((sum, codes), (4950, [0, 0]));
     println!("main: ok");
     Ok(())
 }
@@ -165,26 +169,42 @@ fn many_producers_many_consumers() -> (Vec<u32>, usize) {
     (consumed, processed_at_join)
 }
 
-/// A child process produces 0..99, one line each, into a pipe; the parent consumes.
-fn between_processes() -> io::Result<(Vec<u32>, i32)> {
-    let (reader, mut writer) = io::pipe()?;
-    let mut producer = Process::new(move || {
-        for item in 0..100 {
-            if writeln!(writer, "{item}").is_err() {
-                break; // the parent has gone
+/// A producer process and a consumer process joined by a queue of 3 in shared memory
+/// (`multiprocessing.Queue(3)`). The producer ends with a `None`, as CPython code sends
+/// a sentinel: a process queue does not close when a producer finishes. The consumer
+/// sends its sum back to the parent on a second queue. Returns the sum and the two exit
+/// codes (the producer checks that at most 3 items ever waited: exit code 1 if not).
+fn between_processes() -> io::Result<(u64, [i32; 2])> {
+    let queue = Queue::<Option<u32>>::bounded(CAPACITY as u32)?;
+    let sums = Queue::<u64>::unbounded()?;
+    let mut producer = Process::new({
+        let queue = queue.clone();
+        move || {
+            let mut most = 0;
+            for item in 0..100 {
+                queue.put(Some(item)).expect("the queue is there");
+                most = most.max(queue.qsize().unwrap_or(0));
             }
+            queue.put(None).expect("the queue is there");
+            println!("producer process: put 0..99 and None; at most {most} waited in the queue");
+            assert!(most <= CAPACITY as u32, "the process queue held at most {CAPACITY}");
         }
-    }); // the parent's copy of `writer` is dropped by `start`: only the child writes
+    });
+    let mut consumer = Process::new({
+        let (queue, sums) = (queue.clone(), sums.clone());
+        move || {
+            let mut sum = 0;
+            while let Some(item) = queue.get().expect("the queue is there") {
+                sum += u64::from(item);
+            }
+            println!("consumer process: got everything up to None, sum {sum}");
+            sums.put(sum).expect("the queue is there");
+        }
+    });
     producer.start()?;
-    let mut items = Vec::new();
-    for line in BufReader::new(reader).lines() {
-        items.push(line?.trim().parse().map_err(io::Error::other)?);
-    }
-    let code = producer.join()?;
-    println!(
-        "between processes: the parent got {} items summing to {}",
-        items.len(),
-        items.iter().sum::<u32>()
-    );
-    Ok((items, code))
+    consumer.start()?;
+    let codes = [producer.join()?, consumer.join()?];
+    let sum = sums.get()?;
+    println!("between processes: the consumer summed 100 items to {sum}");
+    Ok((sum, codes))
 }
