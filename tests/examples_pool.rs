@@ -30,13 +30,23 @@ fn pool_async() {
     // At most three ran at once, measured by the example from the tasks' start and end times.
     let at_once = number_after(out.line("pool(3):"), "at most ");
     assert!((1..=3).contains(&at_once), "{}", out.line("pool(3):"));
-    // Pool(5): apply one at a time; all 20 worker lines (apply, then apply_async) carry
-    // main as their parent.
-    assert!(out.line("pool(5):").starts_with("pool(5): apply ran at most 1 at once"));
+    // Pool(5): apply one at a time, each task ending before the next starts, on all five
+    // workers in turn; all 40 worker lines (apply, then apply_async) carry main as their
+    // parent, between main's start and end lines.
+    assert!(
+        out.line("pool(5):").starts_with("pool(5): apply ran at most 1 at once (on 5 workers)")
+    );
     let main_pid = field(out.line("main: pid="), "pid");
     let workers: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("worker ")).collect();
-    assert_eq!(workers.len(), 20);
+    assert_eq!(workers.len(), 40);
     assert!(workers.iter().all(|l| field(l, "ppid") == main_pid));
+    let applied: Vec<&str> = workers[..20].to_vec();
+    for (i, pair) in applied.chunks(2).enumerate() {
+        assert!(pair[0].starts_with(&format!("worker {i} starts")), "{pair:?}");
+        assert!(pair[1].starts_with(&format!("worker {i} ends")), "{pair:?}");
+    }
+    let (starts, ends) = (out.position("main starts: pid="), out.position("main ends"));
+    assert!(out.position("worker 0 starts") > starts && out.position("main: ok") > ends);
     // Every task line comes before "done", and "done" only after all eight ended.
     let done = out.position("done");
     assert!((0..8).all(|i| out.position(&format!("end HH {i} ")) < done));
@@ -76,6 +86,10 @@ fn pool_map() {
     );
     assert_eq!(out.count("the same task later gave 49"), 1);
     assert_eq!(out.count("map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
+    // Leaving the scope with a task running ended both workers (the example checks that
+    // their pids no longer exist; the harness, that nothing was left behind).
+    assert!(out.line("a one-minute task is running on the pool's workers [").ends_with(']'));
+    assert!(out.line("left the scope in").ends_with("the workers are gone: true"));
 }
 
 /// The pids between the brackets of `worker pids [12, 13]`.

@@ -93,6 +93,8 @@ fn process_info() {
     assert_eq!(out.count("main: myprocess1 exitcode=-9"), 1);
     assert_eq!(out.count("main: Process-2 exitcode=0"), 1);
     assert_eq!(out.count("main: active children after join: 0"), 1);
+    assert_eq!(out.count("main: active children before any start: 0"), 1);
+    assert_eq!(out.count("main: exitcode while they run: [None, None]"), 1);
 }
 
 #[test]
@@ -117,6 +119,9 @@ fn fork() {
 fn daemon_terminate() {
     let out = run(env!("CARGO_BIN_EXE_daemon_terminate"), &[]);
     out.assert_success();
+    // No shared globals: the writer saw its list, the sibling and the parent an empty one.
+    assert!(out.position("add_data: g_list=[0, 1, 2]") < out.position("read_data: g_list=[]"));
+    assert_eq!(out.count("main: g_list holds 0 items here"), 1);
     let lines = out.lines();
     let daemon_run = out.position("`daemon_terminate daemon`");
     let (non_daemon, daemon) = lines.split_at(daemon_run);

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         a_handle_dropped_while_panicking_ends_its_child,
         children_started_while_signals_are_held_can_be_terminated,
         a_child_inherits_no_descriptor_from_its_siblings,
+        daemon_is_set_before_start_only,
     ])
 }
 
@@ -276,4 +277,17 @@ fn a_child_inherits_no_descriptor_from_its_siblings() {
     running.iter().for_each(|p| assert_eq!(p.join().unwrap(), 0));
     let counts = counts.each_ref().map(|c| c.load(SeqCst));
     assert!(counts.iter().all(|&n| n == counts[0]), "the 20th child holds more: {counts:?}");
+}
+
+fn daemon_is_set_before_start_only() {
+    let mut p = Process::new(|| {});
+    p.set_daemon(true).unwrap();
+    p.start().unwrap();
+    let err = p.set_daemon(false).unwrap_err();
+    assert!(err.to_string().contains("process has already started"), "{err}");
+    assert!(p.is_daemon(), "unchanged");
+    std::panic::set_hook(Box::new(|_| {})); // quiet: the panic is on purpose
+    let builder = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.with_daemon(false)));
+    let _ = std::panic::take_hook();
+    assert!(builder.is_err(), "the builder form panics on a started process");
 }

@@ -177,6 +177,8 @@ struct Inner {
     next_id: u64,
     /// Workers started so far, replacements included: the next one's number.
     started: usize,
+    /// Where the next round of dispatching starts.
+    next_worker: usize,
 }
 
 struct Worker {
@@ -206,6 +208,7 @@ impl Pool {
             finished: HashMap::new(),
             next_id: 0,
             started: processes,
+            next_worker: 0,
         };
         Ok(Pool { inner: RefCell::new(inner) })
     }
@@ -325,7 +328,10 @@ impl Inner {
     /// Sends queued tasks to idle workers, first replacing any idle worker that died
     /// (killed from outside, say): a task is never handed to a worker known dead.
     fn dispatch(&mut self) -> io::Result<()> {
-        for i in 0..self.workers.len() {
+        // Round the workers, starting after the one that got the last task: with one
+        // task at a time (`apply`), each worker gets its turn, as CPython's do.
+        let (n, first) = (self.workers.len(), self.next_worker);
+        for i in (0..n).map(|k| (first + k) % n) {
             if self.workers[i].running.is_some() {
                 continue;
             }
@@ -344,7 +350,10 @@ impl Inner {
             match worker.conn.send(&Order::Run(task)) {
                 // If the worker dies from here on, `step` sees its end of file, fails
                 // the task and replaces the worker.
-                Ok(()) => worker.running = Some(id),
+                Ok(()) => {
+                    worker.running = Some(id);
+                    self.next_worker = (i + 1) % n;
+                }
                 Err(e) => {
                     self.finished.insert(id, Err(PoolError::Io(e)));
                 }

@@ -120,10 +120,38 @@ impl Process {
     }
 
     /// Makes the process a daemon: dropping its handle terminates it (SIGTERM) instead
-    /// of waiting for it.
+    /// of waiting for it. Only before `start`: on a started process it panics, as
+    /// CPython's `p.daemon = True` raises "process has already started"; see
+    /// [`set_daemon`](Process::set_daemon) for the form that returns an error.
     pub fn with_daemon(mut self, daemon: bool) -> Process {
-        self.daemon = daemon;
+        if let Err(e) = self.set_daemon(daemon) {
+            panic!("{e}");
+        }
         self
+    }
+
+    /// Sets whether the process is a daemon (CPython: `p.daemon = daemon`). An error once
+    /// it has started.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// p.set_daemon(true)?;
+    /// p.start()?;
+    /// assert!(p.set_daemon(false).is_err()); // process has already started
+    /// assert!(p.is_daemon());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_daemon(&mut self, daemon: bool) -> io::Result<()> {
+        if self.target.is_none() {
+            return Err(io::Error::other(format!(
+                "cannot set daemon on {}: process has already started",
+                self.name
+            )));
+        }
+        self.daemon = daemon;
+        Ok(())
     }
 
     /// The process's name.

@@ -15,10 +15,12 @@
 //! Run: `cargo run -p examples-pool --bin pool_async`
 //!
 //! Output: eight "start HH i" / "end HH i" pairs from three worker pids, at most three
-//! running at once (measured from each task's start and end times), then "done"; a pool
-//! of five running ten tasks with `apply`, strictly one at a time, and with
-//! `apply_async`, up to five at once. What varies: pids, the order of the lines, and
-//! how many ran at once with `apply_async` (at most the pool size, usually exactly it).
+//! running at once (measured from each task's start and end times), then "done"; then,
+//! between main's start and end lines, a pool of five running ten tasks with `apply`,
+//! strictly one at a time (each task's end line before the next one's start line),
+//! handed to the five workers in turn, and with `apply_async`, up to five at once. What
+//! varies: pids, the order of the `apply_async` lines, and how many ran at once with
+//! `apply_async` (at most the pool size, usually exactly it).
 //!
 //! Where Rust differs: a task is a plain `fn` (CPython: any picklable function), and
 //! its argument and result are serde values. Calling `join` before `close` does not
@@ -72,14 +74,19 @@ fn main() -> Result<(), Failure> {
     println!("pool(3): 8 tasks, at most {at_once} at once, on {pids} worker processes");
 
     // Note 001: Pool(5), ten tasks with apply (blocking), then with apply_async.
+    println!("main starts: pid={main_pid}, ten tasks with apply");
     let pool = Pool::new(5)?;
     let applied = (0..10).map(|i| pool.apply(worker, i)).collect::<Result<Vec<Span>, _>>()?;
+    println!("main: ten tasks with apply_async");
     let pending = (0..10).map(|i| pool.apply_async(worker, i)).collect::<Result<Vec<_>, _>>()?;
     let async_spans = pending.into_iter().map(|r| r.get()).collect::<Result<Vec<Span>, _>>()?;
     pool.close().join()?;
+    println!("main ends");
     let (applied_at_once, async_at_once) = (most_at_once(&applied), most_at_once(&async_spans));
+    let applied_pids = distinct_pids(&applied);
     println!(
-        "pool(5): apply ran at most {applied_at_once} at once; apply_async at most {async_at_once}"
+        "pool(5): apply ran at most {applied_at_once} at once (on {applied_pids} workers); \
+         apply_async at most {async_at_once}"
     );
 
     assert!(at_once <= 3 && pids <= 3);
@@ -88,6 +95,7 @@ fn main() -> Result<(), Failure> {
         "workers are main's children"
     );
     assert_eq!(applied_at_once, 1, "apply waits for each task");
+    assert_eq!(applied_pids, 5, "one task at a time, yet every worker has its turn");
     assert!(async_at_once <= 5);
     println!("main: ok");
     Ok(())
@@ -102,11 +110,12 @@ fn funcpro(msg: String) -> Span {
     Span { pid: getpid().as_raw(), ppid: getppid().as_raw(), start, end: now() }
 }
 
-/// The note's `worker(arg)`.
+/// The note's `worker(arg)`: a line when it starts and one when it ends.
 fn worker(arg: u32) -> Span {
     let start = now();
     println!("worker {arg} starts pid={} ppid={}", getpid(), getppid());
     sleep(Duration::from_millis(50));
+    println!("worker {arg} ends pid={} ppid={}", getpid(), getppid());
     Span { pid: getpid().as_raw(), ppid: getppid().as_raw(), start, end: now() }
 }
 

@@ -17,7 +17,8 @@
 //! Output: ten tasks on a pool of 4, closed and joined; `get(timeout=1)` of `square(10)`
 //! giving 100; a 0.1 s `get` of a 0.5 s task failing with a timeout, after which the
 //! same task still finishes and gives its result; `map` of `square` over 0..10 giving
-//! `[0, 1, 4, …, 81]` in order. What varies: the pids in the task lines.
+//! `[0, 1, 4, …, 81]` in order; a scope left while a one-minute task runs, whose two
+//! workers are gone at once. What varies: the pids and the time taken to leave.
 //!
 //! Where Rust differs: the end of a block drops the pool, which terminates the workers
 //! as leaving CPython's `with` does; nothing else needs to be called. After a timeout
@@ -31,15 +32,16 @@
 //! ```sh
 //! cargo add examples-process --path $REPO/examples-process
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
-//! cargo add nix@0.31 --features process
+//! cargo add nix@0.31 --features process,signal
 //! ```
 
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use examples_pool::{Pool, PoolError};
 use examples_process::Failure;
-use nix::unistd::getpid;
+use nix::sys::signal::kill;
+use nix::unistd::{Pid, getpid};
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
@@ -74,10 +76,24 @@ fn main() -> Result<(), Failure> {
     };
     println!("map(square, range(10)) = {squares:?}");
 
+    // Leaving the scope while a task still runs: terminate, as leaving `with` does.
+    let (workers, left_after) = {
+        let pool = Pool::new(2)?;
+        let _minute = pool.apply_async(slow_minute, ())?; // never asked for
+        let workers = pool.worker_pids();
+        println!("a one-minute task is running on the pool's workers {workers:?}");
+        (workers, Instant::now())
+    }; // dropped here: the workers are terminated, the task with them
+    let left_in = left_after.elapsed();
+    let gone = workers.iter().all(|&pid| kill(Pid::from_raw(pid), None).is_err());
+    println!("left the scope in {:.2} s; the workers are gone: {gone}", left_in.as_secs_f64());
+
     assert_eq!(hundred, 100);
     assert!(timed_out);
     assert_eq!(later, 49);
     assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<u64>>());
+    assert!(gone, "terminated and reaped");
+    assert!(left_in < Duration::from_secs(30), "the scope did not wait for the task");
     println!("main: ok");
     Ok(())
 }
@@ -88,6 +104,10 @@ fn fun1(i: u32) {
 
 fn square(x: u64) -> u64 {
     x * x
+}
+
+fn slow_minute(_: ()) {
+    sleep(Duration::from_secs(60));
 }
 
 fn slow_square(x: u64) -> u64 {

@@ -1,11 +1,13 @@
 //! Daemon and non-daemon children at exit; `terminate()` and `kill()`.
 //!
-//! Mirrors note 004 "进程的注意点": the parent waits for its children before it ends;
-//! a daemon child (`daemon = True`) is destroyed when the parent ends; `terminate()`
-//! destroys a child at once.
+//! Mirrors note 004 "进程的注意点": processes share no global variables (a child appends
+//! to a global list, a sibling started after it reads the list and finds it empty); the
+//! parent waits for its children before it ends; a daemon child (`daemon = True`) is
+//! destroyed when the parent ends; `terminate()` destroys a child at once.
 //!
 //! | CPython                                  | Rust                                  |
 //! |------------------------------------------|---------------------------------------|
+//! | a global `g_list = []`, appended to      | `static G_LIST: Mutex<Vec<u32>>`      |
 //! | `p.daemon = True` (before `start`)       | `Process::new(f).with_daemon(true)`   |
 //! | the interpreter joins children at exit   | dropping a `Process` handle joins it  |
 //! | ... and terminates daemon children       | ... or terminates it, if a daemon     |
@@ -14,7 +16,9 @@
 //!
 //! Run: `cargo run -p examples-process --bin daemon_terminate`
 //!
-//! What happens at exit can only be seen from outside, so this program runs itself
+//! First the writer child prints the list it filled (`[0, 1, 2]`), then the reader
+//! sibling prints `[]`, and so does the parent. What happens at exit can only be seen
+//! from outside, so this program runs itself
 //! twice, as `daemon_terminate non-daemon` and `daemon_terminate daemon`, and shows
 //! each run's output (prefixed with `|`). The non-daemon run ends with the child's
 //! "child: finished" line, printed after the parent's "main: end of main"; the daemon
@@ -40,6 +44,7 @@
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -82,7 +87,29 @@ fn work() {
     println!("child: finished");
 }
 
+/// Note 004's `g_list`: a global that each process has its own copy of.
+static G_LIST: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
 fn overview() -> io::Result<()> {
+    // 1. No shared globals: the writer fills its copy; its sibling reads its own copy.
+    let mut writer = Process::new(|| {
+        let mut list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
+        list.extend(0..3);
+        println!("add_data: g_list={list:?}");
+    });
+    writer.start()?;
+    writer.join()?; // the writer is done before the reader starts
+    let mut reader = Process::new(|| {
+        let list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
+        println!("read_data: g_list={list:?}");
+        assert!(list.is_empty(), "a sibling sees none of the writer's changes");
+    });
+    reader.start()?;
+    let reader_code = reader.join()?;
+    let here = G_LIST.lock().unwrap_or_else(PoisonError::into_inner).len();
+    println!("main: g_list holds {here} items here");
+
+    // 2. At exit: the non-daemon child is waited for, the daemon one is not.
     let non_daemon = run_self("non-daemon")?;
     let daemon = run_self("daemon")?;
     let last_lines = [non_daemon.last(), daemon.last()].map(|l| l.map_or("", String::as_str));
@@ -98,6 +125,7 @@ fn overview() -> io::Result<()> {
     println!("main: after terminate() exitcode={}", codes[0]);
     println!("main: after kill() exitcode={}", codes[1]);
 
+    assert_eq!((reader_code, here), (0, 0));
     assert_eq!(last_lines, ["child: finished", "main: end of main (daemon=true)"]);
     assert_eq!(codes, [-15, -9]);
     println!("main: ok, the non-daemon child outlived main, the daemon did not");

@@ -6,7 +6,7 @@
 //! | CPython                                            | Rust                                     |
 //! |----------------------------------------------------|------------------------------------------|
 //! | `Process(target=f, args=('test', 18), kwargs={'m': 23})` | `Process::new(move \|\| f("test", 18, &kwargs))` |
-//! | `Process(target=task, kwargs={"count": 3})`        | `Process::new(move \|\| task(TaskArgs { count: 3 }))` |
+//! | `Process(target=task, kwargs={"count": 3})`        | `Process::new(\|\| task_with(TaskArgs { count: 3 }))` |
 //! | `Process(..., name="worker")`                      | `.with_name("worker")`                   |
 //! | `p.start()`, `p.is_alive()`, `p.join()`, `p.exitcode` | `start()?`, `is_alive()`, `join()?`, `exitcode()` |
 //!

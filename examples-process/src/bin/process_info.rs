@@ -14,9 +14,10 @@
 //!
 //! Run: `cargo run -p examples-process --bin process_info`
 //!
-//! Output: the main process's pid and name (`MainProcess`); two children that print
-//! their pid, parent pid and name (`myprocess1`, `Process-2`); `active_children` with
-//! both while they run; one "dancing..." line only, because the dancer kills itself
+//! Output: the main process's pid and name (`MainProcess`); no active children before
+//! any start; two children that print their pid, parent pid and name (`myprocess1`,
+//! `Process-2`); `active_children` with both while they run, when neither has an exit
+//! code yet (`None`); one "dancing..." line only, because the dancer kills itself
 //! with signal 9 after it; five "singing..." lines; exit codes -9 and 0; no active
 //! children after the joins. What varies: pids, and how the children's lines interleave.
 //!
@@ -47,16 +48,21 @@ fn main() -> Result<(), Failure> {
     println!("main: current_process {}", current_process());
     println!("main: cpu_count={}", available_parallelism()?);
 
+    let before = active_children();
+    println!("main: active children before any start: {}", before.len());
     let mut dance_process = Process::new(dance).with_name("myprocess1");
     let mut sing_process = Process::new(sing);
     dance_process.start()?;
     sing_process.start()?;
 
-    // Both children sleep at least 0.3 s before they end, so both are listed.
+    // Both children sleep at least 0.3 s before they end, so both are listed, and
+    // neither has an exit code yet.
     let running = active_children();
     for child in &running {
         println!("main: active child {child}");
     }
+    let codes_while_running = [dance_process.exitcode(), sing_process.exitcode()];
+    println!("main: exitcode while they run: {codes_while_running:?}");
 
     let dance_code = dance_process.join()?;
     let sing_code = sing_process.join()?;
@@ -65,7 +71,9 @@ fn main() -> Result<(), Failure> {
     let after = active_children();
     println!("main: active children after join: {}", after.len());
 
+    assert!(before.is_empty());
     assert_eq!(running.len(), 2);
+    assert_eq!(codes_while_running, [None, None]);
     assert_eq!(dance_code, -(Signal::SIGKILL as i32), "killed by signal 9 reads as -9");
     assert_eq!(sing_code, 0);
     assert!(after.is_empty());
