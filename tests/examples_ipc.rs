@@ -174,6 +174,14 @@ fn manager() {
     );
     assert_eq!(out.count(&format!("main: l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])), 1);
     assert_eq!(out.count("main: a call after shutdown returns an error: true"), 1);
+    // The other objects, one line each.
+    assert_eq!(out.count("namespace: ns.x=Some(1) ns.y=Some(2)"), 1);
+    assert!(out.line("queue: got ").ends_with("from the child that put its pid"));
+    assert_eq!(out.count("rlock: taken twice by this process, released twice"), 1);
+    assert_eq!(out.count("semaphore(2): two permits taken here, 1 process waited for a third"), 1);
+    assert!(
+        out.position("condition: notify(1) woke 1") < out.position("condition: the waiter woke")
+    );
 }
 
 /// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own

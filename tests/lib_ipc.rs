@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         manager_lock_is_exclusive_across_processes,
         manager_moved_into_a_child_is_shut_down_there,
         manager_lock_skips_a_waiter_that_died,
+        manager_namespace_and_queue_across_processes,
+        manager_rlock_semaphore_and_condition,
     ])
 }
 
@@ -352,4 +354,80 @@ fn wait_until(ready: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < deadline, "not ready after {PATIENCE:?}");
         sleep(Duration::from_millis(2));
     }
+}
+
+fn manager_namespace_and_queue_across_processes() {
+    let manager = Manager::start(Vec::new()).unwrap();
+    let proxy = manager.proxy();
+    let ns = proxy.namespace().unwrap();
+    let queue = proxy.queue().unwrap();
+    let child = spawn({
+        let (ns, queue) = (ns.clone(), queue.clone());
+        move || {
+            ns.set("x", 1).unwrap();
+            ns.set("y", 2).unwrap();
+            assert_eq!(queue.get().unwrap(), 10, "waits for the parent's put");
+            queue.put(20).unwrap();
+        }
+    });
+    sleep(Duration::from_millis(50)); // the child is waiting in `get` by now, most likely
+    queue.put(10).unwrap();
+    assert_eq!(queue.get().unwrap(), 20);
+    join_ok(child);
+    assert_eq!(
+        (ns.get("x").unwrap(), ns.get("y").unwrap(), ns.get("z").unwrap()),
+        (Some(1), Some(2), None)
+    );
+}
+
+fn manager_rlock_semaphore_and_condition() {
+    let manager = Manager::start(Vec::new()).unwrap();
+    let proxy = manager.proxy();
+    // An RLock taken twice by one process, released twice; then another may take it.
+    let rlock = proxy.rlock().unwrap();
+    let outer = rlock.acquire().unwrap();
+    let inner = rlock.acquire().unwrap();
+    drop(inner);
+    let other = spawn({
+        let rlock = rlock.clone();
+        move || drop(rlock.acquire().unwrap())
+    });
+    wait_until(|| rlock.waiters().unwrap() == 1); // still held once
+    drop(outer);
+    join_ok(other);
+    // A semaphore of 2: three processes, never more than two inside.
+    let semaphore = proxy.semaphore(2).unwrap();
+    let inside = SharedMemory::new([AtomicU32::new(0), AtomicU32::new(0)]).unwrap();
+    let workers: Vec<Process> = (0..3)
+        .map(|_| {
+            let (semaphore, inside) = (semaphore.clone(), inside.clone());
+            spawn(move || {
+                let _permit = semaphore.acquire().unwrap();
+                let now = inside[0].fetch_add(1, SeqCst) + 1;
+                inside[1].fetch_max(now, SeqCst);
+                sleep(Duration::from_millis(50));
+                inside[0].fetch_sub(1, SeqCst);
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(join_ok);
+    assert_eq!(inside[1].load(SeqCst), 2);
+    // A condition: one child waits, another notifies.
+    let condition = proxy.condition().unwrap();
+    let waiter = spawn({
+        let condition = condition.clone();
+        move || {
+            let mut held = condition.acquire().unwrap();
+            held.wait().unwrap();
+        }
+    });
+    wait_until(|| condition.waiters().unwrap() == 1);
+    let notifier = spawn({
+        let condition = condition.clone();
+        move || assert_eq!(condition.acquire().unwrap().notify(1).unwrap(), 1)
+    });
+    join_ok(notifier);
+    join_ok(waiter);
+    // (Waiting without the lock, CPython's RuntimeError, does not compile: `wait` is a
+    // method of the guard that `acquire` returns.)
 }

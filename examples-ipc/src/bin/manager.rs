@@ -2,7 +2,10 @@
 //!
 //! Mirrors note 001 "3. c. Manager": two children each take the lock, put their pid into
 //! the shared dict, append it to the shared list `[0, 1, 2, 3, 4]`, print the list and
-//! release the lock; the parent then prints the dict and the list.
+//! release the lock; the parent then prints the dict and the list. Then the other
+//! objects the note lists, one step each: a `Namespace` with two attributes, a `Queue`
+//! a child puts into, an `RLock` taken twice, a `Semaphore(2)` that a third taker waits
+//! for, and a `Condition` that one child waits on and another notifies.
 //!
 //! | CPython                                    | Rust (`examples_ipc::manager`)             |
 //! |--------------------------------------------|--------------------------------------------|
@@ -12,20 +15,26 @@
 //! | `Process(target=f, args=(d, l, lock))`     | `Process::new(move \|\| f(&proxy))` with a cloned proxy |
 //! | `d[os.getpid()] = os.getpid()`             | `proxy.dict_insert(pid, pid)?`             |
 //! | `l.append(os.getpid())`, `print(l)`        | `proxy.list_append(pid)?`, `proxy.list()?` |
+//! | `ns = manager.Namespace(); ns.x = 1`       | `let ns = proxy.namespace()?; ns.set("x", 1)?` |
+//! | `q = manager.Queue()`, `q.put`, `q.get`    | `proxy.queue()?`, `put(v)?`, `get()?`      |
+//! | `manager.RLock()`, `manager.Semaphore(2)`  | `proxy.rlock()?`, `proxy.semaphore(2)?`, then `acquire()?` |
+//! | `c = manager.Condition()`, `c.wait()`, `c.notify()` | `proxy.condition()?`, `acquire()?.wait()?`, `.notify(1)?` |
 //!
 //! Run: `cargo run -p examples-ipc --bin manager`
 //!
 //! Output: the parent holds the manager's lock while both children start; they queue
 //! for it, and meanwhile the manager still answers the parent ("2 clients waiting,
 //! list still [0, 1, 2, 3, 4]"). Then each child, in turn, prints the list with its pid
-//! appended; the parent prints the dict (both pids) and the 7-item list; after
-//! shutdown, a proxy call returns an error. What varies: the pids, and which child
-//! goes first.
+//! appended; the parent prints the dict (both pids) and the 7-item list; then one line
+//! per other object; after shutdown, a proxy call returns an error. What varies: the
+//! pids, and which child goes first.
 //!
 //! Where Rust differs: a proxy's calls are typed methods, not attribute access on a
-//! generic proxy object, and this manager serves one fixed set of objects (a dict and
-//! a list of integers, a lock) where CPython's can register any type. A call to a
-//! manager that has shut down returns `Err` immediately.
+//! generic proxy object, and the values are integers, where CPython's manager holds any
+//! picklable object and can register any type. `wait` and `notify` are methods of the
+//! guard `acquire` returns, so calling them without the lock (CPython: `RuntimeError:
+//! cannot wait on un-acquired lock`) does not compile. A call to a manager that has
+//! shut down returns `Err` immediately.
 //!
 //! In your own program: a server you talk to over a socket (a database, Redis) when
 //! several programs share state; `Arc<Mutex<_>>` when they are threads of one.
@@ -80,6 +89,8 @@ fn main() -> Result<(), Failure> {
     println!("main: d = {dict:?}");
     println!("main: l = {list:?}");
 
+    let others = other_objects(&proxy)?;
+
     manager.shutdown()?;
     let after = proxy.list();
     println!("main: a call after shutdown returns an error: {}", after.is_err());
@@ -93,6 +104,8 @@ fn main() -> Result<(), Failure> {
     assert_eq!(list[..5], [0, 1, 2, 3, 4]);
     assert!(pids.iter().all(|pid| list[5..].contains(pid)));
     assert!(after.is_err());
+    let expected = Others { x: Some(1), y: Some(2), from_child: true, waited: 1, codes: [0, 0] };
+    assert_eq!(others, expected);
     println!("main: ok");
     Ok(())
 }
@@ -105,6 +118,95 @@ fn f(proxy: &Proxy) -> io::Result<()> {
     proxy.list_append(pid)?;
     println!("child pid={pid}: l = {:?}", proxy.list()?);
     Ok(())
+}
+
+/// What `other_objects` saw, for main's checks.
+#[derive(Debug, PartialEq)]
+struct Others {
+    x: Option<i64>,
+    y: Option<i64>,
+    /// The queue gave the pid of the child that put it.
+    from_child: bool,
+    /// Processes that waited for the semaphore's third permit.
+    waited: usize,
+    /// The condition's notifier (which checks that it woke one) and waiter.
+    codes: [i32; 2],
+}
+
+/// The rest of what note 001 lists next to dict and list: Namespace, Queue, RLock,
+/// Semaphore and Condition, one step each.
+fn other_objects(proxy: &Proxy) -> io::Result<Others> {
+    let ns = proxy.namespace()?; // manager.Namespace()
+    ns.set("x", 1)?;
+    ns.set("y", 2)?;
+    let (x, y) = (ns.get("x")?, ns.get("y")?);
+    println!("namespace: ns.x={x:?} ns.y={y:?}");
+
+    let queue = proxy.queue()?; // manager.Queue(), handed to a child
+    let mut putter = Process::new({
+        let queue = queue.clone();
+        move || queue.put(i64::from(getpid().as_raw())).expect("the manager answers")
+    });
+    putter.start()?;
+    let got = queue.get()?;
+    putter.join()?;
+    println!("queue: got {got} from the child that put its pid");
+
+    let rlock = proxy.rlock()?; // manager.RLock(): one process may take it twice
+    {
+        let _outer = rlock.acquire()?;
+        let _inner = rlock.acquire()?;
+        println!("rlock: taken twice by this process, released twice");
+    }
+
+    let semaphore = proxy.semaphore(2)?; // manager.Semaphore(2): a third taker waits
+    let mut third = Process::new({
+        let semaphore = semaphore.clone();
+        move || drop(semaphore.acquire().expect("the manager answers"))
+    });
+    let permits = [semaphore.acquire()?, semaphore.acquire()?];
+    third.start()?;
+    let waited = wait_until(|| semaphore.waiters(), 1)?;
+    drop(permits); // the third process gets one
+    third.join()?;
+    println!("semaphore(2): two permits taken here, {waited} process waited for a third");
+
+    let condition = proxy.condition()?; // manager.Condition(): one waits, another notifies
+    let mut waiter = Process::new({
+        let condition = condition.clone();
+        move || {
+            let mut held = condition.acquire().expect("the manager answers");
+            held.wait().expect("the manager answers"); // lets go of the lock meanwhile
+            println!("condition: the waiter woke, holding the lock again");
+        }
+    });
+    let mut notifier = Process::new({
+        let condition = condition.clone();
+        move || {
+            let woken = condition.acquire().and_then(|held| held.notify(1));
+            let woken = woken.expect("the manager answers");
+            println!("condition: notify(1) woke {woken}");
+            assert_eq!(woken, 1);
+        }
+    });
+    waiter.start()?;
+    wait_until(|| condition.waiters(), 1)?;
+    notifier.start()?;
+    let codes = [notifier.join()?, waiter.join()?];
+    let from_child = putter.pid().is_some_and(|pid| got == i64::from(pid));
+    Ok(Others { x, y, from_child, waited, codes })
+}
+
+/// Asks `count` until it reaches `n` (at most 10 s); returns the last answer.
+fn wait_until(count: impl Fn() -> io::Result<usize>, n: usize) -> io::Result<usize> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = count()?;
+        if now >= n || Instant::now() >= deadline {
+            return Ok(now);
+        }
+        sleep(Duration::from_millis(5));
+    }
 }
 
 /// Asks the manager until `n` clients wait for its lock (at most 10 s).
