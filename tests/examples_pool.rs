@@ -68,6 +68,21 @@ fn pool_async_says_which_worker_could_not_start() {
 }
 
 #[test]
+fn coroutines() {
+    let out = run(env!("CARGO_BIN_EXE_coroutines"), &[]);
+    out.assert_success();
+    // The same 20 naps three ways; the async ones all on one thread.
+    assert!(out.line("20 naps in 20 processes:").ends_with(" ms"));
+    assert!(out.line("20 naps on 20 threads:").ends_with(" ms"));
+    assert!(out.line("20 naps as async tasks:").ends_with(" ms, on 1 thread"));
+    assert!(out.line("1000 naps on 1000 threads:").ends_with(" ms"));
+    assert!(out.line("1000 naps as async tasks:").ends_with(" ms, on 1 thread"));
+    assert!(
+        out.stdout.ends_with("main: ok, every nap of the async tasks ran on the main thread\n")
+    );
+}
+
+#[test]
 fn pool_map() {
     let out = run(env!("CARGO_BIN_EXE_pool_map"), &[]);
     out.assert_success();
@@ -255,12 +270,13 @@ fn side_by_side_answers_help_and_rejects_bad_arguments() {
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 6] = [
+    let binaries: [(&str, &[&str]); 7] = [
         (env!("CARGO_BIN_EXE_pool_async"), &[]),
         (env!("CARGO_BIN_EXE_pool_worker_dies"), &[]),
         (env!("CARGO_BIN_EXE_pool_map"), &[]),
         (env!("CARGO_BIN_EXE_thread_pool"), &[]),
         (env!("CARGO_BIN_EXE_gil_compare"), &["--n", "200000"]),
+        (env!("CARGO_BIN_EXE_coroutines"), &[]),
         (env!("CARGO_BIN_EXE_side_by_side"), &["--quick", "--no-write"]),
     ];
     harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);

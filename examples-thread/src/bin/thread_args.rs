@@ -36,7 +36,7 @@
 //!
 //! ```sh
 //! cargo add examples-process --path $REPO/examples-process
-//! cargo add examples-thread --path $REPO/examples-thread
+//! cargo add examples-thread --path $REPO/examples-thread --no-default-features
 //! ```
 
 use std::thread::sleep;

@@ -1,0 +1,105 @@
+//! The other answer to IO-bound work: many tasks on one thread, taking turns whenever
+//! one waits (coroutines; `async` tasks in Rust).
+//!
+//! Mirrors note 001 "5. GIL", which names processes and coroutines as the ways out:
+//! coroutines also run on one CPU, but switching between them costs less. The same 20
+//! IO-bound tasks as `gil_compare` (each sleeps 100 ms, standing for a wait on a disk
+//! or a network) run on 20 threads, in 20 processes, and as 20 async tasks on one
+//! thread; then 1000 of them, on threads and as async tasks.
+//!
+//! | CPython (`asyncio`)                          | Rust (`tokio`, current-thread runtime)       |
+//! |----------------------------------------------|----------------------------------------------|
+//! | `async def nap(): await asyncio.sleep(0.1)`  | `async fn nap() { tokio::time::sleep(NAP).await }` |
+//! | `asyncio.run(main())` (one thread)           | `Builder::new_current_thread().enable_time().build()?.block_on(..)` |
+//! | `asyncio.create_task(nap())`                 | `tokio::spawn(nap())`                        |
+//! | `await task` / `asyncio.gather(*tasks)`      | `task.await` for each                        |
+//!
+//! Run: `cargo run --release -p examples-pool --bin coroutines`
+//!
+//! Output: one line per way, with the time for all tasks and how many threads ran
+//! them: about 100 ms each for 20 tasks (they all wait at once), the async tasks on
+//! the one thread that ran the runtime; then 1000 tasks on 1000 threads and as 1000
+//! async tasks, where the threads cost more to start. What varies: the times.
+//!
+//! Where Rust differs: a Rust `async fn` does nothing until it is polled; a runtime
+//! (here `tokio`'s, on the calling thread only) polls the tasks, and an `.await` on
+//! something not ready yet hands the thread to another task, as `await` hands the event
+//! loop back in CPython. Neither runs Python-style CPU-bound code faster: one thread
+//! is one CPU. Unlike CPython, Rust also has threads that run at once on every core, so
+//! async tasks are for waiting on many things, not for speed of computation.
+//!
+//! In your own program: `tokio` (with its `macros` feature, `#[tokio::main]`) or
+//! `smol`; `std::thread::scope` when a few dozen threads will do.
+//!
+//! Copy it: `cargo new coroutines`, put this file in as `src/main.rs`, then run:
+//!
+//! ```sh
+//! cargo add examples-process --path $REPO/examples-process
+//! cargo add examples-pool --path $REPO/examples-pool --no-default-features
+//! cargo add tokio@1 --features rt,time
+//! ```
+
+use std::collections::HashSet;
+use std::thread::{self, ThreadId};
+use std::time::Instant;
+
+use examples_pool::workloads::{self, NAP, NAPS};
+use examples_process::Failure;
+
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
+    // Processes first: a process with several threads must not fork, and the thread
+    // rows below start threads.
+    let (naps, ms) = timed(workloads::naps_in_processes)?;
+    println!("{NAPS} naps in {naps} processes: {ms:.1} ms");
+    let (naps, ms) = timed(|| Ok(workloads::naps_in_threads()))?;
+    println!("{NAPS} naps on {naps} threads: {ms:.1} ms");
+    let (ran_on, ms) = timed(|| naps_as_tasks(NAPS))?;
+    println!("{NAPS} naps as async tasks: {ms:.1} ms, on {} thread", ran_on.len());
+
+    const MANY: u64 = 1000;
+    let (threads, many_threads_ms) = timed(|| Ok(naps_on_threads(MANY)))?;
+    println!("{MANY} naps on {threads} threads: {many_threads_ms:.1} ms");
+    let (ran_on, many_tasks_ms) = timed(|| naps_as_tasks(MANY))?;
+    println!("{MANY} naps as async tasks: {many_tasks_ms:.1} ms, on {} thread", ran_on.len());
+
+    assert_eq!(ran_on, HashSet::from([thread::current().id()]), "all on this one thread");
+    assert_eq!(threads, MANY);
+    println!("main: ok, every nap of the async tasks ran on the main thread");
+    Ok(())
+}
+
+/// `n` naps as async tasks on a runtime that uses only the calling thread. Returns the
+/// threads the tasks ran on.
+fn naps_as_tasks(n: u64) -> std::io::Result<HashSet<ThreadId>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(nap())).collect();
+        let mut ran_on = HashSet::new();
+        for task in tasks {
+            ran_on.insert(task.await.map_err(std::io::Error::other)?);
+        }
+        Ok(ran_on)
+    })
+}
+
+/// One IO-bound task: waits, and lets the other tasks run meanwhile.
+async fn nap() -> ThreadId {
+    tokio::time::sleep(NAP).await;
+    thread::current().id()
+}
+
+/// `n` naps, each on a thread of its own. Returns how many threads ran.
+fn naps_on_threads(n: u64) -> u64 {
+    thread::scope(|s| {
+        let threads: Vec<_> = (0..n).map(|_| s.spawn(|| thread::sleep(NAP))).collect();
+        threads.len() as u64
+    })
+}
+
+/// Runs `work` and returns its result and how long it took, in milliseconds.
+fn timed<T>(work: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<(T, f64)> {
+    let started = Instant::now();
+    let result = work()?;
+    Ok((result, started.elapsed().as_secs_f64() * 1000.0))
+}
