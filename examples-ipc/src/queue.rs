@@ -3,18 +3,32 @@
 //! Items travel through an `ipc-channel` channel (a Unix socket, serde-serialised).
 //! `ipc-channel` has no capacity limit, so the limit is a process-shared semaphore of
 //! free slots in shared memory, as in CPython: `put` takes a slot, `get` returns one.
-//! The semaphore is also what `qsize`, `full` and `empty` read, so they give the same
-//! answer in every process.
+//! A count of the items in the queue sits in the same shared memory, so `qsize`, `full`
+//! and `empty` give the same answer in every process, for bounded and unbounded queues.
+//! [`JoinableQueue`] adds `task_done` and `join`.
+//!
+//! | CPython                                  | here                                        |
+//! |------------------------------------------|---------------------------------------------|
+//! | `Queue()`, `Queue(n)`                    | `Queue::unbounded()?`, `Queue::bounded(n)?` |
+//! | `put(x)`, `put(x, timeout=t)`, `put_nowait(x)` | `put(x)?`, `put_timeout(x, t)?`, `put_nowait(x)?` |
+//! | `get()`, `get(timeout=t)`, `get_nowait()` | `get()?`, `get_timeout(t)?`, `get_nowait()?` |
+//! | `queue.Full`, `queue.Empty`              | `QueueError::Full`, `QueueError::Empty`     |
+//! | `qsize()`, `empty()`, `full()`           | `qsize()`, `empty()`, `full()`              |
+//! | `close()`, `join_thread()`               | `close()`, `join_thread()` (nothing to wait for) |
+//! | `JoinableQueue()`: `task_done()`, `join()` | `JoinableQueue::unbounded()?`: `task_done()?`, `join()?` |
 
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use rustix::thread::futex;
 
 use crate::shared::{Semaphore, SharedMemory};
 
@@ -25,6 +39,11 @@ pub enum QueueError {
     Full,
     /// The queue stayed empty (CPython: `queue.Empty`).
     Empty,
+    /// This process closed the queue (CPython: `ValueError: Queue is closed`).
+    Closed,
+    /// More `task_done` calls than items put (CPython: `ValueError: task_done() called
+    /// too many times`).
+    TaskDoneTooOften,
     /// The operating system refused.
     Io(io::Error),
 }
@@ -34,6 +53,8 @@ impl fmt::Display for QueueError {
         match self {
             QueueError::Full => f.write_str("full"),
             QueueError::Empty => f.write_str("empty"),
+            QueueError::Closed => f.write_str("the queue is closed"),
+            QueueError::TaskDoneTooOften => f.write_str("task_done() called too many times"),
             QueueError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -57,8 +78,8 @@ impl From<QueueError> for io::Error {
 }
 
 /// A first-in first-out queue shared by a process and its forked children. Clone it
-/// to hand a copy to a child: all clones are the same queue. A `put` that fails with
-/// `Full` drops its item, as the queue never had it.
+/// to hand a copy to a child: all clones are the same queue. A `put` that fails (`Full`,
+/// or an item that cannot be serialised) gives its slot back, and drops the item.
 ///
 /// ```
 /// use std::time::Duration;
@@ -69,7 +90,12 @@ impl From<QueueError> for io::Error {
 /// q.put(2)?;
 /// assert!(q.full());
 /// assert!(matches!(q.put_timeout(3, Duration::from_millis(10)), Err(QueueError::Full)));
-/// assert_eq!(q.get()?, 1);
+/// assert_eq!((q.get()?, q.qsize()), (1, 1));
+///
+/// let unbounded = Queue::unbounded()?;
+/// assert!(unbounded.empty());
+/// unbounded.put("a")?;
+/// assert_eq!((unbounded.qsize(), unbounded.empty()), (1, false));
 /// # Ok::<(), QueueError>(())
 /// ```
 pub struct Queue<T> {
@@ -78,9 +104,26 @@ pub struct Queue<T> {
 
 struct Inner<T> {
     tx: IpcSender<T>,
-    rx: IpcReceiver<T>,
-    /// Free slots; `None` for an unbounded queue.
+    /// Behind a lock so that threads of one process can share the queue, as CPython's
+    /// threads can: one `get` at a time receives.
+    rx: Mutex<IpcReceiver<T>>,
+    /// Counts shared by every process: items in the queue, tasks not done.
+    counts: SharedMemory<Counts>,
+    /// Free slots and the capacity; `None` for an unbounded queue.
     slots: Option<(SharedMemory<Semaphore>, u32)>,
+    /// Set by `close` in this process (CPython's `close` is per process too).
+    closed: AtomicBool,
+}
+
+crate::process_shared! {
+    /// What every process of a queue counts together.
+    struct Counts {
+        /// Items put and not yet taken (CPython: `qsize()`).
+        items: AtomicU32,
+        /// Items put whose `task_done` has not come yet (a `JoinableQueue`'s `join`
+        /// waits for 0); a futex word.
+        unfinished: AtomicU32,
+    }
 }
 
 impl<T> Clone for Queue<T> {
@@ -93,8 +136,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// A queue with no limit (CPython: `Queue()`). `put` does not wait, unless the
     /// kernel's socket buffer is full.
     pub fn unbounded() -> io::Result<Queue<T>> {
-        let (tx, rx) = ipc::channel()?;
-        Ok(Queue { inner: Arc::new(Inner { tx, rx, slots: None }) })
+        Queue::with_slots(None)
     }
 
     /// A queue that holds at most `capacity` items (CPython: `Queue(capacity)`).
@@ -105,9 +147,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 "a bounded queue needs a capacity of at least 1",
             ));
         }
+        Queue::with_slots(Some((Semaphore::shared(capacity)?, capacity)))
+    }
+
+    fn with_slots(slots: Option<(SharedMemory<Semaphore>, u32)>) -> io::Result<Queue<T>> {
         let (tx, rx) = ipc::channel()?;
-        let slots = Semaphore::shared(capacity)?;
-        Ok(Queue { inner: Arc::new(Inner { tx, rx, slots: Some((slots, capacity)) }) })
+        let counts =
+            SharedMemory::new(Counts { items: AtomicU32::new(0), unfinished: AtomicU32::new(0) })?;
+        let inner = Inner { tx, rx: Mutex::new(rx), counts, slots, closed: AtomicBool::new(false) };
+        Ok(Queue { inner: Arc::new(inner) })
     }
 
     /// Puts an item, waiting while the queue is full (CPython: `put(item)`).
@@ -127,45 +175,67 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn put_waiting(&self, item: T, timeout: Option<Duration>) -> Result<(), QueueError> {
+        self.check_open()?;
         if let Some((slots, _)) = &self.inner.slots
             && !slots.acquire(timeout)?
         {
             return Err(QueueError::Full);
         }
-        self.send(item)
-    }
-
-    fn send(&self, item: T) -> Result<(), QueueError> {
-        self.inner.tx.send(item).map_err(ipc_error)
+        // Counted before it is sent, so that a `get` elsewhere never sees more taken
+        // than put; taken back if the send fails.
+        let counts = &self.inner.counts;
+        counts.items.fetch_add(1, SeqCst);
+        counts.unfinished.fetch_add(1, SeqCst);
+        if let Err(e) = self.inner.tx.send(item) {
+            counts.items.fetch_sub(1, SeqCst);
+            self.task_finished();
+            self.free_slot()?; // the slot is not lost (CPython had this bug in its feeder)
+            return Err(ipc_error(e));
+        }
+        Ok(())
     }
 
     /// Takes the oldest item, waiting while the queue is empty (CPython: `get()`).
     pub fn get(&self) -> Result<T, QueueError> {
-        let item = self.inner.rx.recv().map_err(ipc_error)?;
-        self.free_slot()?;
+        self.check_open()?;
+        let item = self.receiver().recv().map_err(ipc_error)?;
+        self.taken()?;
         Ok(item)
     }
 
     /// Takes the oldest item, waiting at most `timeout`; `Empty` after that
     /// (CPython: `get(block=True, timeout=t)`).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
-        self.took(self.inner.rx.try_recv_timeout(timeout))
+        self.check_open()?;
+        self.took(self.receiver().try_recv_timeout(timeout))
     }
 
     /// Takes the oldest item if there is one now, else `Empty` (CPython: `get_nowait`).
     pub fn get_nowait(&self) -> Result<T, QueueError> {
-        self.took(self.inner.rx.try_recv())
+        self.check_open()?;
+        self.took(self.receiver().try_recv())
     }
 
     fn took(&self, received: Result<T, TryRecvError>) -> Result<T, QueueError> {
         match received {
             Ok(item) => {
-                self.free_slot()?;
+                self.taken()?;
                 Ok(item)
             }
             Err(TryRecvError::Empty) => Err(QueueError::Empty),
             Err(TryRecvError::IpcError(e)) => Err(ipc_error(e)),
         }
+    }
+
+    fn receiver(&self) -> MutexGuard<'_, IpcReceiver<T>> {
+        self.inner.rx.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An item has left the queue: count it out and free its slot.
+    fn taken(&self) -> io::Result<()> {
+        let items = &self.inner.counts.items;
+        let _ = items.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        self.free_slot()
     }
 
     fn free_slot(&self) -> io::Result<()> {
@@ -175,20 +245,125 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
     }
 
-    /// How many items are in the queue, as seen from any process. For an unbounded
-    /// queue this is not known (CPython raises on macOS); `None`.
-    pub fn qsize(&self) -> Option<u32> {
-        self.inner.slots.as_ref().map(|(slots, capacity)| capacity - slots.value().min(*capacity))
+    /// How many items are in the queue, as seen from any process, bounded or not (as
+    /// on Linux in CPython). A snapshot: other processes may change it at once.
+    pub fn qsize(&self) -> u32 {
+        self.inner.counts.items.load(SeqCst)
     }
 
-    /// Whether a bounded queue has no free slot (CPython: `full()`).
+    /// Whether a `put` would wait now: a bounded queue with no free slot (CPython:
+    /// `full()`). An unbounded queue is never full.
     pub fn full(&self) -> bool {
         self.inner.slots.as_ref().is_some_and(|(slots, _)| slots.value() == 0)
     }
 
-    /// Whether a bounded queue holds nothing (CPython: `empty()`).
+    /// Whether the queue holds nothing (CPython: `empty()`).
     pub fn empty(&self) -> bool {
-        self.qsize() == Some(0)
+        self.qsize() == 0
+    }
+
+    /// No more `put` or `get` through this process's handles (CPython: `close()`):
+    /// they fail with [`QueueError::Closed`]. Other processes are not affected, and
+    /// the items already put stay in the queue for them.
+    pub fn close(&self) {
+        self.inner.closed.store(true, SeqCst);
+    }
+
+    /// CPython's `join_thread()` waits for the queue's feeder thread to flush what this
+    /// process put. There is no feeder thread here (`put` has sent the item when it
+    /// returns), so there is nothing to wait for; it exists for the mapping.
+    pub fn join_thread(&self) {}
+
+    fn check_open(&self) -> Result<(), QueueError> {
+        if self.inner.closed.load(SeqCst) { Err(QueueError::Closed) } else { Ok(()) }
+    }
+
+    /// One task fewer not done; wakes `join` at zero.
+    fn task_finished(&self) -> bool {
+        let unfinished = &self.inner.counts.unfinished;
+        match unfinished.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) {
+            Ok(1) => {
+                let _ = futex::wake(unfinished, futex::Flags::empty(), u32::MAX);
+                true
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+/// CPython's `multiprocessing.JoinableQueue`: a [`Queue`] whose `join` waits until every
+/// item put has been marked done with `task_done`, in whichever process. It derefs to
+/// its `Queue` for `put`, `get` and the rest.
+///
+/// ```
+/// use examples_ipc::queue::JoinableQueue;
+/// use examples_process::Process;
+///
+/// let q = JoinableQueue::bounded(10)?;
+/// let mut worker = Process::new({
+///     let q = q.clone();
+///     move || {
+///         while let Ok(item) = q.get() {
+///             if item == 0 { break }
+///             q.task_done().expect("one task_done per get");
+///         }
+///     }
+/// });
+/// worker.start()?;
+/// for item in [3, 2, 1] {
+///     q.put(item)?;
+/// }
+/// q.join()?; // returns once the worker has marked all three done
+/// q.put(0)?; // the worker's cue to stop
+/// worker.join()?;
+/// # Ok::<(), examples_ipc::queue::QueueError>(())
+/// ```
+pub struct JoinableQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue { queue: self.queue.clone() }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// An unbounded joinable queue (CPython: `JoinableQueue()`).
+    pub fn unbounded() -> io::Result<JoinableQueue<T>> {
+        Ok(JoinableQueue { queue: Queue::unbounded()? })
+    }
+
+    /// A joinable queue of at most `capacity` items (CPython: `JoinableQueue(capacity)`).
+    pub fn bounded(capacity: u32) -> io::Result<JoinableQueue<T>> {
+        Ok(JoinableQueue { queue: Queue::bounded(capacity)? })
+    }
+
+    /// Marks one item taken with `get` as processed (CPython: `task_done()`). More
+    /// `task_done` calls than items put is an error, as CPython's `ValueError`.
+    pub fn task_done(&self) -> Result<(), QueueError> {
+        if self.queue.task_finished() { Ok(()) } else { Err(QueueError::TaskDoneTooOften) }
+    }
+
+    /// Waits until every item put so far has been marked done (CPython: `join()`).
+    pub fn join(&self) -> Result<(), QueueError> {
+        let unfinished = &self.queue.inner.counts.unfinished;
+        loop {
+            let now = unfinished.load(SeqCst);
+            if now == 0 {
+                return Ok(());
+            }
+            // Sleeps only while the count is still `now`; `task_done` wakes at zero.
+            let _ = futex::wait(unfinished, futex::Flags::empty(), now, None);
+        }
+    }
+}
+
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
     }
 }
 
@@ -211,14 +386,14 @@ mod tests {
         assert!(q.empty());
         q.put(1_u8).unwrap();
         q.put_nowait(2).unwrap();
-        assert_eq!((q.qsize(), q.full()), (Some(2), true));
+        assert_eq!((q.qsize(), q.full()), (2, true));
         assert!(matches!(q.put_nowait(3), Err(QueueError::Full)));
         assert!(matches!(q.put_timeout(3, Duration::from_millis(10)), Err(QueueError::Full)));
         assert_eq!(q.get().unwrap(), 1);
         assert_eq!(q.get_nowait().unwrap(), 2);
         assert!(matches!(q.get_nowait(), Err(QueueError::Empty)));
         assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(QueueError::Empty)));
-        assert_eq!(q.qsize(), Some(0));
+        assert_eq!(q.qsize(), 0);
     }
 
     #[test]
@@ -226,7 +401,7 @@ mod tests {
         let q = Queue::bounded(4).unwrap();
         let other = q.clone();
         other.put("from the clone".to_string()).unwrap();
-        assert_eq!(q.qsize(), Some(1));
+        assert_eq!(q.qsize(), 1);
         assert_eq!(q.get().unwrap(), "from the clone");
         assert!(other.empty());
     }
@@ -236,6 +411,87 @@ mod tests {
         let q = Queue::bounded(1).unwrap();
         q.put_timeout(5_u8, Duration::MAX).unwrap();
         assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 5);
+    }
+
+    #[test]
+    fn an_unbounded_queue_counts_and_can_be_empty() {
+        let q = Queue::unbounded().unwrap();
+        let mut sizes = vec![q.qsize()];
+        assert!(q.empty() && !q.full());
+        q.put(1_u8).unwrap();
+        sizes.push(q.qsize());
+        q.put(2).unwrap();
+        sizes.push(q.qsize());
+        q.get().unwrap();
+        sizes.push(q.qsize());
+        q.get().unwrap();
+        sizes.push(q.qsize());
+        assert_eq!(sizes, [0, 1, 2, 1, 0], "as CPython's on Linux");
+        assert!(q.empty(), "before, an unbounded queue was never empty");
+    }
+
+    /// A value whose serialisation always fails.
+    struct Unsendable;
+
+    impl Serialize for Unsendable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("this value cannot be sent"))
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Unsendable {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Ok(Unsendable)
+        }
+    }
+
+    #[test]
+    fn a_failed_put_gives_its_slot_back() {
+        let q = Queue::<Unsendable>::bounded(1).unwrap();
+        assert!(q.put(Unsendable).is_err());
+        assert_eq!((q.qsize(), q.full(), q.empty()), (0, false, true));
+        // Before, the slot stayed taken and this put waited for ever.
+        assert!(q.put_timeout(Unsendable, Duration::from_millis(50)).is_err());
+        assert!(!matches!(
+            q.put_timeout(Unsendable, Duration::from_millis(50)),
+            Err(QueueError::Full)
+        ));
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_put_and_get_here() {
+        let q = Queue::unbounded().unwrap();
+        q.put(1_u8).unwrap();
+        let other = q.clone();
+        q.close();
+        q.join_thread();
+        assert!(matches!(q.put(2), Err(QueueError::Closed)));
+        assert!(matches!(other.get(), Err(QueueError::Closed)), "every handle of this process");
+        assert_eq!(q.qsize(), 1, "what was put stays for other processes");
+    }
+
+    #[test]
+    fn join_waits_for_every_task_done() {
+        let q = JoinableQueue::unbounded().unwrap();
+        for i in 0..3_u32 {
+            q.put(i).unwrap();
+        }
+        let worker = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    q.get().unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                    q.task_done().unwrap();
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        q.join().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50), "join waited for the tasks");
+        worker.join().unwrap();
+        assert!(matches!(q.task_done(), Err(QueueError::TaskDoneTooOften)));
+        q.join().unwrap(); // nothing unfinished: at once
     }
 
     #[test]

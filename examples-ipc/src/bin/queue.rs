@@ -11,7 +11,7 @@
 //! | `q.put_nowait(x)` → `queue.Full`        | `q.put_nowait(x)` → `Err(QueueError::Full)`   |
 //! | `q.get()` / `q.get(True, 1)`            | `q.get()?` / `q.get_timeout(Duration)`        |
 //! | `q.get_nowait()` → `queue.Empty`        | `q.get_nowait()` → `Err(QueueError::Empty)`   |
-//! | `q.full()`, `q.empty()`, `q.qsize()`    | `q.full()`, `q.empty()`, `q.qsize()` (`Option<u32>`) |
+//! | `q.full()`, `q.empty()`, `q.qsize()`    | `q.full()`, `q.empty()`, `q.qsize()`    |
 //!
 //! Run: `cargo run -p examples-ipc --bin queue`
 //!
@@ -24,8 +24,8 @@
 //!
 //! Where Rust differs: the queue is generic over its item type, checked when it is
 //! compiled; CPython's holds any picklable object. The capacity is a process-shared
-//! semaphore, as CPython's is, so `qsize()` is right in every process; an unbounded
-//! queue cannot count (`qsize()` is `None`).
+//! semaphore, as CPython's is, and the count of items sits in shared memory beside it,
+//! so `qsize()` is right in every process.
 //!
 //! In your own program: `ipc-channel` between processes, `crossbeam-channel`
 //! (`bounded(n)`) between threads.
@@ -54,13 +54,13 @@ fn main() -> Result<(), Failure> {
         move || {
             for i in 1..=3 {
                 q.put(format!("message {i}")).expect("room for three");
-                println!("filler: put message {i}, qsize={:?}", q.qsize());
+                println!("filler: put message {i}, qsize={}", q.qsize());
             }
         }
     });
     filler.start()?;
     let filler_code = filler.join()?;
-    println!("parent: full={} qsize={:?}", q.full(), q.qsize());
+    println!("parent: full={} qsize={}", q.full(), q.qsize());
 
     let asked = Instant::now();
     let timed = q.put_timeout("message 4".into(), WAIT);
@@ -75,14 +75,14 @@ fn main() -> Result<(), Failure> {
         move || {
             for _ in 0..3 {
                 let item = q.get().expect("three items");
-                println!("drainer: got {item}, qsize={:?}", q.qsize());
+                println!("drainer: got {item}, qsize={}", q.qsize());
             }
             println!("drainer: empty={}", q.empty());
         }
     });
     drainer.start()?;
     let drainer_code = drainer.join()?;
-    println!("parent: empty={} qsize={:?}", q.empty(), q.qsize());
+    println!("parent: empty={} qsize={}", q.empty(), q.qsize());
 
     let asked = Instant::now();
     let timed_get = q.get_timeout(WAIT);
@@ -100,7 +100,7 @@ fn main() -> Result<(), Failure> {
     assert!(matches!(nowait, Err(QueueError::Full)));
     assert!(matches!(timed_get, Err(QueueError::Empty)) && get_waited >= WAIT);
     assert!(matches!(nowait_get, Err(QueueError::Empty)));
-    assert!(q.empty() && q.qsize() == Some(0));
+    assert!(q.empty() && q.qsize() == 0);
     println!("parent: ok");
     Ok(())
 }

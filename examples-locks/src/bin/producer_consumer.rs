@@ -183,7 +183,7 @@ fn between_processes() -> io::Result<(u64, [i32; 2])> {
             let mut most = 0;
             for item in 0..100 {
                 queue.put(Some(item)).expect("the queue is there");
-                most = most.max(queue.qsize().unwrap_or(0));
+                most = most.max(queue.qsize());
             }
             queue.put(None).expect("the queue is there");
             println!("producer process: put 0..99 and None; at most {most} waited in the queue");
