@@ -94,7 +94,7 @@ impl From<QueueError> for io::Error {
 ///
 /// let unbounded = Queue::unbounded()?;
 /// assert!(unbounded.empty());
-/// unbounded.put("a")?;
+/// unbounded.put("a".to_string())?;
 /// assert_eq!((unbounded.qsize(), unbounded.empty()), (1, false));
 /// # Ok::<(), QueueError>(())
 /// ```
