@@ -95,6 +95,10 @@ fn process_info() {
     assert_eq!(out.count("main: active children after join: 0"), 1);
     assert_eq!(out.count("main: active children before any start: 0"), 1);
     assert_eq!(out.count("main: exitcode while they run: [None, None]"), 1);
+    assert_eq!(
+        out.count(&format!("sing: parent_process <Process name='MainProcess' pid={main_pid}>")),
+        1
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use examples_ipc::shared::SharedMemory;
 use examples_process::{
-    Process, Run, active_children, current_pid, current_process, moving_to_child,
+    Process, Run, active_children, current_pid, current_process, moving_to_child, parent_process,
 };
 use harness::isolated::run_isolated;
 use harness::isolated_tests;
@@ -33,6 +33,8 @@ fn main() -> ExitCode {
         children_started_while_signals_are_held_can_be_terminated,
         a_child_inherits_no_descriptor_from_its_siblings,
         daemon_is_set_before_start_only,
+        current_and_parent_process_as_cpython_reports_them,
+        a_closed_handle_answers_nothing,
     ])
 }
 
@@ -290,4 +292,44 @@ fn daemon_is_set_before_start_only() {
     let builder = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.with_daemon(false)));
     let _ = std::panic::take_hook();
     assert!(builder.is_err(), "the builder form panics on a started process");
+}
+
+fn current_and_parent_process_as_cpython_reports_them() {
+    let main = current_process();
+    assert_eq!((main.name.as_str(), main.daemon, main.exitcode), ("MainProcess", false, None));
+    assert_eq!(parent_process(), None);
+    let main_pid = main.pid;
+    let mut child = Process::new(move || {
+        let me = current_process();
+        assert_eq!((me.name.as_str(), me.daemon, me.exitcode), ("worker", true, None));
+        let parent = parent_process().unwrap();
+        assert_eq!((parent.name.as_str(), parent.pid), ("MainProcess", main_pid));
+        // A grandchild's parent is this child, under its own name.
+        let mut grandchild = Process::new(move || {
+            let parent = parent_process().unwrap();
+            assert_eq!((parent.name.as_str(), parent.pid, parent.daemon), ("worker", me.pid, true));
+        });
+        grandchild.start().unwrap();
+        assert_eq!(grandchild.join().unwrap(), 0);
+    })
+    .with_name("worker")
+    .with_daemon(true);
+    child.start().unwrap();
+    let listed = active_children();
+    assert!(listed.iter().any(|c| c.name == "worker" && c.daemon && c.exitcode.is_none()));
+    assert_eq!(child.join().unwrap(), 0);
+}
+
+fn a_closed_handle_answers_nothing() {
+    let mut p = Process::new(|| sleep(Duration::from_millis(100)));
+    p.start().unwrap();
+    assert!(p.close().unwrap_err().to_string().contains("still running"));
+    assert_eq!(p.join().unwrap(), 0);
+    p.close().unwrap();
+    for err in [p.join().unwrap_err(), p.terminate().unwrap_err(), p.start().unwrap_err()] {
+        assert!(err.to_string().contains("process object is closed"), "{err}");
+    }
+    assert_eq!((p.pid(), p.exitcode(), p.is_alive()), (None, None, false));
+    let mut never_started = Process::new(|| {});
+    never_started.close().unwrap(); // nothing to release: fine, as in CPython
 }

@@ -10,6 +10,9 @@
 //! | `p.is_alive()` / `p.exitcode` / `p.pid`  | `is_alive()` / `exitcode()` / `pid()`  |
 //! | `p.terminate()` / `p.kill()`             | `terminate()?` / `kill()?`             |
 //! | `current_process()` / `active_children()`| [`current_process`] / [`active_children`] |
+//! | `parent_process()`                       | [`parent_process`]                     |
+//! | `p.sentinel`, `p.close()`                | `sentinel()`, `close()?`               |
+//! | `p.daemon = True` after `start()`: error | `set_daemon(true)` → `Err`             |
 //!
 //! How a child is made and ended:
 //!
@@ -67,7 +70,7 @@ mod signals;
 pub use command::{die_with_parent, run_self};
 pub use handover::{current_pid, moving_to_child};
 pub use output::{Failure, exit_on_stdout_failure};
-pub use process::{Process, ProcessInfo, Run, active_children, current_process};
+pub use process::{Process, ProcessInfo, Run, active_children, current_process, parent_process};
 pub use signals::DeferTermination;
 
 use std::time::{Duration, Instant};

@@ -52,6 +52,8 @@ pub struct Process {
     target: Option<Box<dyn FnOnce()>>,
     identity: Vec<u32>,
     child: Option<Arc<Child>>,
+    /// `close` was called: the handle answers nothing any more.
+    closed: bool,
 }
 
 /// What [`current_process`] and [`active_children`] report about a process.
@@ -61,6 +63,11 @@ pub struct ProcessInfo {
     pub name: String,
     /// The operating system's process id.
     pub pid: i32,
+    /// Whether it was started as a daemon (false for `MainProcess`).
+    pub daemon: bool,
+    /// Its exit code: `None` while it runs, which it does whenever it is asked about
+    /// itself or is an active child.
+    pub exitcode: Option<i32>,
 }
 
 impl fmt::Display for ProcessInfo {
@@ -110,6 +117,7 @@ impl Process {
             target: Some(target),
             identity,
             child: None,
+            closed: false,
         }
     }
 
@@ -229,6 +237,9 @@ impl Process {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Err(io::Error::other(format!("{}: process object is closed", self.name)));
+        }
         let Some(target) = self.target.take() else {
             return Err(io::Error::other(format!("cannot start {} twice", self.name)));
         };
@@ -256,7 +267,13 @@ impl Process {
                 ))
             }
             Ok(ForkResult::Child) => {
-                lock(&CURRENT).become_child(&self.name, &self.identity);
+                let me = ProcessInfo {
+                    name: self.name.clone(),
+                    pid: current_pid(),
+                    daemon: self.daemon,
+                    exitcode: None,
+                };
+                lock(&CURRENT).become_child(me, &self.identity, parent.as_raw());
                 lock(&CHILDREN).clear(); // the parent's children are not ours
                 lock(&HANDED_OVER).clear();
                 signals::restore_in_child();
@@ -275,6 +292,7 @@ impl Process {
                 let child = Arc::new(Child {
                     pid,
                     name: self.name.clone(),
+                    daemon: self.daemon,
                     parent,
                     exitcode: Mutex::new(None),
                     sentinel: OnceLock::new(),
@@ -419,7 +437,42 @@ impl Process {
         self.started("kill")?.signal(Signal::SIGKILL)
     }
 
+    /// Releases what the handle holds (CPython: `close()`), once the child has ended
+    /// (an error while it runs, as in CPython). Afterwards every method that needs the
+    /// child fails with "process object is closed", and `pid`/`exitcode` are `None`.
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+    /// p.start()?;
+    /// assert!(p.close().is_err()); // still running
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(p.join().unwrap_err().to_string().contains("closed"));
+    /// assert_eq!(p.pid(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn close(&mut self) -> io::Result<()> {
+        if let Some(child) = &self.child
+            && child.is_ours()
+            && child.reap()?.is_none()
+        {
+            return Err(io::Error::other(format!(
+                "cannot close {} while it is still running; join() or terminate() it first",
+                self.name
+            )));
+        }
+        self.child = None; // reaped: the record and any sentinel go
+        self.target = None;
+        self.closed = true;
+        Ok(())
+    }
+
     fn started(&self, what: &str) -> io::Result<&Child> {
+        if self.closed {
+            return Err(io::Error::other(format!("{}: process object is closed", self.name)));
+        }
         self.child
             .as_deref()
             .ok_or_else(|| io::Error::other(format!("can only {what} a started process")))
@@ -490,8 +543,27 @@ impl Drop for Process {
 /// assert_eq!(me.pid, std::process::id() as i32);
 /// ```
 pub fn current_process() -> ProcessInfo {
-    let name = lock(&CURRENT).name.clone().unwrap_or_else(|| "MainProcess".to_string());
-    ProcessInfo { name, pid: current_pid() }
+    lock(&CURRENT).current()
+}
+
+/// The process that started this one (CPython: `parent_process()`), with the name it
+/// had then; `None` in the program's first process.
+///
+/// ```
+/// use examples_process::{Process, current_process, parent_process};
+///
+/// assert_eq!(parent_process(), None); // the main process has none
+/// let me = current_process();
+/// let mut child = Process::new(move || {
+///     let parent = parent_process().expect("a child has a parent");
+///     assert_eq!((parent.name.as_str(), parent.pid), ("MainProcess", me.pid));
+/// });
+/// child.start()?;
+/// assert_eq!(child.join()?, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn parent_process() -> Option<ProcessInfo> {
+    lock(&CURRENT).parent.clone()
 }
 
 /// The children this process started that are still running. Like CPython, it reaps
@@ -522,7 +594,15 @@ pub fn active_children() -> Vec<ProcessInfo> {
         .filter(|c| matches!(c.reap(), Ok(None)))
         .collect();
     *children = alive.iter().map(Arc::downgrade).collect();
-    alive.iter().map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid.as_raw() }).collect()
+    alive
+        .iter()
+        .map(|c| ProcessInfo {
+            name: c.name.clone(),
+            pid: c.pid.as_raw(),
+            daemon: c.daemon,
+            exitcode: None,
+        })
+        .collect()
 }
 
 /// One started child, shared between its `Process` handle and the table that
@@ -535,6 +615,7 @@ pub fn active_children() -> Vec<ProcessInfo> {
 struct Child {
     pid: Pid,
     name: String,
+    daemon: bool,
     parent: Pid,
     exitcode: Mutex<Option<i32>>,
     /// A pidfd, opened only if `sentinel` is asked for.
@@ -608,7 +689,10 @@ impl Child {
 
 /// Who this process is, for names: `MainProcess` (no name, identity `[]`), or a child.
 struct Identity {
-    name: Option<String>,
+    /// This process, if it is a child started by `Process` (else it is `MainProcess`).
+    me: Option<ProcessInfo>,
+    /// The process that started this one.
+    parent: Option<ProcessInfo>,
     identity: Vec<u32>,
     created: u32,
     /// Where children wait for this process to finish starting them.
@@ -623,15 +707,28 @@ impl Identity {
         id
     }
 
-    fn become_child(&mut self, name: &str, identity: &[u32]) {
-        self.name = Some(name.to_string());
+    /// This process as `current_process` reports it.
+    fn current(&self) -> ProcessInfo {
+        let main = || ProcessInfo {
+            name: "MainProcess".into(),
+            pid: current_pid(),
+            daemon: false,
+            exitcode: None,
+        };
+        self.me.clone().map_or_else(main, |me| ProcessInfo { pid: current_pid(), ..me })
+    }
+
+    fn become_child(&mut self, me: ProcessInfo, identity: &[u32], parent_pid: i32) {
+        // In the child, this is still the parent's record, under the parent's pid.
+        self.parent = Some(ProcessInfo { pid: parent_pid, ..self.current() });
+        self.me = Some(me);
         self.identity = identity.to_vec();
         self.created = 0;
     }
 }
 
 static CURRENT: Mutex<Identity> =
-    Mutex::new(Identity { name: None, identity: Vec::new(), created: 0, gate: None });
+    Mutex::new(Identity { me: None, parent: None, identity: Vec::new(), created: 0, gate: None });
 /// The children started by this process whose handles still exist.
 static CHILDREN: Mutex<Vec<Weak<Child>>> = Mutex::new(Vec::new());
 /// Children whose handles were moved into another child: that child decides when they

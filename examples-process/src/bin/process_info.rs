@@ -7,6 +7,7 @@
 //! |----------------------------------------|----------------------------------------------|
 //! | `os.getpid()`, `os.getppid()`          | `nix::unistd::getpid()`, `getppid()` (or `std::process::id()`) |
 //! | `multiprocessing.current_process()`    | `examples_process::current_process()`        |
+//! | `multiprocessing.parent_process()`     | `examples_process::parent_process()` (`None` in the main process) |
 //! | `multiprocessing.active_children()`    | `examples_process::active_children()`        |
 //! | `multiprocessing.cpu_count()`          | `std::thread::available_parallelism()`       |
 //! | `os.kill(os.getpid(), 9)`              | `nix::sys::signal::kill(getpid(), SIGKILL)`  |
@@ -38,7 +39,7 @@
 use std::thread::{available_parallelism, sleep};
 use std::time::Duration;
 
-use examples_process::{Failure, Process, active_children, current_process};
+use examples_process::{Failure, Process, active_children, current_process, parent_process};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{getpid, getppid};
 
@@ -97,6 +98,9 @@ fn sing() {
     let me = current_process();
     println!("sing: pid={} ppid={}", me.pid, getppid());
     println!("sing: current_process {me}");
+    if let Some(parent) = parent_process() {
+        println!("sing: parent_process {parent}");
+    }
     for _ in 0..5 {
         println!("singing...");
         sleep(Duration::from_millis(100));
