@@ -101,6 +101,17 @@ fn pool_map() {
     );
     assert_eq!(out.count("the same task later gave 49"), 1);
     assert_eq!(out.count("map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"), 1);
+    // The other maps: the callback saw the squares, starmap unpacked pairs, and
+    // imap_unordered gave the quicker task first.
+    assert!(
+        out.line("map_async(square, range(10), callback=...)")
+            .contains("sum of 285, get() gave 10")
+    );
+    assert_eq!(out.count("starmap(add, [(1, 2), (3, 4), (5, 6)]) = [3, 7, 11]"), 1);
+    assert_eq!(
+        out.count("imap_unordered(slow_echo, [300, 10]) gave [10, 300]: the quicker first"),
+        1
+    );
     // Leaving the scope with a task running ended both workers (the example checks that
     // their pids no longer exist; the harness, that nothing was left behind).
     assert!(out.line("a one-minute task is running on the pool's workers [").ends_with(']'));

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         a_pool_of_zero_is_refused,
         arguments_or_results_too_large_are_an_error,
         a_worker_holds_no_other_workers_channel,
+        map_async_starmap_and_callbacks,
+        imap_in_order_and_as_completed,
+        terminate_ends_the_workers_at_once,
     ])
 }
 
@@ -156,4 +159,80 @@ fn a_worker_holds_no_other_workers_channel() {
     // Thirty tasks, one at a time per worker: every worker runs some.
     let counts = pool.map_chunked(sockets, vec![(); 30], 1).unwrap();
     assert!(counts.iter().all(|&n| n == 1), "each worker holds its own end only: {counts:?}");
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// Sleeps `ms` milliseconds, then returns them.
+fn nap_for(ms: u64) -> u64 {
+    sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn map_async_starmap_and_callbacks() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let pool = Pool::new(2).unwrap();
+    let pending = pool.map_async(square, 0..20).unwrap();
+    assert_eq!(pending.get().unwrap(), (0..20).map(square).collect::<Vec<_>>());
+    assert_eq!(pool.starmap(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+    assert_eq!(pool.starmap_async(add, vec![(5, 5)]).unwrap().get().unwrap(), [10]);
+
+    // callback sees the result; error_callback sees a failure; neither sees the other.
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let note = |what: &'static str| {
+        let seen = Rc::clone(&seen);
+        move |_: &dyn std::fmt::Debug| seen.borrow_mut().push(what.to_string())
+    };
+    let ok = pool
+        .apply_async(square, 6)
+        .unwrap()
+        .callback({
+            let note = note("ok callback");
+            move |v: &u64| note(v)
+        })
+        .error_callback({
+            let note = note("ok error_callback");
+            move |e: &PoolError| note(e)
+        });
+    fn fails(_: ()) -> u64 {
+        std::panic::set_hook(Box::new(|_| {}));
+        panic!("on purpose")
+    }
+    let bad = pool.apply_async(fails, ()).unwrap().error_callback({
+        let note = note("bad error_callback");
+        move |e: &PoolError| note(e)
+    });
+    assert_eq!(ok.get().unwrap(), 36);
+    assert!(matches!(bad.get(), Err(PoolError::Panicked(_))));
+    assert_eq!(*seen.borrow(), ["ok callback", "bad error_callback"]);
+}
+
+fn imap_in_order_and_as_completed() {
+    let pool = Pool::new(3).unwrap();
+    // The first item is the slowest: imap waits for it; imap_unordered gives it last.
+    let naps = [150, 10, 20];
+    let ordered: Vec<u64> = pool.imap(nap_for, naps, 1).unwrap().map(Result::unwrap).collect();
+    assert_eq!(ordered, naps);
+    let unordered: Vec<u64> =
+        pool.imap_unordered(nap_for, naps, 1).unwrap().map(Result::unwrap).collect();
+    assert_eq!(unordered.last(), Some(&150));
+    let mut sorted = unordered.clone();
+    sorted.sort();
+    assert_eq!(sorted, [10, 20, 150]);
+}
+
+fn terminate_ends_the_workers_at_once() {
+    let pool = Pool::new(2).unwrap();
+    pool.apply_async(timed_nap, 60_000).unwrap();
+    let pids = pool.worker_pids();
+    let started = Instant::now();
+    pool.terminate();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        pids.iter().all(|&p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err())
+    );
 }

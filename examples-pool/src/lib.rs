@@ -9,7 +9,12 @@
 //! | `pool.apply(f, (x,))`                     | `pool.apply(f, x)?`                         |
 //! | `r = pool.apply_async(f, (x,))`           | `let r = pool.apply_async(f, x)?;`          |
 //! | `r.get()`, `r.get(timeout)`, `r.ready()`  | `r.get()?`, `r.get_timeout(t)`, `r.ready()?` |
-//! | `pool.map(f, items)`                      | `pool.map(f, items)?`                       |
+//! | `pool.map(f, items)`, `map(f, items, n)`  | `pool.map(f, items)?`, `map_chunked(f, items, n)?` |
+//! | `pool.map_async(f, items)`                | `pool.map_async(f, items)?` → `AsyncResult<Vec<R>>` |
+//! | `pool.starmap(f, [(a, b), …])`, `starmap_async` | `pool.starmap(f, pairs)?`, `starmap_async(f, pairs)?` |
+//! | `pool.imap(f, items)`, `imap_unordered(f, items)` | `pool.imap(f, items, 1)?`, `imap_unordered(f, items, 1)?` (iterators) |
+//! | `apply_async(..., callback=c, error_callback=e)` | `apply_async(..)?.callback(c).error_callback(e)` |
+//! | `pool.terminate()`                        | `pool.terminate()` (dropping it does the same) |
 //! | `pool.close(); pool.join()`               | `pool.close().join()?`                      |
 //! | `with Pool(3) as pool:` (exit terminates) | a block: dropping a `Pool` terminates it    |
 //!
@@ -52,7 +57,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -179,6 +183,8 @@ struct Inner {
     started: usize,
     /// Where the next round of dispatching starts.
     next_worker: usize,
+    /// Callbacks waiting for results.
+    watches: Vec<Watch>,
 }
 
 struct Worker {
@@ -209,6 +215,7 @@ impl Pool {
             next_id: 0,
             started: processes,
             next_worker: 0,
+            watches: Vec::new(),
         };
         Ok(Pool { inner: RefCell::new(inner) })
     }
@@ -228,9 +235,9 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let id = self.submit(f, &[args])?;
+        let id = self.submit(run_chunk::<A, R>, f as usize, &[args])?;
         self.inner.borrow_mut().dispatch()?;
-        Ok(AsyncResult { pool: self, id, _result: PhantomData })
+        Ok(AsyncResult::new(self, vec![id], first_of::<R>))
     }
 
     /// `f` over every item, results in input order (CPython: `map`). Items go to the
@@ -244,10 +251,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        let workers = self.inner.borrow().workers.len();
-        let chunk = items.len().div_ceil(4 * workers).max(1);
-        self.map_chunked(f, items, chunk)
+        self.map_async(f, items)?.get()
     }
 
     /// `map` with a chosen chunk size (CPython: `map(f, items, chunksize)`).
@@ -261,14 +265,96 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let ids =
-            items.chunks(chunk.max(1)).map(|c| self.submit(f, c)).collect::<Result<Vec<_>, _>>()?;
-        let mut results = Vec::with_capacity(items.len());
-        for id in ids {
-            let bytes = self.wait_for(id, None)?;
-            results.extend(decode::<Vec<R>>(&bytes)?);
-        }
-        Ok(results)
+        let ids = self.submit_chunks(run_chunk::<A, R>, f as usize, &items, Some(chunk))?;
+        AsyncResult::new(self, ids, concatenated::<R>).get()
+    }
+
+    /// `map` that returns at once (CPython: `map_async`); `get` gives the results in
+    /// input order.
+    pub fn map_async<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<AsyncResult<'_, Vec<R>>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let ids = self.submit_chunks(run_chunk::<A, R>, f as usize, &items, None)?;
+        Ok(AsyncResult::new(self, ids, concatenated::<R>))
+    }
+
+    /// `f(a, b)` for every pair, results in input order (CPython: `starmap`, whose
+    /// items are argument tuples). For three arguments or more, take a tuple in `map`.
+    pub fn starmap<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.starmap_async(f, items)?.get()
+    }
+
+    /// `starmap` that returns at once (CPython: `starmap_async`).
+    pub fn starmap_async<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<AsyncResult<'_, Vec<R>>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let items: Vec<(A, B)> = items.into_iter().collect();
+        let ids = self.submit_chunks(run_pair_chunk::<A, B, R>, f as usize, &items, None)?;
+        Ok(AsyncResult::new(self, ids, concatenated::<R>))
+    }
+
+    /// `f` over every item, yielding each result as soon as it and the ones before it
+    /// are done, in input order (CPython: `imap`). Tasks go one item per chunk unless
+    /// `chunk` says otherwise (CPython's `chunksize`, 1 by default here too).
+    pub fn imap<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunk: usize,
+    ) -> Result<Imap<'_, R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let ids = self.submit_chunks(run_chunk::<A, R>, f as usize, &items, Some(chunk))?;
+        Ok(Imap { pool: self, ids: ids.into(), ready: VecDeque::new(), ordered: true })
+    }
+
+    /// Like [`imap`](Pool::imap), but yielding results as they complete, in any order
+    /// (CPython: `imap_unordered`).
+    pub fn imap_unordered<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunk: usize,
+    ) -> Result<Imap<'_, R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let mut imap = self.imap(f, items, chunk)?;
+        imap.ordered = false;
+        Ok(imap)
+    }
+
+    /// Stops the workers at once, whatever they are doing, and reaps them (CPython:
+    /// `terminate()`); the same as dropping the pool, said out loud.
+    pub fn terminate(self) {
+        drop(self);
     }
 
     /// The workers' pids, in worker order (CPython keeps them in `pool._pool`).
@@ -281,12 +367,13 @@ impl Pool {
         ClosedPool { pool: self }
     }
 
-    fn submit<A, R>(&self, f: fn(A) -> R, args: &[A]) -> Result<u64, PoolError>
-    where
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned,
-    {
-        let trampoline: Trampoline = run_chunk::<A, R>;
+    /// Queues one task: `trampoline` runs `func` over the items of `args` in a worker.
+    fn submit<A: Serialize>(
+        &self,
+        trampoline: Trampoline,
+        func: usize,
+        args: &[A],
+    ) -> Result<u64, PoolError> {
         let args = postcard::to_stdvec(args).map_err(io::Error::other)?;
         if args.len() > connection::MAX_MESSAGE - ENVELOPE {
             return Err(PoolError::TooLarge(args.len()));
@@ -294,25 +381,53 @@ impl Pool {
         let mut inner = self.inner.borrow_mut();
         let id = inner.next_id;
         inner.next_id += 1;
-        inner.queued.push_back(Task {
-            id,
-            trampoline: trampoline as usize,
-            func: f as usize,
-            args,
-        });
+        inner.queued.push_back(Task { id, trampoline: trampoline as usize, func, args });
         Ok(id)
     }
 
-    /// Drives the pool until task `id` is done or the deadline passes.
-    fn wait_for(&self, id: u64, deadline: Option<Instant>) -> Result<Vec<u8>, PoolError> {
+    /// Queues `items` in chunks of `chunk` (CPython's default, about a quarter of an
+    /// even share per worker, when `None`) and hands out what it can.
+    fn submit_chunks<A: Serialize>(
+        &self,
+        trampoline: Trampoline,
+        func: usize,
+        items: &[A],
+        chunk: Option<usize>,
+    ) -> Result<Vec<u64>, PoolError> {
+        let workers = self.inner.borrow().workers.len();
+        let chunk = chunk.unwrap_or_else(|| items.len().div_ceil(4 * workers)).max(1);
+        let ids = items
+            .chunks(chunk)
+            .map(|c| self.submit(trampoline, func, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.borrow_mut().dispatch()?;
+        Ok(ids)
+    }
+
+    /// Drives the pool until every task of `ids` is done or the deadline passes, then
+    /// hands their outcomes over, in order. On a timeout nothing is handed over.
+    fn wait_all(&self, ids: &[u64], deadline: Option<Instant>) -> Result<Vec<Vec<u8>>, PoolError> {
         let mut inner = self.inner.borrow_mut();
-        loop {
-            if let Some(outcome) = inner.finished.remove(&id) {
-                return outcome;
-            }
+        while !ids.iter().all(|id| inner.finished.contains_key(id)) {
             if !inner.step(deadline)? {
                 return Err(PoolError::Timeout);
             }
+        }
+        ids.iter().map(|id| inner.finished.remove(id).unwrap_or(Err(PoolError::Timeout))).collect()
+    }
+
+    /// Drives the pool until one of `ids` is done and hands it over.
+    fn wait_any(&self, ids: &[u64]) -> Result<(u64, Vec<u8>), PoolError> {
+        let mut inner = self.inner.borrow_mut();
+        loop {
+            if let Some(&id) = ids.iter().find(|id| inner.finished.contains_key(id)) {
+                return inner
+                    .finished
+                    .remove(&id)
+                    .unwrap_or(Err(PoolError::Timeout))
+                    .map(|b| (id, b));
+            }
+            inner.step(None)?;
         }
     }
 }
@@ -402,7 +517,39 @@ impl Inner {
                 }
             }
         }
+        self.run_callbacks();
         Ok(true)
+    }
+
+    /// Runs the callbacks whose tasks have all finished, or the error callback of a
+    /// group one of whose tasks failed.
+    fn run_callbacks(&mut self) {
+        let finished = &self.finished;
+        let (due, waiting): (Vec<Watch>, Vec<Watch>) =
+            std::mem::take(&mut self.watches).into_iter().partition(|w| {
+                w.ids.iter().all(|id| finished.contains_key(id))
+                    || w.ids.iter().any(|id| matches!(finished.get(id), Some(Err(_))))
+            });
+        self.watches = waiting;
+        for watch in due {
+            let outcomes: Vec<&Outcome> =
+                watch.ids.iter().filter_map(|id| finished.get(id)).collect();
+            match outcomes.iter().find_map(|o| o.as_ref().err()) {
+                Some(error) => {
+                    if let Some(on_error) = watch.on_error {
+                        on_error(error);
+                    }
+                }
+                None => {
+                    let chunks: Vec<&[u8]> = outcomes
+                        .iter()
+                        .filter_map(|o| o.as_ref().ok())
+                        .map(Vec::as_slice)
+                        .collect();
+                    (watch.on_result)(&chunks);
+                }
+            }
+        }
     }
 }
 
@@ -488,9 +635,29 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(
     // this instance of `run_chunk::<A, R>`, so the types match; see `serve` for why the
     // address is valid here.
     let f: fn(A) -> R = unsafe { std::mem::transmute(func) };
-    let args: Vec<A> = postcard::from_bytes(args).map_err(|e| Failed::Panicked(e.to_string()))?;
+    run_each(args, f)
+}
+
+/// `run_chunk` for `starmap`: the items are pairs, and `f` takes two arguments.
+fn run_pair_chunk<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, Failed> {
+    // SAFETY: as in `run_chunk`: the address of an `fn(A, B) -> R` taken in the parent
+    // together with this instance of `run_pair_chunk::<A, B, R>`.
+    let f: fn(A, B) -> R = unsafe { std::mem::transmute(func) };
+    run_each(args, |(a, b)| f(a, b))
+}
+
+/// Decodes the items, calls `f` on each (a panic is the chunk's failure), encodes the
+/// results.
+fn run_each<T: DeserializeOwned, R: Serialize>(
+    args: &[u8],
+    f: impl Fn(T) -> R,
+) -> Result<Vec<u8>, Failed> {
+    let args: Vec<T> = postcard::from_bytes(args).map_err(|e| Failed::Panicked(e.to_string()))?;
     let results =
-        panic::catch_unwind(AssertUnwindSafe(|| args.into_iter().map(f).collect::<Vec<R>>()))
+        panic::catch_unwind(AssertUnwindSafe(|| args.into_iter().map(&f).collect::<Vec<R>>()))
             .map_err(|panic| {
                 panic
                     .downcast_ref::<&str>()
@@ -506,36 +673,157 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PoolError> {
         .map_err(|e| PoolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
-/// The future result of `apply_async` (CPython: `AsyncResult`).
-pub struct AsyncResult<'pool, R> {
-    pool: &'pool Pool,
-    id: u64,
-    _result: PhantomData<R>,
+/// The one result of a one-task chunk (`apply_async`).
+fn first_of<R: DeserializeOwned>(chunks: &[&[u8]]) -> Result<R, PoolError> {
+    let chunk = chunks.first().ok_or_else(|| io::Error::other("no chunk"))?;
+    decode::<Vec<R>>(chunk)?.into_iter().next().ok_or_else(|| io::Error::other("empty").into())
 }
 
-impl<R: DeserializeOwned> AsyncResult<'_, R> {
+/// Every chunk's results, in order (`map_async`, `starmap_async`).
+fn concatenated<R: DeserializeOwned>(chunks: &[&[u8]]) -> Result<Vec<R>, PoolError> {
+    let mut all = Vec::new();
+    for chunk in chunks {
+        all.extend(decode::<Vec<R>>(chunk)?);
+    }
+    Ok(all)
+}
+
+/// The future result of `apply_async`, `map_async` or `starmap_async` (CPython:
+/// `AsyncResult`, `MapResult`).
+///
+/// Callbacks (CPython: `callback=`, `error_callback=`) run in this process when the
+/// result arrives, which here is during a later pool call (`get`, `ready`, `join`, …):
+/// the pool has no thread of its own. CPython runs them on its result-handler thread.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use examples_pool::Pool;
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = Pool::new(2)?;
+/// let seen = Rc::new(Cell::new(0));
+/// let result = pool.map_async(square, 1..4)?.callback({
+///     let seen = Rc::clone(&seen);
+///     move |squares: &Vec<u64>| seen.set(squares.iter().sum())
+/// });
+/// assert_eq!(result.get()?, [1, 4, 9]);
+/// assert_eq!(seen.get(), 14); // the callback ran when the results came in
+/// # Ok::<(), examples_pool::PoolError>(())
+/// ```
+pub struct AsyncResult<'pool, T> {
+    pool: &'pool Pool,
+    ids: Vec<u64>,
+    assemble: fn(&[&[u8]]) -> Result<T, PoolError>,
+}
+
+impl<'pool, T> AsyncResult<'pool, T> {
+    fn new(
+        pool: &'pool Pool,
+        ids: Vec<u64>,
+        assemble: fn(&[&[u8]]) -> Result<T, PoolError>,
+    ) -> Self {
+        AsyncResult { pool, ids, assemble }
+    }
+
     /// Waits for the result.
-    pub fn get(self) -> Result<R, PoolError> {
-        let bytes = self.pool.wait_for(self.id, None)?;
-        Ok(decode::<Vec<R>>(&bytes)?.remove(0))
+    pub fn get(self) -> Result<T, PoolError> {
+        let chunks = self.pool.wait_all(&self.ids, None)?;
+        (self.assemble)(&chunks.iter().map(Vec::as_slice).collect::<Vec<_>>())
     }
 
-    /// Waits at most `timeout`. On `Err(Timeout)` the task goes on, and this result
+    /// Waits at most `timeout`. On `Err(Timeout)` the tasks go on, and this result
     /// can be asked again; an `Ok` hands the result over, so ask only once after it.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
-        let bytes = self.pool.wait_for(self.id, Instant::now().checked_add(timeout))?;
-        Ok(decode::<Vec<R>>(&bytes)?.remove(0))
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolError> {
+        let chunks = self.pool.wait_all(&self.ids, Instant::now().checked_add(timeout))?;
+        (self.assemble)(&chunks.iter().map(Vec::as_slice).collect::<Vec<_>>())
     }
 
-    /// Whether the task has finished (it does not wait).
+    /// Whether every task has finished (it does not wait).
     pub fn ready(&self) -> Result<bool, PoolError> {
         let mut inner = self.pool.inner.borrow_mut();
-        if !inner.finished.contains_key(&self.id)
-            && inner.workers.iter().any(|w| w.running.is_some())
-        {
+        let done = |inner: &Inner| self.ids.iter().all(|id| inner.finished.contains_key(id));
+        if !done(&inner) && inner.workers.iter().any(|w| w.running.is_some()) {
             inner.step(Some(Instant::now()))?;
         }
-        Ok(inner.finished.contains_key(&self.id))
+        Ok(done(&inner))
+    }
+}
+
+impl<T: 'static> AsyncResult<'_, T> {
+    /// Calls `callback` with the result once it has arrived (CPython: `callback=`).
+    pub fn callback(self, callback: impl FnOnce(&T) + 'static) -> Self {
+        let assemble = self.assemble;
+        self.watch(
+            Box::new(move |chunks: &[&[u8]]| {
+                if let Ok(result) = assemble(chunks) {
+                    callback(&result);
+                }
+            }),
+            None,
+        )
+    }
+
+    /// Calls `error_callback` with the error if a task fails (CPython:
+    /// `error_callback=`).
+    pub fn error_callback(self, error_callback: impl FnOnce(&PoolError) + 'static) -> Self {
+        self.watch(Box::new(|_: &[&[u8]]| {}), Some(Box::new(error_callback)))
+    }
+
+    fn watch(self, on_result: OnResult, on_error: Option<OnError>) -> Self {
+        self.pool.inner.borrow_mut().watches.push(Watch {
+            ids: self.ids.clone(),
+            on_result,
+            on_error,
+        });
+        self
+    }
+}
+
+/// What a callback gets: the chunks' encoded results.
+type OnResult = Box<dyn FnOnce(&[&[u8]])>;
+type OnError = Box<dyn FnOnce(&PoolError)>;
+
+/// Callbacks waiting for a group of tasks.
+struct Watch {
+    ids: Vec<u64>,
+    on_result: OnResult,
+    on_error: Option<OnError>,
+}
+
+/// Results of `imap` / `imap_unordered` as they come: each item is a result or the
+/// error of the task that should have given it.
+pub struct Imap<'pool, R> {
+    pool: &'pool Pool,
+    ids: VecDeque<u64>,
+    ready: VecDeque<R>,
+    ordered: bool,
+}
+
+impl<R: DeserializeOwned> Iterator for Imap<'_, R> {
+    type Item = Result<R, PoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.ready.is_empty() {
+            let bytes = if self.ordered {
+                let id = self.ids.pop_front()?;
+                self.pool.wait_all(&[id], None).map(|mut chunks| chunks.remove(0))
+            } else {
+                if self.ids.is_empty() {
+                    return None;
+                }
+                let ids: Vec<u64> = self.ids.iter().copied().collect();
+                self.pool.wait_any(&ids).map(|(id, bytes)| {
+                    self.ids.retain(|&i| i != id);
+                    bytes
+                })
+            };
+            match bytes.and_then(|b| decode::<Vec<R>>(&b)) {
+                Ok(results) => self.ready.extend(results),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        self.ready.pop_front().map(Ok)
     }
 }
 

@@ -11,13 +11,18 @@
 //! | `pool.apply_async(f, (10,)).get(timeout=1)`  | `pool.apply_async(f, 10)?.get_timeout(Duration::from_secs(1))?` |
 //! | `multiprocessing.TimeoutError`               | `Err(PoolError::Timeout)`                 |
 //! | `pool.map(f, range(10))`                     | `pool.map(f, 0..10)?`                     |
+//! | `pool.map_async(f, items, callback=c)`       | `pool.map_async(f, items)?.callback(c)`   |
+//! | `pool.starmap(add, [(1, 2), (3, 4)])`        | `pool.starmap(add, [(1, 2), (3, 4)])?`    |
+//! | `pool.imap_unordered(f, items)`              | `pool.imap_unordered(f, items, 1)?` (an iterator) |
 //!
 //! Run: `cargo run -p examples-pool --bin pool_map`
 //!
 //! Output: ten tasks on a pool of 4, closed and joined; `get(timeout=1)` of `square(10)`
 //! giving 100; a 0.1 s `get` of a 0.5 s task failing with a timeout, after which the
 //! same task still finishes and gives its result; `map` of `square` over 0..10 giving
-//! `[0, 1, 4, …, 81]` in order; a scope left while a one-minute task runs, whose two
+//! `[0, 1, 4, …, 81]` in order; `map_async` whose callback sees the squares (sum 285),
+//! `starmap` of `add` over pairs, `imap_unordered` giving the quicker task's result
+//! first; a scope left while a one-minute task runs, whose two
 //! workers are gone at once. What varies: the pids and the time taken to leave.
 //!
 //! Where Rust differs: the end of a block drops the pool, which terminates the workers
@@ -35,6 +40,8 @@
 //! cargo add nix@0.31 --features process,signal
 //! ```
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -76,6 +83,29 @@ fn main() -> Result<(), Failure> {
     };
     println!("map(square, range(10)) = {squares:?}");
 
+    // The other ways to map: asynchronously with a callback, over argument pairs, and
+    // as results come in.
+    let (from_callback, sums, first_done) = {
+        let pool = Pool::new(2)?;
+        let from_callback = Rc::new(Cell::new(0));
+        let pending = pool.map_async(square, 0..10)?.callback({
+            let from_callback = Rc::clone(&from_callback);
+            move |squares: &Vec<u64>| from_callback.set(squares.iter().sum())
+        });
+        let squares_again = pending.get()?;
+        println!(
+            "map_async(square, range(10), callback=...): the callback saw a sum of {}, get() gave {}",
+            from_callback.get(),
+            squares_again.len()
+        );
+        let sums = pool.starmap(add, [(1, 2), (3, 4), (5, 6)])?;
+        println!("starmap(add, [(1, 2), (3, 4), (5, 6)]) = {sums:?}");
+        let as_done: Vec<u64> =
+            pool.imap_unordered(slow_echo, [300, 10], 1)?.collect::<Result<_, _>>()?;
+        println!("imap_unordered(slow_echo, [300, 10]) gave {as_done:?}: the quicker first");
+        (from_callback.get(), sums, as_done[0])
+    };
+
     // Leaving the scope while a task still runs: terminate, as leaving `with` does.
     let (workers, left_after) = {
         let pool = Pool::new(2)?;
@@ -92,6 +122,7 @@ fn main() -> Result<(), Failure> {
     assert!(timed_out);
     assert_eq!(later, 49);
     assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<u64>>());
+    assert_eq!((from_callback, sums, first_done), (285, vec![3, 7, 11], 10));
     assert!(gone, "terminated and reaped");
     assert!(left_in < Duration::from_secs(30), "the scope did not wait for the task");
     println!("main: ok");
@@ -104,6 +135,16 @@ fn fun1(i: u32) {
 
 fn square(x: u64) -> u64 {
     x * x
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// Sleeps `ms` milliseconds and returns them.
+fn slow_echo(ms: u64) -> u64 {
+    sleep(Duration::from_millis(ms));
+    ms
 }
 
 fn slow_minute(_: ()) {
