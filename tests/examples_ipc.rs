@@ -16,6 +16,11 @@ fn pipe() {
     assert_eq!(out.count("parent: recv after the child closed its end: end-of-file=true"), 1);
     assert_eq!(out.count("parent: poll(0.1) on a quiet pipe returned false"), 1);
     assert_eq!(out.count("parent: one-way pipe gave [0, 1, 2] then UnexpectedEof"), 1);
+    // Raw bytes at an offset, and a file passed through the pipe and written by the child.
+    assert_eq!(
+        out.count(r#"parent: the file the child got through the pipe says: child wrote "hello""#),
+        1
+    );
 }
 
 #[test]

@@ -6,6 +6,16 @@
 //! is serialised with serde (postcard), so anything `Serialize + Deserialize` can be
 //! sent. A one-way pipe (`Pipe(duplex=False)`) is an OS pipe; see [`one_way`].
 //!
+//! | CPython                                  | here                                        |
+//! |------------------------------------------|---------------------------------------------|
+//! | `a, b = Pipe()` / `Pipe(duplex=False)`   | `pipe()?` / `one_way()?` (reader, writer)   |
+//! | `send(obj)` / `recv()`                   | `send(&value)?` / `recv::<T>()?`            |
+//! | `send_bytes(buf, offset, size)`          | `send_bytes(&buf[offset..offset + size])?`  |
+//! | `recv_bytes()` / `recv_bytes_into(buf, offset)` | `recv_bytes()?` / `recv_bytes_into(&mut buf[offset..])?` |
+//! | `poll(timeout)`                          | `poll(timeout)?` (both kinds of pipe)       |
+//! | `reduction.send_handle` / `recv_handle`  | `send_fd(&file)?` / `recv_fd()?`            |
+//! | `EOFError`, `BufferTooShort`             | `ErrorKind::UnexpectedEof`, [`BufferTooShort`] |
+//!
 //! End-of-file comes when every copy of the other end is closed, and `fork` copies
 //! them all: a child forked after `pipe()` holds the parent's end too (unreachable, in
 //! its copy of the parent's memory), so it never sees end-of-file from the parent. The
@@ -13,13 +23,19 @@
 //! end moved into the child. So a child should stop on a message, not on end-of-file
 //! (CPython code closes the unused end in the child by hand for the same reason).
 
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
+use rustix::net::{
+    self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -48,6 +64,23 @@ pub fn one_way() -> io::Result<(Receiver, Sender)> {
     Ok((Receiver { pipe: reader }, Sender { pipe: writer }))
 }
 
+/// `recv_bytes_into`'s error when the message is longer than the buffer (CPython:
+/// `multiprocessing.BufferTooShort`, which also carries the whole message). It comes
+/// inside an `io::Error` of kind `InvalidInput`; `into_inner` and `downcast` give it back.
+#[derive(Debug)]
+pub struct BufferTooShort {
+    /// The message that did not fit, whole.
+    pub message: Vec<u8>,
+}
+
+impl fmt::Display for BufferTooShort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a message of {} bytes does not fit in the buffer", self.message.len())
+    }
+}
+
+impl std::error::Error for BufferTooShort {}
+
 impl Connection {
     /// Sends one message (CPython: `conn.send(obj)`).
     pub fn send<T: Serialize>(&self, value: &T) -> io::Result<()> {
@@ -64,9 +97,134 @@ impl Connection {
     /// Whether a message (or end-of-file) can be read within `timeout`, without
     /// reading it (CPython: `conn.poll(timeout)`).
     pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
-        let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
-        Ok(ppoll(&mut fds, Some(TimeSpec::from(timeout)), None)? > 0)
+        poll_readable(self.stream.as_fd(), timeout)
     }
+
+    /// Sends raw bytes as one message, not serialised (CPython: `send_bytes(buf)`;
+    /// `send_bytes(buf, offset, size)` is `send_bytes(&buf[offset..offset + size])`).
+    pub fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        write_frame(&mut &self.stream, bytes)
+    }
+
+    /// Receives one message as raw bytes (CPython: `recv_bytes()`). A message sent with
+    /// `send` arrives as its serialised bytes.
+    pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
+        read_frame(&mut &self.stream, MAX_MESSAGE)
+    }
+
+    /// Receives one message into `buf`, returning its length (CPython:
+    /// `recv_bytes_into(buf)`; `recv_bytes_into(buf, offset)` is
+    /// `recv_bytes_into(&mut buf[offset..])`). A message longer than `buf` is an error
+    /// that carries it: [`BufferTooShort`].
+    ///
+    /// ```
+    /// use examples_ipc::connection::{self, BufferTooShort};
+    ///
+    /// let (a, b) = connection::pipe()?;
+    /// a.send_bytes(b"hello world")?;
+    /// let mut buf = [0; 64];
+    /// let n = b.recv_bytes_into(&mut buf[6..])?; // CPython: recv_bytes_into(buf, 6)
+    /// assert_eq!(&buf[6..6 + n], b"hello world");
+    ///
+    /// a.send_bytes(&[7; 100])?;
+    /// let err = b.recv_bytes_into(&mut buf).unwrap_err();
+    /// let too_short = err.into_inner().unwrap().downcast::<BufferTooShort>().unwrap();
+    /// assert_eq!(too_short.message.len(), 100);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let message = self.recv_bytes()?;
+        match buf.get_mut(..message.len()) {
+            Some(room) => {
+                room.copy_from_slice(&message);
+                Ok(message.len())
+            }
+            None => Err(io::Error::new(io::ErrorKind::InvalidInput, BufferTooShort { message })),
+        }
+    }
+
+    /// Sends an open file descriptor to the process at the other end (CPython:
+    /// `multiprocessing.reduction.send_handle`), which gets its own descriptor for the
+    /// same open file. The kernel passes it beside a one-byte message
+    /// (`SCM_RIGHTS`), so it may go between any messages.
+    ///
+    /// ```
+    /// use std::io::{Read, Write, Seek};
+    /// use examples_ipc::connection;
+    /// use examples_process::Process;
+    ///
+    /// let (here, there) = connection::pipe()?;
+    /// let mut child = Process::new(move || {
+    ///     let file = std::fs::File::from(there.recv_fd().expect("a descriptor"));
+    ///     writeln!(&file, "written by the child").expect("write");
+    /// });
+    /// child.start()?;
+    /// let mut file = tempfile()?;
+    /// here.send_fd(&file)?;
+    /// child.join()?;
+    /// let mut text = String::new();
+    /// file.rewind()?;
+    /// file.read_to_string(&mut text)?;
+    /// assert_eq!(text, "written by the child\n");
+    /// # fn tempfile() -> std::io::Result<std::fs::File> {
+    /// #     let path = std::env::temp_dir().join(format!("send_fd-{}", std::process::id()));
+    /// #     let file = std::fs::File::options().create(true).truncate(true).read(true).write(true).open(&path)?;
+    /// #     std::fs::remove_file(&path)?;
+    /// #     Ok(file)
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_fd(&self, fd: impl AsFd) -> io::Result<()> {
+        let fds = [fd.as_fd()];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        // One frame: the length 1, then the byte the descriptor rides on.
+        let mut frame = [0_u8; 5];
+        frame[..4].copy_from_slice(&1_u32.to_be_bytes());
+        frame[4] = FD_MARK;
+        let sent =
+            net::sendmsg(&self.stream, &[IoSlice::new(&frame)], &mut control, SendFlags::NOSIGNAL)?;
+        if sent != frame.len() {
+            (&self.stream).write_all(&frame[sent..])?;
+        }
+        Ok(())
+    }
+
+    /// Receives a file descriptor sent with [`send_fd`](Connection::send_fd) (CPython:
+    /// `multiprocessing.reduction.recv_handle`). The next message must be one.
+    pub fn recv_fd(&self) -> io::Result<OwnedFd> {
+        let mut frame = [0_u8; 5];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = net::recvmsg(
+            &self.stream,
+            &mut [IoSliceMut::new(&mut frame)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?
+        .bytes;
+        if got == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let fd = control.drain().find_map(|message| match message {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        });
+        (&self.stream).read_exact(&mut frame[got..])?; // the rest, if it came apart
+        match fd {
+            Some(fd) if frame == [0, 0, 0, 1, FD_MARK] => Ok(fd),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the message is not a descriptor")),
+        }
+    }
+}
+
+/// The byte a descriptor travels with.
+const FD_MARK: u8 = b'F';
+
+fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    Ok(ppoll(&mut fds, Some(TimeSpec::from(timeout)), None)? > 0)
 }
 
 impl AsFd for Connection {
@@ -92,6 +250,12 @@ impl Receiver {
     pub fn recv<T: DeserializeOwned>(&mut self) -> io::Result<T> {
         read_message(&mut self.pipe)
     }
+
+    /// Whether a message (or end-of-file) can be read within `timeout`, without
+    /// reading it (CPython: `poll(timeout)` on the receiving end of `Pipe(False)`).
+    pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
+        poll_readable(self.pipe.as_fd(), timeout)
+    }
 }
 
 impl Sender {
@@ -102,27 +266,36 @@ impl Sender {
 }
 
 fn write_message<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
-    let body = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    write_frame(out, &postcard::to_stdvec(value).map_err(io::Error::other)?)
+}
+
+/// One message: a 4-byte big-endian length, then the bytes.
+fn write_frame(out: &mut impl Write, body: &[u8]) -> io::Result<()> {
     if body.len() > MAX_MESSAGE {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too large"));
     }
     // Header and body in one buffer: a small message is one system call.
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
+    frame.extend_from_slice(body);
     out.write_all(&frame)
 }
 
 fn read_message<T: DeserializeOwned>(input: &mut impl Read) -> io::Result<T> {
+    let body = read_frame(input, MAX_MESSAGE)?;
+    postcard::from_bytes(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn read_frame(input: &mut impl Read, most: usize) -> io::Result<Vec<u8>> {
     let mut header = [0; 4];
     input.read_exact(&mut header)?; // UnexpectedEof at a clean end
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_MESSAGE {
+    if len > most {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "message length too large"));
     }
     let mut body = vec![0; len];
     input.read_exact(&mut body)?;
-    postcard::from_bytes(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -166,6 +339,46 @@ mod tests {
         // only bytes that fit no value of the type are caught).
         a.send(&u64::MAX).unwrap();
         assert_eq!(b.recv::<bool>().unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn raw_bytes_and_serialised_messages_share_the_pipe() {
+        let (a, b) = pipe().unwrap();
+        a.send_bytes(&b"0123456789"[2..5]).unwrap(); // offset 2, size 3
+        a.send(&7_u8).unwrap();
+        assert_eq!(b.recv_bytes().unwrap(), b"234");
+        assert_eq!(b.recv_bytes().unwrap(), postcard::to_stdvec(&7_u8).unwrap());
+        a.send_bytes(b"").unwrap();
+        let mut buf = [9_u8; 4];
+        assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 0, "an empty message");
+    }
+
+    #[test]
+    fn a_descriptor_passes_between_messages() {
+        let (a, b) = pipe().unwrap();
+        let (reader, mut writer) = io::pipe().unwrap();
+        a.send(&"before").unwrap();
+        a.send_fd(&reader).unwrap();
+        a.send(&"after").unwrap();
+        drop(reader); // the receiver's copy keeps the pipe open
+        assert_eq!(b.recv::<String>().unwrap(), "before");
+        let received = io::PipeReader::from(b.recv_fd().unwrap());
+        assert_eq!(b.recv::<String>().unwrap(), "after");
+        writer.write_all(b"through the passed end").unwrap();
+        drop(writer);
+        let mut text = String::new();
+        (&received).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "through the passed end");
+        a.send(&1_u8).unwrap();
+        assert_eq!(b.recv_fd().unwrap_err().kind(), io::ErrorKind::InvalidData, "not a descriptor");
+    }
+
+    #[test]
+    fn a_one_way_reader_can_poll() {
+        let (r, mut w) = one_way().unwrap();
+        assert!(!r.poll(Duration::ZERO).unwrap());
+        w.send(&1_u8).unwrap();
+        assert!(r.poll(Duration::from_secs(10)).unwrap());
     }
 
     #[test]
