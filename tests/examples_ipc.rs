@@ -24,6 +24,22 @@ fn pipe() {
 }
 
 #[test]
+fn process_sync() {
+    let out = run(env!("CARGO_BIN_EXE_process_sync"), &[]);
+    out.assert_success();
+    let held =
+        "lock: held by the child; acquire(block=False) -> false, acquire(timeout=0.1) -> false";
+    assert_eq!(out.count(held), 1);
+    assert_eq!(out.count("lock: once the child let go, acquire(timeout=10) -> true"), 1);
+    assert_eq!(out.count("rlock: the child holds it twice"), 1);
+    assert_eq!(out.count("bounded semaphore(1): a release without an acquire is refused: true"), 1);
+    // The consumer woke only after all three puts.
+    let woke = out.position("condition: the consumer woke with 3 items (predicate held: true)");
+    assert!((1..=3).all(|i| out.position(&format!("the producer put item {i}")) < woke));
+    assert_eq!(out.count("event: the child set it; wait(10) -> true"), 1);
+}
+
+#[test]
 fn queue() {
     let out = run(env!("CARGO_BIN_EXE_queue"), &[]);
     out.assert_success();
@@ -106,6 +122,7 @@ fn value() {
     }
     assert_eq!(out.count("forked: v.value = 20"), 1);
     assert_eq!(out.count("forked: array = [0, 1, 4, 9, 16, 25]"), 1);
+    assert_eq!(out.count("values under one lock: a.value=-200 b.value=200; the raw value 200"), 1);
     assert_eq!(out.count_containing("says \"attached\""), 2);
     assert_eq!(out.count("named: value = 20"), 1);
     // The named segment is gone from /dev/shm, as the example reported.
@@ -194,8 +211,9 @@ fn manager() {
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 7] = [
+    let binaries: [(&str, &[&str]); 8] = [
         (env!("CARGO_BIN_EXE_pipe"), &[]),
+        (env!("CARGO_BIN_EXE_process_sync"), &[]),
         (env!("CARGO_BIN_EXE_robust_lock"), &[]),
         (env!("CARGO_BIN_EXE_shm_queue"), &[]),
         (env!("CARGO_BIN_EXE_queue"), &[]),

@@ -12,7 +12,8 @@ use examples_ipc::manager::Manager;
 use examples_ipc::process_shared;
 use examples_ipc::queue::{Queue, QueueError};
 use examples_ipc::ring::{self, RingError};
-use examples_ipc::shared::{RobustMutex, Semaphore, SharedMemory};
+use examples_ipc::shared::{RobustMutex, Semaphore, SharedMemory, new_lock};
+use examples_ipc::sync::{Condition, Event, RLock, Value};
 use examples_process::{Process, current_pid};
 use harness::isolated::run_isolated;
 use harness::isolated_tests;
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
         manager_lock_skips_a_waiter_that_died,
         manager_namespace_and_queue_across_processes,
         manager_rlock_semaphore_and_condition,
+        process_lock_with_a_timeout,
+        process_rlock_survives_a_dead_holder,
+        process_condition_event_and_value,
     ])
 }
 
@@ -430,4 +434,91 @@ fn manager_rlock_semaphore_and_condition() {
     join_ok(waiter);
     // (Waiting without the lock, CPython's RuntimeError, does not compile: `wait` is a
     // method of the guard that `acquire` returns.)
+}
+
+fn process_lock_with_a_timeout() {
+    let lock = new_lock().unwrap();
+    let holding = Event::shared().unwrap();
+    let holder = spawn({
+        let (lock, holding) = (lock.clone(), holding.clone());
+        move || {
+            let _held = lock.lock().unwrap();
+            holding.set();
+            sleep(Duration::from_millis(300));
+        }
+    });
+    assert!(holding.wait(Some(PATIENCE)));
+    assert!(lock.try_lock().unwrap().is_none(), "taken by the child");
+    assert!(lock.lock_timeout(Duration::from_millis(20)).unwrap().is_none());
+    assert!(lock.lock_timeout(PATIENCE).unwrap().is_some(), "free once the child lets go");
+    join_ok(holder);
+    let bounded = Semaphore::bounded_shared(1).unwrap();
+    let child = spawn({
+        let bounded = bounded.clone();
+        move || assert!(bounded.release().is_err(), "released too many times")
+    });
+    join_ok(child);
+}
+
+fn process_rlock_survives_a_dead_holder() {
+    let rlock = RLock::shared().unwrap();
+    let holding = Event::shared().unwrap();
+    let holder = spawn({
+        let (rlock, holding) = (rlock.clone(), holding.clone());
+        move || {
+            let _outer = rlock.acquire().unwrap();
+            let _inner = rlock.acquire().unwrap(); // twice, then killed holding both
+            holding.set();
+            sleep(Duration::from_secs(60));
+        }
+    });
+    assert!(holding.wait(Some(PATIENCE)));
+    assert!(rlock.try_acquire().unwrap().is_none());
+    holder.kill().unwrap();
+    assert_eq!(holder.join().unwrap(), -9);
+    let taken = rlock.acquire_timeout(PATIENCE).unwrap().expect("recovered from the dead holder");
+    drop(taken);
+    assert!(rlock.try_acquire().unwrap().is_some(), "and free after one release");
+}
+
+fn process_condition_event_and_value() {
+    // A condition: the child waits for the state the parent sets.
+    let cond = Condition::shared(0_u32).unwrap();
+    let waiter = spawn({
+        let cond = cond.clone();
+        move || {
+            let mut state = cond.lock().unwrap();
+            assert!(state.wait_for(|n| *n == 7, Some(PATIENCE)).unwrap());
+        }
+    });
+    sleep(Duration::from_millis(20));
+    {
+        let mut state = cond.lock().unwrap();
+        *state = 7;
+        state.notify_all();
+    }
+    join_ok(waiter);
+    // An event set by a child; a value two children add to, under one external lock.
+    let done = Event::shared().unwrap();
+    let lock = new_lock().unwrap();
+    let total = Value::with_lock(0_u64, lock.clone()).unwrap();
+    let children: Vec<Process> = (0..2)
+        .map(|_| {
+            let (total, lock) = (total.clone(), lock.clone());
+            spawn(move || {
+                for _ in 0..1000 {
+                    let mut held = lock.lock().unwrap();
+                    *total.get_obj(&mut held).unwrap() += 1;
+                }
+            })
+        })
+        .collect();
+    let setter = spawn({
+        let done = done.clone();
+        move || done.set()
+    });
+    children.into_iter().for_each(join_ok);
+    join_ok(setter);
+    assert!(done.wait(Some(Duration::ZERO)), "set by the child");
+    assert_eq!(total.get().unwrap(), 2000);
 }

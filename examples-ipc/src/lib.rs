@@ -8,8 +8,9 @@
 //! - [`queue`]: `Queue(maxsize)` — `ipc-channel` plus a shared semaphore of free slots.
 //! - [`ring`]: a bounded single-producer single-consumer queue in shared memory, for
 //!   plain values, much faster than either (no CPython counterpart).
-//! - [`shared`]: anonymous shared memory, a process-shared semaphore, and a robust
-//!   process-shared lock that owns its value (`Value` with `get_lock()`).
+//! - [`shared`]: anonymous shared memory, what may live in it ([`shared::ProcessShared`]),
+//!   process-shared semaphores, and a robust process-shared lock that owns its value.
+//! - [`sync`]: `RLock`, `Condition`, `Event` and `Value` for processes (and threads).
 
 #![warn(missing_docs)]
 
@@ -18,3 +19,4 @@ pub mod manager;
 pub mod queue;
 pub mod ring;
 pub mod shared;
+pub mod sync;

@@ -276,6 +276,8 @@ impl<T> Drop for Mapping<T> {
 /// `multiprocessing.Semaphore`, which is also a POSIX `sem_t` in shared memory.
 pub struct Semaphore {
     sem: UnsafeCell<libc::sem_t>,
+    /// For a bounded semaphore, the most permits it may hold; 0 for no bound.
+    bound: u32,
 }
 
 // SAFETY: `sem_t` is made for concurrent use through its functions, from any thread.
@@ -289,11 +291,35 @@ unsafe impl ProcessShared for Semaphore {}
 impl Semaphore {
     /// A semaphore holding `permits`, in new shared memory.
     pub fn shared(permits: u32) -> io::Result<SharedMemory<Semaphore>> {
+        Semaphore::make(permits, 0)
+    }
+
+    /// A semaphore that never holds more than `permits` (CPython:
+    /// `BoundedSemaphore(permits)`): a release past that is an error.
+    ///
+    /// ```
+    /// use examples_ipc::shared::Semaphore;
+    ///
+    /// let sem = Semaphore::bounded_shared(1)?;
+    /// sem.acquire(None)?;
+    /// sem.release()?;
+    /// assert!(sem.release().is_err()); // released too many times
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bounded_shared(permits: u32) -> io::Result<SharedMemory<Semaphore>> {
+        Semaphore::make(permits, permits.max(1))
+    }
+
+    fn make(permits: u32, bound: u32) -> io::Result<SharedMemory<Semaphore>> {
         SharedMemory::with_init(|slot: &mut MaybeUninit<Semaphore>| {
-            let sem = slot.as_mut_ptr().cast::<libc::sem_t>();
-            // SAFETY: `sem` points to writable shared memory; pshared = 1.
-            if unsafe { libc::sem_init(sem, 1, permits) } != 0 {
-                return Err(io::Error::last_os_error());
+            let slot = slot.as_mut_ptr();
+            // SAFETY: `slot` points to writable shared memory for one `Semaphore`; the
+            // semaphore is made with pshared = 1, then the bound is written beside it.
+            unsafe {
+                if libc::sem_init(std::ptr::addr_of_mut!((*slot).sem).cast(), 1, permits) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                std::ptr::addr_of_mut!((*slot).bound).write(bound);
             }
             Ok(())
         })
@@ -330,8 +356,16 @@ impl Semaphore {
         }
     }
 
-    /// Returns a permit.
+    /// Returns a permit. For a bounded semaphore already full, an error (CPython:
+    /// `ValueError: Semaphore released too many times`); two processes releasing at the
+    /// same instant may both pass that check, as in CPython.
     pub fn release(&self) -> io::Result<()> {
+        if self.bound > 0 && self.value() >= self.bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "semaphore released too many times",
+            ));
+        }
         // SAFETY: initialised semaphore.
         if unsafe { libc::sem_post(self.sem.get()) } != 0 {
             return Err(io::Error::last_os_error());
@@ -428,18 +462,83 @@ impl<T: ProcessShared + Send> RobustMutex<T> {
     /// consistent again and the guard's [`Guard::holder_died`] is true: the value may
     /// be half-updated, and it is yours to check.
     pub fn lock(&self) -> io::Result<Guard<'_, T>> {
-        let mutex = self.mutex.get();
         // SAFETY: initialised process-shared mutex.
-        match unsafe { libc::pthread_mutex_lock(mutex) } {
-            0 => Ok(Guard { cell: self, holder_died: false, _not_send: PhantomData }),
+        let rc = unsafe { libc::pthread_mutex_lock(self.mutex.get()) };
+        self.locked(rc).map(|guard| guard.expect("a blocking lock either locks or fails"))
+    }
+
+    /// Takes the lock if it is free now, else `None` at once (CPython:
+    /// `lock.acquire(block=False)`).
+    pub fn try_lock(&self) -> io::Result<Option<Guard<'_, T>>> {
+        // SAFETY: initialised process-shared mutex.
+        self.locked(unsafe { libc::pthread_mutex_trylock(self.mutex.get()) })
+    }
+
+    /// Waits at most `timeout` for the lock, `None` if it stayed taken (CPython:
+    /// `lock.acquire(timeout=t)`). A timeout too large for the clock waits for ever.
+    pub fn lock_timeout(&self, timeout: Duration) -> io::Result<Option<Guard<'_, T>>> {
+        let Some(at) = SystemTime::now().checked_add(timeout) else {
+            return self.lock().map(Some);
+        };
+        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let ts = libc::timespec {
+            tv_sec: since.as_secs() as libc::time_t,
+            tv_nsec: since.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: initialised process-shared mutex; `ts` is a valid absolute time.
+        self.locked(unsafe { libc::pthread_mutex_timedlock(self.mutex.get(), &ts) })
+    }
+
+    /// The mutex itself, to tell locks apart and to wait on a condition variable.
+    pub(crate) fn mutex_ptr(&self) -> *mut libc::pthread_mutex_t {
+        self.mutex.get()
+    }
+
+    /// Unlocks a mutex whose guard was forgotten (an `RLock` keeps it locked across
+    /// several holds).
+    ///
+    /// # Safety
+    /// The calling thread holds the mutex, and no guard for that hold will be dropped.
+    pub(crate) unsafe fn unlock_forgotten(&self) {
+        // SAFETY: the caller holds the mutex.
+        unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+    }
+
+    /// The guard for a lock call's return code: `None` if the lock was busy.
+    fn locked(&self, rc: libc::c_int) -> io::Result<Option<Guard<'_, T>>> {
+        match rc {
+            0 => Ok(Some(Guard { cell: self, holder_died: false, _not_send: PhantomData })),
             libc::EOWNERDEAD => {
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
-                check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-                Ok(Guard { cell: self, holder_died: true, _not_send: PhantomData })
+                check(unsafe { libc::pthread_mutex_consistent(self.mutex.get()) })?;
+                Ok(Some(Guard { cell: self, holder_died: true, _not_send: PhantomData }))
             }
+            libc::EBUSY | libc::ETIMEDOUT => Ok(None),
             e => Err(io::Error::from_raw_os_error(e)),
         }
     }
+}
+
+/// CPython's `multiprocessing.Lock()`: a process-shared lock with nothing inside
+/// (`RobustMutex<()>`). [`new_lock`] makes one in shared memory.
+///
+/// ```
+/// use std::time::Duration;
+/// use examples_ipc::shared::new_lock;
+///
+/// let lock = new_lock()?;
+/// let held = lock.lock()?;                                      // acquire()
+/// assert!(lock.try_lock()?.is_none());                          // acquire(block=False)
+/// assert!(lock.lock_timeout(Duration::from_millis(10))?.is_none()); // acquire(timeout=0.01)
+/// drop(held);                                                   // release()
+/// assert!(lock.try_lock()?.is_some());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub type Lock = RobustMutex<()>;
+
+/// A new lock in a new anonymous shared mapping (CPython: `Lock()`).
+pub fn new_lock() -> io::Result<SharedMemory<Lock>> {
+    RobustMutex::shared(())
 }
 
 /// Access to a [`RobustMutex`]'s value; the lock is released when it is dropped.
@@ -454,6 +553,11 @@ impl<T> Guard<'_, T> {
     /// Whether the previous holder died while holding the lock (it was recovered).
     pub fn holder_died(&self) -> bool {
         self.holder_died
+    }
+
+    /// The mutex this guard holds.
+    pub(crate) fn mutex_ptr(&self) -> *mut libc::pthread_mutex_t {
+        self.cell.mutex.get()
     }
 }
 

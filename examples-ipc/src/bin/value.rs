@@ -9,6 +9,8 @@
 //! | `v = Value('i', 0)`, `l = Lock()`          | `let v = RobustMutex::shared(0_i32)?;` (the lock owns the value) |
 //! | `l.acquire()` ... `v.value += num` ... `l.release()` | `let mut value = v.lock()?;` ... `*value += num;` ... end of scope |
 //! | `Array('i', 6)`                            | `RobustMutex::shared([0_i32; 6])?`          |
+//! | `Value('i', 0, lock=lock)`, `get_lock()`, `get_obj()` | `sync::Value::with_lock(0, lock)?`, `v.get_lock()`, `v.get_obj(&mut held)?` |
+//! | `Value('i', 0, lock=False)` / `RawValue('i', 0)` | `SharedMemory::new(AtomicI32::new(0))?` (unlocked data must be atomic) |
 //! | `shared_memory.SharedMemory(name, create=True)` | `shared_memory::ShmemConf::new().size(n).create()?` |
 //!
 //! Run: `cargo run -p examples-ipc --bin value`
@@ -17,8 +19,10 @@
 //! two independent programs (this one, run as `value add <segment> <n>`) that open a
 //! named segment. Each time the running values are either 1..5 then 8, 11, …, 20, or
 //! 3, 6, …, 15 then 16..20, whichever process took the lock first, and the end value
-//! is 20. The array is filled by two children, half each. At the end the named
-//! segment is no longer in `/dev/shm`. What varies: which process goes first, the
+//! is 20. The array is filled by two children, half each. Between the two, CPython's
+//! own spelling: two values under one lock that two children move 100 units each
+//! between (-200 and 200), and an unlocked value they both add to (200). At the end the
+//! named segment is no longer in `/dev/shm`. What varies: which process goes first, the
 //! segment's name.
 //!
 //! Where Rust differs: the value lives inside the lock, so it cannot be touched without
@@ -47,11 +51,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::mem::size_of;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_ipc::shared::RobustMutex;
+use examples_ipc::shared::{RobustMutex, SharedMemory, new_lock};
+use examples_ipc::sync::Value;
 use examples_process::{DeferTermination, Process, die_with_parent};
 use nix::sys::mman::shm_unlink;
 use shared_memory::{Shmem, ShmemConf};
@@ -64,7 +69,7 @@ fn main() -> ExitCode {
     let args: Vec<String> =
         std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        [] => forked().and_then(|()| named()),
+        [] => forked().and_then(|()| cpython_shape()).and_then(|()| named()),
         ["add", segment, amount] => {
             let Ok(n @ 1..=1000) = amount.parse::<i32>() else {
                 return usage_error(&format!(
@@ -155,6 +160,36 @@ fn forked() -> io::Result<()> {
     assert_eq!(end, 20);
     assert_eq!(filler_codes, [0, 0]);
     assert_eq!(filled, [0, 1, 4, 9, 16, 25]);
+    Ok(())
+}
+
+/// CPython's own spelling: `Value` with `get_lock()` / `get_obj()`, a lock shared by two
+/// values (`lock=`), and `lock=False`, which in Rust must be an atomic.
+fn cpython_shape() -> io::Result<()> {
+    let lock = new_lock()?;
+    let (a, b) = (Value::with_lock(0_i32, lock.clone())?, Value::with_lock(0_i32, lock.clone())?);
+    let raw = SharedMemory::new(AtomicI32::new(0))?; // Value('i', 0, lock=False)
+    let mut movers = [1, 2].map(|_| {
+        let (a, b, lock, raw) = (a.clone(), b.clone(), lock.clone(), raw.clone());
+        Process::new(move || {
+            for _ in 0..100 {
+                // with lock: a.value -= 1; b.value += 1 (one lock, both values)
+                let mut held = lock.lock().expect("lock");
+                *a.get_obj(&mut held).expect("a's lock") -= 1;
+                *b.get_obj(&mut held).expect("b's lock") += 1;
+                drop(held);
+                raw.fetch_add(1, SeqCst); // no lock: an atomic add
+            }
+        })
+    });
+    for p in &mut movers {
+        p.start()?;
+    }
+    let codes = movers.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
+    let (a_end, b_end, raw_end) = (a.get()?, b.get()?, raw.load(SeqCst));
+    println!("values under one lock: a.value={a_end} b.value={b_end}; the raw value {raw_end}");
+    assert_eq!(codes, [0, 0]);
+    assert_eq!((a_end, b_end, raw_end), (-200, 200, 200));
     Ok(())
 }
 
