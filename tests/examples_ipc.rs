@@ -186,15 +186,14 @@ fn manager() {
     let pids: Vec<i64> = children.iter().map(|l| number_after(l, "pid=")).collect();
     assert!(children[0].ends_with(&format!("l = [0, 1, 2, 3, 4, {}]", pids[0])));
     assert!(children[1].ends_with(&format!("l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])));
-    assert_eq!(
-        out.count(&format!(
-            "main: d = {{{0}: {0}, {1}: {1}}}",
-            pids[0].min(pids[1]),
-            pids[0].max(pids[1])
-        )),
-        1
-    );
+    // The dict in insertion order: the child that printed first inserted first.
+    assert_eq!(out.count(&format!("main: d = {{{0}: {0}, {1}: {1}}}", pids[0], pids[1])), 1);
     assert_eq!(out.count(&format!("main: l = [0, 1, 2, 3, 4, {}, {}]", pids[0], pids[1])), 1);
+    let changed = format!(
+        "main: after l[0] = 100, l.pop() -> {}, l.extend([7, 8]): l = [100, 1, 2, 3, 4, {}, 7, 8], len 8",
+        pids[1], pids[0]
+    );
+    assert_eq!(out.count(&changed), 1, "{}", out.show());
     assert_eq!(out.count("main: a call after shutdown returns an error: true"), 1);
     // The other objects, one line each.
     assert_eq!(out.count("namespace: ns.x=Some(1) ns.y=Some(2)"), 1);

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         queue_between_processes_keeps_order_and_size,
         pipe_round_trip_and_end_of_file,
         manager_serves_every_process,
+        manager_lists_and_dicts_behave_as_pythons,
         manager_lock_is_exclusive_across_processes,
         manager_moved_into_a_child_is_shut_down_there,
         manager_lock_skips_a_waiter_that_died,
@@ -279,28 +280,61 @@ fn pipe_round_trip_and_end_of_file() {
 }
 
 fn manager_serves_every_process() {
-    let manager = Manager::start(vec![1]).unwrap();
+    let manager = Manager::start().unwrap();
+    let proxy = manager.proxy();
+    let (d, l) = (proxy.dict::<i64, String>().unwrap(), proxy.list([1_i64]).unwrap());
+    let other = proxy.list::<String>(Vec::new()).unwrap(); // several lists per server
     let children: Vec<Process> = (0..2)
         .map(|k| {
-            let proxy = manager.proxy();
+            let (d, l, other) = (d.clone(), l.clone(), other.clone());
             spawn(move || {
-                proxy.list_append(10 + k).unwrap();
-                proxy.dict_insert(k, k * k).unwrap();
+                l.append(10 + k).unwrap();
+                d.insert(k, format!("child {k}")).unwrap();
+                other.append(format!("from {k}")).unwrap();
             })
         })
         .collect();
     children.into_iter().for_each(join_ok);
-    let proxy = manager.proxy();
-    let mut list = proxy.list().unwrap();
+    let mut list = l.to_vec().unwrap();
     list.sort();
     assert_eq!(list, [1, 10, 11]);
-    assert_eq!(proxy.dict().unwrap().into_iter().collect::<Vec<_>>(), [(0, 0), (1, 1)]);
+    let mut items = d.items().unwrap();
+    items.sort();
+    assert_eq!(items, [(0, "child 0".to_string()), (1, "child 1".to_string())]);
+    assert_eq!(other.len().unwrap(), 2);
     manager.shutdown().unwrap();
-    assert!(proxy.list().is_err(), "an error, not a hang, after shutdown");
+    assert!(l.to_vec().is_err(), "an error, not a hang, after shutdown");
+}
+
+fn manager_lists_and_dicts_behave_as_pythons() {
+    let manager = Manager::start().unwrap();
+    let proxy = manager.proxy();
+    let l = proxy.list(["a", "b", "c"].map(String::from)).unwrap();
+    l.set(-1, "z".into()).unwrap(); // l[-1] = "z"
+    assert_eq!(l.get(0).unwrap(), "a");
+    assert_eq!(l.pop(Some(0)).unwrap(), "a");
+    l.extend(["x".to_string(), "y".to_string()]).unwrap();
+    assert_eq!(l.to_vec().unwrap(), ["b", "z", "x", "y"]);
+    assert_eq!(l.len().unwrap(), 4);
+    let err = l.get(10).unwrap_err();
+    assert!(err.to_string().contains("list index out of range"), "{err}");
+    let empty = proxy.list::<u8>(Vec::new()).unwrap();
+    assert!(empty.pop(None).unwrap_err().to_string().contains("pop from empty list"));
+    let d = proxy.dict::<String, Vec<u32>>().unwrap();
+    assert_eq!(d.insert("b".into(), vec![1]).unwrap(), None);
+    assert_eq!(d.insert("a".into(), vec![2]).unwrap(), None);
+    assert_eq!(d.insert("b".into(), vec![3]).unwrap(), Some(vec![1]), "replaced, in place");
+    let keys: Vec<String> = d.items().unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["b", "a"], "insertion order");
+    assert_eq!(d.remove(&"b".into()).unwrap(), Some(vec![3]));
+    assert_eq!((d.get(&"b".into()).unwrap(), d.len().unwrap()), (None, 1));
+    let ns = proxy.namespace().unwrap();
+    ns.set("point", &(1.5_f64, -2_i32)).unwrap();
+    assert_eq!(ns.get::<(f64, i32)>("point").unwrap(), Some((1.5, -2)));
 }
 
 fn manager_lock_is_exclusive_across_processes() {
-    let manager = Manager::start(Vec::new()).unwrap();
+    let manager = Manager::start().unwrap();
     let inside = SharedMemory::new(AtomicU32::new(0)).unwrap();
     let children: Vec<Process> = (0..3)
         .map(|_| {
@@ -318,21 +352,25 @@ fn manager_lock_is_exclusive_across_processes() {
 }
 
 fn manager_moved_into_a_child_is_shut_down_there() {
-    let manager = Manager::start(vec![1]).unwrap();
-    let proxy = manager.proxy();
-    let owner = spawn(move || {
-        // The parent's copy was dropped by `start`: the server must still be there.
-        manager.proxy().list_append(2).unwrap();
-        assert_eq!(manager.proxy().list().unwrap(), [1, 2]);
-    }); // the child drops the manager: that shuts the server down
+    let manager = Manager::start().unwrap();
+    let l = manager.proxy().list([1]).unwrap();
+    let owner = spawn({
+        let l = l.clone();
+        move || {
+            // The parent's copy was dropped by `start`: the server must still be there.
+            l.append(2).unwrap();
+            assert_eq!(l.to_vec().unwrap(), [1, 2]);
+            drop(manager); // that shuts the server down
+        }
+    });
     join_ok(owner);
-    assert!(proxy.list().is_err(), "the child's drop shut the server down");
+    assert!(l.to_vec().is_err(), "the child's drop shut the server down");
     // This process still reaps the server: the runner fails the test if a zombie is left.
     examples_process::active_children();
 }
 
 fn manager_lock_skips_a_waiter_that_died() {
-    let manager = Manager::start(Vec::new()).unwrap();
+    let manager = Manager::start().unwrap();
     let proxy = manager.proxy();
     let held = proxy.lock().unwrap();
     let waiter = |proxy: examples_ipc::manager::Proxy| {
@@ -361,31 +399,29 @@ fn wait_until(ready: impl Fn() -> bool) {
 }
 
 fn manager_namespace_and_queue_across_processes() {
-    let manager = Manager::start(Vec::new()).unwrap();
+    let manager = Manager::start().unwrap();
     let proxy = manager.proxy();
     let ns = proxy.namespace().unwrap();
-    let queue = proxy.queue().unwrap();
+    let queue = proxy.queue::<i64>().unwrap();
     let child = spawn({
         let (ns, queue) = (ns.clone(), queue.clone());
         move || {
-            ns.set("x", 1).unwrap();
-            ns.set("y", 2).unwrap();
+            ns.set("x", &1).unwrap();
+            ns.set("y", &2).unwrap();
             assert_eq!(queue.get().unwrap(), 10, "waits for the parent's put");
-            queue.put(20).unwrap();
+            queue.put(&20).unwrap();
         }
     });
     sleep(Duration::from_millis(50)); // the child is waiting in `get` by now, most likely
-    queue.put(10).unwrap();
+    queue.put(&10).unwrap();
     assert_eq!(queue.get().unwrap(), 20);
     join_ok(child);
-    assert_eq!(
-        (ns.get("x").unwrap(), ns.get("y").unwrap(), ns.get("z").unwrap()),
-        (Some(1), Some(2), None)
-    );
+    let get = |name| ns.get::<i32>(name).unwrap();
+    assert_eq!((get("x"), get("y"), get("z")), (Some(1), Some(2), None));
 }
 
 fn manager_rlock_semaphore_and_condition() {
-    let manager = Manager::start(Vec::new()).unwrap();
+    let manager = Manager::start().unwrap();
     let proxy = manager.proxy();
     // An RLock taken twice by one process, released twice; then another may take it.
     let rlock = proxy.rlock().unwrap();

@@ -1,62 +1,78 @@
 //! CPython's `multiprocessing.Manager()`: a server process that owns shared objects,
 //! and proxies that other processes use to reach them.
 //!
-//! The server is a forked child that owns a dict, a list and a lock from the start, and
-//! makes more objects on request: a `Namespace`, a `Queue`, an `RLock`, a `Semaphore`
-//! and a `Condition`, as `manager.Namespace()` and the others do. A [`Proxy`] sends
-//! each call as a message over an `ipc-channel` channel, with a fresh reply channel
-//! attached, and waits for the answer. A request that cannot be answered yet (a lock
-//! that is taken, an empty queue, a condition waited on) is queued, not waited for, so
-//! the server keeps answering other clients meanwhile.
+//! The server is a forked child that owns the shared objects and the manager's lock,
+//! and makes more objects on request, as `manager.dict()`, `manager.list()`,
+//! `manager.Namespace()` and the others do: any number of dicts and lists, namespaces,
+//! queues, `RLock`s, semaphores and conditions. Values are any serde type: the server
+//! keeps them serialised and never looks inside, and each proxy is typed, so a
+//! `DictProxy<i64, String>` only takes and gives those. A [`Proxy`] sends each call as
+//! a message over an `ipc-channel` channel, with a fresh reply channel attached, and
+//! waits for the answer. A request that cannot be answered yet (a lock that is taken,
+//! an empty queue, a condition waited on) is queued, not waited for, so the server keeps
+//! answering other clients meanwhile.
 //!
 //! | CPython                                  | here                                          |
 //! |------------------------------------------|-----------------------------------------------|
-//! | `manager = Manager()`                    | `let manager = Manager::start(list)?;`        |
-//! | `d = manager.dict()`, `l = manager.list()` | `proxy.dict_insert(k, v)?`, `proxy.list_append(x)?` |
+//! | `with Manager() as manager:`             | `let manager = Manager::start()?;` (dropping it shuts it down) |
+//! | `d = manager.dict()`                     | `let d = proxy.dict::<K, V>()?;`              |
+//! | `d[k] = v`, `d[k]`, `del d[k]`, `len(d)`, `d.items()` | `d.insert(k, v)?`, `d.get(&k)?`, `d.remove(&k)?`, `d.len()?`, `d.items()?` |
+//! | `l = manager.list(range(5))`             | `let l = proxy.list(0..5)?;`                  |
+//! | `l.append(x)`, `l.extend(xs)`, `l[i] = x`, `l[i]`, `l.pop()`, `len(l)`, `list(l)` | `l.append(x)?`, `l.extend(xs)?`, `l.set(i, x)?`, `l.get(i)?`, `l.pop(None)?`, `l.len()?`, `l.to_vec()?` |
 //! | `lock = manager.Lock()`                  | `proxy.lock()?` (a guard)                     |
-//! | `ns = manager.Namespace(); ns.x = 1`     | `let ns = proxy.namespace()?; ns.set("x", 1)?` |
-//! | `q = manager.Queue(); q.put(1); q.get()` | `let q = proxy.queue()?; q.put(1)?; q.get()?` |
+//! | `ns = manager.Namespace(); ns.x = 1`     | `let ns = proxy.namespace()?; ns.set("x", &1)?` |
+//! | `q = manager.Queue(); q.put(1); q.get()` | `let q = proxy.queue::<T>()?; q.put(&1)?; q.get()?` |
 //! | `r = manager.RLock()`                    | `let r = proxy.rlock()?; r.acquire()?`        |
 //! | `s = manager.Semaphore(2)`               | `let s = proxy.semaphore(2)?; s.acquire()?`   |
 //! | `c = manager.Condition(); with c: c.wait()` | `let c = proxy.condition()?; c.acquire()?.wait()?` |
 //! | `c.notify()`, `c.notify_all()`           | `guard.notify(1)?`, `guard.notify_all()?`     |
+//! | `IndexError`, `KeyError`                 | an `InvalidInput` error; `None`               |
 //!
 //! Locks belong to a process: a client is named by its pid, so two threads of one
-//! process share its holds.
+//! process share its holds. A proxy cannot be stored inside another object (CPython
+//! allows nested proxies): the server keeps values as bytes, and a proxy is a channel.
 //!
 //! ```
 //! use examples_ipc::manager::Manager;
 //!
-//! let manager = Manager::start(vec![0, 1, 2])?;
+//! let manager = Manager::start()?;
 //! let proxy = manager.proxy();
-//! proxy.list_append(3)?;
-//! assert_eq!(proxy.list()?, [0, 1, 2, 3]);
+//! let l = proxy.list(0..3)?;
+//! l.append(3)?;
+//! assert_eq!(l.to_vec()?, [0, 1, 2, 3]);
+//! let d = proxy.dict::<String, Vec<u8>>()?;
+//! d.insert("bytes".to_string(), vec![1, 2])?;
+//! assert_eq!(d.get(&"bytes".to_string())?, Some(vec![1, 2]));
 //! let ns = proxy.namespace()?;
-//! ns.set("x", 10)?;
-//! assert_eq!(ns.get("x")?, Some(10));
+//! ns.set("x", &10_i64)?;
+//! assert_eq!(ns.get::<i64>("x")?, Some(10));
 //! manager.shutdown()?;
-//! assert!(proxy.list().is_err()); // an error, not a hang, once the server is gone
+//! assert!(l.to_vec().is_err()); // an error, not a hang, once the server is gone
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use examples_process::{Process, current_pid, moving_to_child};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-/// The shared dict: CPython's `manager.dict()`, here with integer keys and values.
-pub type Dict = BTreeMap<i64, i64>;
 
 /// Which server-side object a call is about. Object 0 is the manager's `Lock`.
 type Id = usize;
 
 const LOCK: Id = 0;
 
+/// A value as the server keeps it: serialised by the proxy, opaque to the server.
+type Bytes = Vec<u8>;
+
 #[derive(Serialize, Deserialize, Debug)]
 enum Kind {
+    Dict,
+    List(Vec<Bytes>),
     Namespace,
     Queue,
     RLock,
@@ -66,17 +82,22 @@ enum Kind {
 
 #[derive(Serialize, Deserialize, Debug)]
 enum Call {
-    DictInsert(i64, i64),
-    Dict,
-    ListAppend(i64),
-    List,
     New(Kind),
     Acquire(Id),
     Release(Id),
     Waiters(Id),
-    Set(Id, String, i64),
-    Get(Id, String),
-    Put(Id, i64),
+    Len(Id),
+    Items(Id),
+    DictSet(Id, Bytes, Bytes),
+    DictGet(Id, Bytes),
+    DictRemove(Id, Bytes),
+    ListAppend(Id, Vec<Bytes>),
+    ListSet(Id, i64, Bytes),
+    ListGet(Id, i64),
+    ListPop(Id, Option<i64>),
+    NsSet(Id, String, Bytes),
+    NsGet(Id, String),
+    Put(Id, Bytes),
     Take(Id),
     Wait(Id),
     Notify(Id, usize),
@@ -86,12 +107,13 @@ enum Call {
 #[derive(Serialize, Deserialize, Debug)]
 enum Reply {
     Done,
-    Dict(Dict),
-    List(Vec<i64>),
     Count(usize),
     Made(Id),
-    Value(Option<i64>),
-    /// The call does not fit the object, or the caller does not hold the lock.
+    Value(Option<Bytes>),
+    Values(Vec<Bytes>),
+    Pairs(Vec<(Bytes, Bytes)>),
+    /// The call does not fit the object, an index is out of range, or the caller does
+    /// not hold the lock.
     Refused(String),
 }
 
@@ -123,10 +145,10 @@ pub struct Proxy {
 }
 
 impl Manager {
-    /// Forks the server with an empty dict, the given list and a lock.
-    pub fn start(list: Vec<i64>) -> io::Result<Manager> {
+    /// Forks the server, which starts with the manager's lock only.
+    pub fn start() -> io::Result<Manager> {
         let (requests, incoming) = ipc::channel::<Request>()?;
-        let mut server = Process::new(move || serve(incoming, list)).with_name("SyncManager");
+        let mut server = Process::new(move || serve(incoming)).with_name("SyncManager");
         server.start()?; // the parent's copy of `incoming` is dropped: only the server reads
         Ok(Manager { server, proxy: Proxy { requests } })
     }
@@ -170,30 +192,22 @@ impl Drop for Manager {
 }
 
 impl Proxy {
-    /// `d[key] = value`.
-    pub fn dict_insert(&self, key: i64, value: i64) -> io::Result<()> {
-        self.call(Call::DictInsert(key, value)).map(drop)
+    /// A new, empty dict on the server (CPython: `manager.dict()`).
+    pub fn dict<K, V>(&self) -> io::Result<DictProxy<K, V>> {
+        Ok(DictProxy { proxy: self.clone(), id: self.new_object(Kind::Dict)?, types: PhantomData })
     }
 
-    /// A copy of the whole dict (CPython: `print(d)` fetches it the same way).
-    pub fn dict(&self) -> io::Result<Dict> {
-        match self.call(Call::Dict)? {
-            Reply::Dict(d) => Ok(d),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// `l.append(value)`.
-    pub fn list_append(&self, value: i64) -> io::Result<()> {
-        self.call(Call::ListAppend(value)).map(drop)
-    }
-
-    /// A copy of the whole list.
-    pub fn list(&self) -> io::Result<Vec<i64>> {
-        match self.call(Call::List)? {
-            Reply::List(l) => Ok(l),
-            other => Err(unexpected(other)),
-        }
+    /// A new list on the server holding `items` (CPython: `manager.list(items)`).
+    pub fn list<T: Serialize>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> io::Result<ListProxy<T>> {
+        let items = items.into_iter().map(|item| encode(&item)).collect::<io::Result<_>>()?;
+        Ok(ListProxy {
+            proxy: self.clone(),
+            id: self.new_object(Kind::List(items))?,
+            types: PhantomData,
+        })
     }
 
     /// Waits for the manager's lock (CPython: `lock.acquire()` on `manager.Lock()`);
@@ -213,8 +227,12 @@ impl Proxy {
     }
 
     /// A new queue on the server (CPython: `manager.Queue()`).
-    pub fn queue(&self) -> io::Result<QueueProxy> {
-        Ok(QueueProxy { proxy: self.clone(), id: self.new_object(Kind::Queue)? })
+    pub fn queue<T>(&self) -> io::Result<QueueProxy<T>> {
+        Ok(QueueProxy {
+            proxy: self.clone(),
+            id: self.new_object(Kind::Queue)?,
+            types: PhantomData,
+        })
     }
 
     /// A new reentrant lock on the server (CPython: `manager.RLock()`).
@@ -245,8 +263,19 @@ impl Proxy {
     }
 
     fn waiters(&self, id: Id) -> io::Result<usize> {
-        match self.call(Call::Waiters(id))? {
+        self.count(Call::Waiters(id))
+    }
+
+    fn count(&self, call: Call) -> io::Result<usize> {
+        match self.call(call)? {
             Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn value<T: DeserializeOwned>(&self, call: Call) -> io::Result<Option<T>> {
+        match self.call(call)? {
+            Reply::Value(bytes) => bytes.as_deref().map(decode).transpose(),
             other => Err(unexpected(other)),
         }
     }
@@ -258,7 +287,7 @@ impl Proxy {
         self.requests.send(Request { call, client: current_pid(), reply }).map_err(gone)?;
         // If the server ends before answering, the reply channel is closed: an error.
         match answer.recv().map_err(gone)? {
-            Reply::Refused(why) => Err(io::Error::other(why)),
+            Reply::Refused(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
             reply => Ok(reply),
         }
     }
@@ -276,7 +305,119 @@ impl Drop for Held<'_> {
     }
 }
 
-/// A namespace on the server: named integer attributes (CPython: `ns.x = 1`, `ns.x`).
+/// A dict on the server (CPython: `manager.dict()`), in insertion order.
+pub struct DictProxy<K, V> {
+    proxy: Proxy,
+    id: Id,
+    types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for DictProxy<K, V> {
+    fn clone(&self) -> Self {
+        DictProxy { proxy: self.proxy.clone(), id: self.id, types: PhantomData }
+    }
+}
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// `d[key] = value`; returns the value it replaces.
+    pub fn insert(&self, key: K, value: V) -> io::Result<Option<V>> {
+        self.proxy.value(Call::DictSet(self.id, encode(&key)?, encode(&value)?))
+    }
+
+    /// `d.get(key)`.
+    pub fn get(&self, key: &K) -> io::Result<Option<V>> {
+        self.proxy.value(Call::DictGet(self.id, encode(key)?))
+    }
+
+    /// `d.pop(key, None)` (`del d[key]`): the value it held.
+    pub fn remove(&self, key: &K) -> io::Result<Option<V>> {
+        self.proxy.value(Call::DictRemove(self.id, encode(key)?))
+    }
+
+    /// `len(d)`.
+    pub fn len(&self) -> io::Result<usize> {
+        self.proxy.count(Call::Len(self.id))
+    }
+
+    /// `len(d) == 0`.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// A copy of every pair, in insertion order (CPython: `d.items()`, or `print(d)`,
+    /// which fetches a copy the same way).
+    pub fn items(&self) -> io::Result<Vec<(K, V)>> {
+        match self.proxy.call(Call::Items(self.id))? {
+            Reply::Pairs(pairs) => {
+                pairs.iter().map(|(k, v)| Ok((decode(k)?, decode(v)?))).collect()
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A list on the server (CPython: `manager.list()`). Indexes may be negative, counting
+/// from the end, as in Python; out of range is an `InvalidInput` error (`IndexError`).
+pub struct ListProxy<T> {
+    proxy: Proxy,
+    id: Id,
+    types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for ListProxy<T> {
+    fn clone(&self) -> Self {
+        ListProxy { proxy: self.proxy.clone(), id: self.id, types: PhantomData }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// `l.append(item)`.
+    pub fn append(&self, item: T) -> io::Result<()> {
+        self.extend([item])
+    }
+
+    /// `l.extend(items)`, in one call.
+    pub fn extend(&self, items: impl IntoIterator<Item = T>) -> io::Result<()> {
+        let items = items.into_iter().map(|item| encode(&item)).collect::<io::Result<_>>()?;
+        self.proxy.call(Call::ListAppend(self.id, items)).map(drop)
+    }
+
+    /// `l[index] = item`.
+    pub fn set(&self, index: i64, item: T) -> io::Result<()> {
+        self.proxy.call(Call::ListSet(self.id, index, encode(&item)?)).map(drop)
+    }
+
+    /// `l[index]`.
+    pub fn get(&self, index: i64) -> io::Result<T> {
+        self.proxy.value(Call::ListGet(self.id, index))?.ok_or_else(|| unexpected(Reply::Done))
+    }
+
+    /// `l.pop()` (`None`: the last) or `l.pop(index)`.
+    pub fn pop(&self, index: Option<i64>) -> io::Result<T> {
+        self.proxy.value(Call::ListPop(self.id, index))?.ok_or_else(|| unexpected(Reply::Done))
+    }
+
+    /// `len(l)`.
+    pub fn len(&self) -> io::Result<usize> {
+        self.proxy.count(Call::Len(self.id))
+    }
+
+    /// `len(l) == 0`.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// A copy of the whole list (CPython: `list(l)`, `print(l)`); iterate over it.
+    pub fn to_vec(&self) -> io::Result<Vec<T>> {
+        match self.proxy.call(Call::Items(self.id))? {
+            Reply::Values(items) => items.iter().map(|b| decode(b)).collect(),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A namespace on the server: named attributes of any serde type (CPython: `ns.x = 1`,
+/// `ns.x`).
 #[derive(Clone)]
 pub struct NamespaceProxy {
     proxy: Proxy,
@@ -285,38 +426,38 @@ pub struct NamespaceProxy {
 
 impl NamespaceProxy {
     /// `ns.name = value`.
-    pub fn set(&self, name: &str, value: i64) -> io::Result<()> {
-        self.proxy.call(Call::Set(self.id, name.to_string(), value)).map(drop)
+    pub fn set<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
+        self.proxy.call(Call::NsSet(self.id, name.to_string(), encode(value)?)).map(drop)
     }
 
     /// `ns.name`, or `None` if it was never set (CPython: `AttributeError`).
-    pub fn get(&self, name: &str) -> io::Result<Option<i64>> {
-        match self.proxy.call(Call::Get(self.id, name.to_string()))? {
-            Reply::Value(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> io::Result<Option<T>> {
+        self.proxy.value(Call::NsGet(self.id, name.to_string()))
     }
 }
 
 /// A queue on the server (CPython: `manager.Queue()`), unbounded, first in first out.
-#[derive(Clone)]
-pub struct QueueProxy {
+pub struct QueueProxy<T> {
     proxy: Proxy,
     id: Id,
+    types: PhantomData<fn() -> T>,
 }
 
-impl QueueProxy {
-    /// `q.put(value)`.
-    pub fn put(&self, value: i64) -> io::Result<()> {
-        self.proxy.call(Call::Put(self.id, value)).map(drop)
+impl<T> Clone for QueueProxy<T> {
+    fn clone(&self) -> Self {
+        QueueProxy { proxy: self.proxy.clone(), id: self.id, types: PhantomData }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// `q.put(item)`.
+    pub fn put(&self, item: &T) -> io::Result<()> {
+        self.proxy.call(Call::Put(self.id, encode(item)?)).map(drop)
     }
 
     /// `q.get()`: waits until there is an item.
-    pub fn get(&self) -> io::Result<i64> {
-        match self.proxy.call(Call::Take(self.id))? {
-            Reply::Value(Some(v)) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+    pub fn get(&self) -> io::Result<T> {
+        self.proxy.value(Call::Take(self.id))?.ok_or_else(|| unexpected(Reply::Done))
     }
 }
 
@@ -374,16 +515,21 @@ impl ConditionGuard<'_> {
     /// Wakes at most `n` waiters (CPython: `cond.notify(n)`); each goes on once it has
     /// the lock again. Returns how many were woken.
     pub fn notify(&self, n: usize) -> io::Result<usize> {
-        match self.held.proxy.call(Call::Notify(self.held.id, n))? {
-            Reply::Count(woken) => Ok(woken),
-            other => Err(unexpected(other)),
-        }
+        self.held.proxy.count(Call::Notify(self.held.id, n))
     }
 
     /// Wakes every waiter (CPython: `cond.notify_all()`).
     pub fn notify_all(&self) -> io::Result<usize> {
         self.notify(usize::MAX)
     }
+}
+
+fn encode<T: Serialize>(value: &T) -> io::Result<Bytes> {
+    postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// A client waiting for an answer: its pid and where to send the answer.
@@ -446,32 +592,35 @@ impl Lock {
 
 /// One object the server made on request.
 enum Object {
-    Namespace(BTreeMap<String, i64>),
-    Queue { items: VecDeque<i64>, getters: VecDeque<Waiter> },
+    /// Pairs in insertion order, as a Python dict keeps them.
+    Dict(Vec<(Bytes, Bytes)>),
+    List(Vec<Bytes>),
+    Namespace(BTreeMap<String, Bytes>),
+    Queue {
+        items: VecDeque<Bytes>,
+        getters: VecDeque<Waiter>,
+    },
     Lock(Lock),
-    Semaphore { permits: u32, waiting: VecDeque<Waiter> },
-    Condition { lock: Lock, notified_later: VecDeque<Waiter> },
+    Semaphore {
+        permits: u32,
+        waiting: VecDeque<Waiter>,
+    },
+    Condition {
+        lock: Lock,
+        notified_later: VecDeque<Waiter>,
+    },
 }
 
 /// The server loop: one request at a time; requests that must wait are queued.
-fn serve(incoming: IpcReceiver<Request>, mut list: Vec<i64>) {
-    let mut dict = Dict::new();
+fn serve(incoming: IpcReceiver<Request>) {
     let mut objects: Vec<Object> = vec![Object::Lock(Lock::default())]; // LOCK
     // Every sender gone (or a broken channel) also ends the server.
     while let Ok(Request { call, client, reply }) = incoming.recv() {
         let answer = match call {
-            Call::DictInsert(k, v) => {
-                dict.insert(k, v);
-                Reply::Done
-            }
-            Call::Dict => Reply::Dict(dict.clone()),
-            Call::ListAppend(v) => {
-                list.push(v);
-                Reply::Done
-            }
-            Call::List => Reply::List(list.clone()),
             Call::New(kind) => {
                 objects.push(match kind {
+                    Kind::Dict => Object::Dict(Vec::new()),
+                    Kind::List(items) => Object::List(items),
                     Kind::Namespace => Object::Namespace(BTreeMap::new()),
                     Kind::Queue => {
                         Object::Queue { items: VecDeque::new(), getters: VecDeque::new() }
@@ -484,22 +633,28 @@ fn serve(incoming: IpcReceiver<Request>, mut list: Vec<i64>) {
                         Object::Condition { lock: Lock::default(), notified_later: VecDeque::new() }
                     }
                 });
-                Reply::Made(objects.len() - 1)
+                Some((reply, Reply::Made(objects.len() - 1)))
             }
             Call::Shutdown => {
                 let _ = reply.send(Reply::Done);
                 break;
             }
-            call => match object_call(&mut objects, call, client, reply) {
-                Some((reply, answer)) => {
-                    let _ = reply.send(answer); // a client that has gone away is not our problem
-                    continue;
-                }
-                None => continue, // answered later
-            },
+            call => object_call(&mut objects, call, client, reply),
         };
-        let _ = reply.send(answer);
+        if let Some((reply, answer)) = answer {
+            let _ = reply.send(answer); // a client that has gone away is not our problem
+        } // else: answered later
     }
+}
+
+/// Python's index: from the start, or from the end if negative; `None` out of range.
+fn python_index(index: i64, len: usize) -> Option<usize> {
+    let index = if index < 0 { index + len as i64 } else { index };
+    usize::try_from(index).ok().filter(|&i| i < len)
+}
+
+fn out_of_range() -> Reply {
+    Reply::Refused("list index out of range".into())
 }
 
 /// A call on one of the objects: `Some((where, answer))` to answer now, `None` if the
@@ -514,18 +669,73 @@ fn object_call(
         Call::Acquire(id)
         | Call::Release(id)
         | Call::Waiters(id)
-        | Call::Set(id, ..)
-        | Call::Get(id, _)
+        | Call::Len(id)
+        | Call::Items(id)
+        | Call::DictSet(id, ..)
+        | Call::DictGet(id, _)
+        | Call::DictRemove(id, _)
+        | Call::ListAppend(id, _)
+        | Call::ListSet(id, ..)
+        | Call::ListGet(id, _)
+        | Call::ListPop(id, _)
+        | Call::NsSet(id, ..)
+        | Call::NsGet(id, _)
         | Call::Put(id, _)
         | Call::Take(id)
         | Call::Wait(id)
         | Call::Notify(id, _) => *id,
-        _ => return Some((reply, Reply::Refused("not an object call".into()))),
+        Call::New(_) | Call::Shutdown => {
+            return Some((reply, Reply::Refused("not an object call".into())));
+        }
     };
     let Some(object) = objects.get_mut(id) else {
         return Some((reply, Reply::Refused(format!("no object {id}"))));
     };
     let answer = match (object, call) {
+        (Object::Dict(pairs), Call::DictSet(_, key, value)) => {
+            match pairs.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, old)) => Reply::Value(Some(std::mem::replace(old, value))),
+                None => {
+                    pairs.push((key, value));
+                    Reply::Value(None)
+                }
+            }
+        }
+        (Object::Dict(pairs), Call::DictGet(_, key)) => {
+            Reply::Value(pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+        }
+        (Object::Dict(pairs), Call::DictRemove(_, key)) => {
+            let at = pairs.iter().position(|(k, _)| *k == key);
+            Reply::Value(at.map(|i| pairs.remove(i).1))
+        }
+        (Object::Dict(pairs), Call::Len(_)) => Reply::Count(pairs.len()),
+        (Object::Dict(pairs), Call::Items(_)) => Reply::Pairs(pairs.clone()),
+        (Object::List(items), Call::ListAppend(_, more)) => {
+            items.extend(more);
+            Reply::Done
+        }
+        (Object::List(items), Call::ListSet(_, index, value)) => {
+            match python_index(index, items.len()) {
+                Some(i) => {
+                    items[i] = value;
+                    Reply::Done
+                }
+                None => out_of_range(),
+            }
+        }
+        (Object::List(items), Call::ListGet(_, index)) => match python_index(index, items.len()) {
+            Some(i) => Reply::Value(Some(items[i].clone())),
+            None => out_of_range(),
+        },
+        (Object::List(items), Call::ListPop(_, index)) => {
+            match python_index(index.unwrap_or(-1), items.len()) {
+                Some(i) => Reply::Value(Some(items.remove(i))),
+                None if items.is_empty() => Reply::Refused("pop from empty list".into()),
+                None => out_of_range(),
+            }
+        }
+        (Object::List(items), Call::Len(_)) => Reply::Count(items.len()),
+        (Object::List(items), Call::Items(_)) => Reply::Values(items.clone()),
         (Object::Lock(lock) | Object::Condition { lock, .. }, Call::Acquire(_)) => {
             return lock.acquire(client, reply);
         }
@@ -536,12 +746,12 @@ fn object_call(
         (Object::Condition { lock, notified_later }, Call::Waiters(_)) => {
             Reply::Count(lock.waiting.len() + notified_later.len())
         }
-        (Object::Namespace(attributes), Call::Set(_, name, value)) => {
+        (Object::Namespace(attributes), Call::NsSet(_, name, value)) => {
             attributes.insert(name, value);
             Reply::Done
         }
-        (Object::Namespace(attributes), Call::Get(_, name)) => {
-            Reply::Value(attributes.get(&name).copied())
+        (Object::Namespace(attributes), Call::NsGet(_, name)) => {
+            Reply::Value(attributes.get(&name).cloned())
         }
         (Object::Queue { items, getters }, Call::Put(_, value)) => {
             items.push_back(value);
@@ -551,7 +761,7 @@ fn object_call(
                     items.push_front(item); // nobody waits: it stays queued
                     break;
                 };
-                if getter.send(Reply::Value(Some(item))).is_err() {
+                if getter.send(Reply::Value(Some(item.clone()))).is_err() {
                     items.push_front(item);
                 }
             }
@@ -564,6 +774,7 @@ fn object_call(
                 return None;
             }
         },
+        (Object::Queue { items, .. }, Call::Len(_)) => Reply::Count(items.len()),
         (Object::Semaphore { permits, waiting }, Call::Acquire(_)) => {
             if *permits == 0 {
                 waiting.push_back((client, reply));

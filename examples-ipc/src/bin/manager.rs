@@ -9,14 +9,15 @@
 //!
 //! | CPython                                    | Rust (`examples_ipc::manager`)             |
 //! |--------------------------------------------|--------------------------------------------|
-//! | `with Manager() as manager:`               | `let manager = Manager::start(list)?;` (dropped: shut down) |
-//! | `d = manager.dict()`, `l = manager.list(range(5))` | the server's dict, and the list given to `start` |
+//! | `with Manager() as manager:`               | `let manager = Manager::start()?;` (dropped: shut down) |
+//! | `d = manager.dict()`, `l = manager.list(range(5))` | `proxy.dict::<i64, i64>()?`, `proxy.list(0..5)?` |
 //! | `lock = manager.Lock()`                    | the server's lock, through `proxy.lock()?` |
-//! | `Process(target=f, args=(d, l, lock))`     | `Process::new(move \|\| f(&proxy))` with a cloned proxy |
-//! | `d[os.getpid()] = os.getpid()`             | `proxy.dict_insert(pid, pid)?`             |
-//! | `l.append(os.getpid())`, `print(l)`        | `proxy.list_append(pid)?`, `proxy.list()?` |
-//! | `ns = manager.Namespace(); ns.x = 1`       | `let ns = proxy.namespace()?; ns.set("x", 1)?` |
-//! | `q = manager.Queue()`, `q.put`, `q.get`    | `proxy.queue()?`, `put(v)?`, `get()?`      |
+//! | `Process(target=f, args=(d, l, lock))`     | `Process::new(move \|\| f(&d, &l, &proxy))` with cloned proxies |
+//! | `d[os.getpid()] = os.getpid()`             | `d.insert(pid, pid)?`                      |
+//! | `l.append(os.getpid())`, `print(l)`        | `l.append(pid)?`, `l.to_vec()?`            |
+//! | `l[0] = 100`, `l.pop()`, `l.extend(xs)`, `len(l)` | `l.set(0, 100)?`, `l.pop(None)?`, `l.extend(xs)?`, `l.len()?` |
+//! | `ns = manager.Namespace(); ns.x = 1`       | `let ns = proxy.namespace()?; ns.set("x", &1)?` |
+//! | `q = manager.Queue()`, `q.put`, `q.get`    | `proxy.queue::<i64>()?`, `put(&v)?`, `get()?` |
 //! | `manager.RLock()`, `manager.Semaphore(2)`  | `proxy.rlock()?`, `proxy.semaphore(2)?`, then `acquire()?` |
 //! | `c = manager.Condition()`, `c.wait()`, `c.notify()` | `proxy.condition()?`, `acquire()?.wait()?`, `.notify(1)?` |
 //!
@@ -25,13 +26,14 @@
 //! Output: the parent holds the manager's lock while both children start; they queue
 //! for it, and meanwhile the manager still answers the parent ("2 clients waiting,
 //! list still [0, 1, 2, 3, 4]"). Then each child, in turn, prints the list with its pid
-//! appended; the parent prints the dict (both pids) and the 7-item list; then one line
-//! per other object; after shutdown, a proxy call returns an error. What varies: the
+//! appended; the parent prints the dict (both pids, in insertion order) and the 7-item
+//! list, then changes the list as Python code would (`l[0] = 100`, `pop`, `extend`);
+//! then one line per other object; after shutdown, a proxy call returns an error. What varies: the
 //! pids, and which child goes first.
 //!
 //! Where Rust differs: a proxy's calls are typed methods, not attribute access on a
-//! generic proxy object, and the values are integers, where CPython's manager holds any
-//! picklable object and can register any type. `wait` and `notify` are methods of the
+//! generic proxy object, and each proxy holds one type of value (any serde type),
+//! where CPython's holds any picklable object and can register any type. `wait` and `notify` are methods of the
 //! guard `acquire` returns, so calling them without the lock (CPython: `RuntimeError:
 //! cannot wait on un-acquired lock`) does not compile. A call to a manager that has
 //! shut down returns `Err` immediately.
@@ -51,20 +53,22 @@ use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use examples_ipc::manager::{Manager, Proxy};
+use examples_ipc::manager::{DictProxy, ListProxy, Manager, Proxy};
 use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
-    let manager = Manager::start((0..5).collect())?;
+    let manager = Manager::start()?;
     let proxy = manager.proxy();
     println!("main: manager server pid={}", manager.pid().unwrap_or_default());
+    let d = proxy.dict::<i64, i64>()?; // manager.dict()
+    let l = proxy.list(0..5_i64)?; // manager.list(range(5))
 
     let mut children: Vec<Process> = (0..2)
         .map(|_| {
-            let proxy = manager.proxy();
-            Process::new(move || f(&proxy).expect("the manager answers"))
+            let (d, l, proxy) = (d.clone(), l.clone(), manager.proxy());
+            Process::new(move || f(&d, &l, &proxy).expect("the manager answers"))
         })
         .collect();
     // Hold the lock while the children start, so both queue up at the server. Taken
@@ -75,7 +79,7 @@ fn main() -> Result<(), Failure> {
         child.start()?;
     }
     let waiting = wait_for_waiters(&proxy, 2)?;
-    let list_meanwhile = proxy.list()?;
+    let list_meanwhile = l.to_vec()?;
     println!(
         "main: {waiting} clients waiting for the lock; the manager still answers: list {list_meanwhile:?}"
     );
@@ -84,22 +88,35 @@ fn main() -> Result<(), Failure> {
     drop(held); // lock.release(): the first waiter gets it
 
     let codes = children.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
-    let dict = proxy.dict()?;
-    let list = proxy.list()?;
-    println!("main: d = {dict:?}");
+    let dict = d.items()?;
+    let list = l.to_vec()?;
+    let shown: Vec<String> = dict.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    println!("main: d = {{{}}}", shown.join(", ")); // in insertion order, as Python's
     println!("main: l = {list:?}");
+
+    // A list proxy does what a list does, each step a call to the server.
+    l.set(0, 100)?; // l[0] = 100
+    let last = l.pop(None)?; // l.pop()
+    l.extend([7, 8])?;
+    println!(
+        "main: after l[0] = 100, l.pop() -> {last}, l.extend([7, 8]): l = {:?}, len {}",
+        l.to_vec()?,
+        l.len()?
+    );
+    let out_of_range = l.get(99).is_err(); // IndexError
 
     let others = other_objects(&proxy)?;
 
     manager.shutdown()?;
-    let after = proxy.list();
+    let after = l.to_vec();
     println!("main: a call after shutdown returns an error: {}", after.is_err());
 
     let pids: Vec<i64> = children.iter().filter_map(|c| c.pid()).map(i64::from).collect();
     assert_eq!(codes, [0, 0]);
     assert_eq!((waiting, list_meanwhile.as_slice()), (2, &[0, 1, 2, 3, 4][..]));
     assert_eq!(dict.len(), 2);
-    assert!(pids.iter().all(|pid| dict.get(pid) == Some(pid)));
+    assert!(pids.iter().all(|pid| dict.contains(&(*pid, *pid))));
+    assert!(out_of_range);
     assert_eq!(list.len(), 7);
     assert_eq!(list[..5], [0, 1, 2, 3, 4]);
     assert!(pids.iter().all(|pid| list[5..].contains(pid)));
@@ -111,12 +128,12 @@ fn main() -> Result<(), Failure> {
 }
 
 /// The note's `f(d, l, lock)`.
-fn f(proxy: &Proxy) -> io::Result<()> {
+fn f(d: &DictProxy<i64, i64>, l: &ListProxy<i64>, proxy: &Proxy) -> io::Result<()> {
     let pid = i64::from(getpid().as_raw());
     let _lock = proxy.lock()?; // lock.acquire(); released at the end of `f`
-    proxy.dict_insert(pid, pid)?;
-    proxy.list_append(pid)?;
-    println!("child pid={pid}: l = {:?}", proxy.list()?);
+    d.insert(pid, pid)?;
+    l.append(pid)?;
+    println!("child pid={pid}: l = {:?}", l.to_vec()?);
     Ok(())
 }
 
@@ -137,15 +154,15 @@ struct Others {
 /// Semaphore and Condition, one step each.
 fn other_objects(proxy: &Proxy) -> io::Result<Others> {
     let ns = proxy.namespace()?; // manager.Namespace()
-    ns.set("x", 1)?;
-    ns.set("y", 2)?;
-    let (x, y) = (ns.get("x")?, ns.get("y")?);
+    ns.set("x", &1_i64)?;
+    ns.set("y", &2_i64)?;
+    let (x, y) = (ns.get::<i64>("x")?, ns.get::<i64>("y")?);
     println!("namespace: ns.x={x:?} ns.y={y:?}");
 
-    let queue = proxy.queue()?; // manager.Queue(), handed to a child
+    let queue = proxy.queue::<i64>()?; // manager.Queue(), handed to a child
     let mut putter = Process::new({
         let queue = queue.clone();
-        move || queue.put(i64::from(getpid().as_raw())).expect("the manager answers")
+        move || queue.put(&i64::from(getpid().as_raw())).expect("the manager answers")
     });
     putter.start()?;
     let got = queue.get()?;
