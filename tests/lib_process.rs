@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use examples_ipc::shared::SharedMemory;
 use examples_process::{
-    Process, Run, active_children, current_pid, current_process, moving_to_child, parent_process,
+    Process, Run, StartMethod, active_children, current_pid, current_process, moving_to_child,
+    parent_process, passed_fds, stop_forkserver,
 };
 use harness::isolated::run_isolated;
 use harness::isolated_tests;
 
 fn main() -> ExitCode {
+    // Children started with spawn or forkserver run this program again: run their
+    // target, not the tests.
+    examples_process::main_guard();
     run_isolated(isolated_tests![
         names_count_processes_and_nest_in_children,
         exit_codes_follow_cpython,
@@ -35,6 +39,15 @@ fn main() -> ExitCode {
         daemon_is_set_before_start_only,
         current_and_parent_process_as_cpython_reports_them,
         a_closed_handle_answers_nothing,
+        every_start_method_names_and_exits_as_cpython,
+        every_start_method_terminates_and_kills,
+        every_start_method_joins_with_timeouts_and_lists_children,
+        every_start_method_drops_as_fork_does,
+        spawn_and_forkserver_start_from_a_threaded_program,
+        spawned_children_see_fresh_globals,
+        descriptors_reach_every_kind_of_child,
+        no_child_outlives_its_parent_whatever_the_method,
+        a_closure_cannot_be_spawned,
     ])
 }
 
@@ -332,4 +345,236 @@ fn a_closed_handle_answers_nothing() {
     assert_eq!((p.pid(), p.exitcode(), p.is_alive()), (None, None, false));
     let mut never_started = Process::new(|| {});
     never_started.close().unwrap(); // nothing to release: fine, as in CPython
+}
+
+// ---- start methods ------------------------------------------------------------------
+
+/// Each test runs its body for every method, then stops the fork server so that the
+/// runner finds nothing left of the test's process group.
+fn for_each_method(body: impl Fn(StartMethod)) {
+    for method in StartMethod::ALL {
+        body(method);
+    }
+    stop_forkserver();
+}
+
+fn check_identity((name, parent_pid): (String, i32)) {
+    let me = current_process();
+    assert_eq!(me.name, name);
+    assert_eq!(me.pid, std::process::id() as i32);
+    let parent = parent_process().expect("a child has a parent");
+    assert_eq!((parent.name.as_str(), parent.pid), ("MainProcess", parent_pid));
+}
+
+fn check_counted_name(parent_pid: i32) {
+    let name = current_process().name;
+    check_identity((name.clone(), parent_pid));
+    assert!(name.starts_with("Process-"), "{name}");
+    // Its own children are numbered under it, as in CPython: Process-N:1.
+    assert_eq!(Process::new(|| {}).name(), format!("{name}:1"));
+}
+
+fn exit_with(code: i32) {
+    std::process::exit(code);
+}
+
+fn panic_quietly(_: ()) {
+    std::panic::set_hook(Box::new(|_| {}));
+    panic!("on purpose");
+}
+
+fn sleep_ms(ms: u64) {
+    sleep(Duration::from_millis(ms));
+}
+
+fn every_start_method_names_and_exits_as_cpython() {
+    for_each_method(|method| {
+        let me = current_pid();
+        let mut named = Process::call(check_identity, (format!("{method}-child"), me))
+            .with_name(format!("{method}-child"))
+            .with_start_method(method);
+        assert_eq!(named.start_method(), method);
+        named.start().unwrap();
+        assert_eq!(named.join().unwrap(), 0, "{method}: the child's checks failed");
+        let mut counted = Process::call(check_counted_name, me).with_start_method(method);
+        assert!(counted.name().starts_with("Process-"), "{}", counted.name());
+        counted.start().unwrap();
+        assert_eq!(counted.join().unwrap(), 0, "{method}: a counted name is the child's too");
+        for (code, mut p) in [
+            (0, Process::call(exit_with, 0)),
+            (3, Process::call(exit_with, 3)),
+            (1, Process::call(panic_quietly, ())),
+        ] {
+            p = p.with_start_method(method);
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), code, "{method}");
+            assert_eq!(p.exitcode(), Some(code), "{method}");
+        }
+    });
+}
+
+fn every_start_method_terminates_and_kills() {
+    for_each_method(|method| {
+        let mut a = Process::call(sleep_ms, 60_000).with_start_method(method);
+        let mut b = Process::call(sleep_ms, 60_000).with_start_method(method);
+        a.start().unwrap();
+        b.start().unwrap();
+        assert!(a.is_alive() && b.is_alive());
+        a.terminate().unwrap();
+        b.kill().unwrap();
+        assert_eq!((a.join().unwrap(), b.join().unwrap()), (-15, -9), "{method}");
+        a.terminate().unwrap(); // ended: nothing to do, no error
+        assert!(!a.is_alive());
+    });
+}
+
+fn every_start_method_joins_with_timeouts_and_lists_children() {
+    for_each_method(|method| {
+        let mut p = Process::call(sleep_ms, 300).with_start_method(method);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(Duration::from_millis(10)).unwrap(), None, "{method}");
+        let listed = active_children();
+        assert!(listed.iter().any(|c| Some(c.pid) == p.pid()), "{method}: {listed:?}");
+        assert!(p.sentinel().is_some());
+        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(0), "{method}");
+        assert!(active_children().is_empty(), "{method}");
+        p.close().unwrap();
+    });
+}
+
+fn every_start_method_drops_as_fork_does() {
+    for_each_method(|method| {
+        // A daemon is terminated when its handle goes; a non-daemon is waited for.
+        let mut daemon =
+            Process::call(sleep_ms, 60_000).with_daemon(true).with_start_method(method);
+        daemon.start().unwrap();
+        let started = std::time::Instant::now();
+        drop(daemon);
+        assert!(started.elapsed() < Duration::from_secs(10), "{method}");
+        let mut plain = Process::call(sleep_ms, 200).with_start_method(method);
+        plain.start().unwrap();
+        let started = std::time::Instant::now();
+        drop(plain);
+        assert!(started.elapsed() >= Duration::from_millis(150), "{method}: the drop waited");
+    });
+}
+
+fn spawn_and_forkserver_start_from_a_threaded_program() {
+    let helper = std::thread::spawn(|| sleep(Duration::from_millis(1500)));
+    let err = Process::call(sleep_ms, 0).start().unwrap_err().to_string();
+    assert!(err.contains("Spawn") && err.contains("Forkserver"), "names the others: {err}");
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let mut p = Process::call(exit_with, 7).with_start_method(method);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 7, "{method}");
+    }
+    // And from another thread than the main one: the child lives on after that thread.
+    let from_thread = std::thread::spawn(|| {
+        let mut p = Process::call(sleep_ms, 300).with_start_method(StartMethod::Spawn);
+        p.start().unwrap();
+        let pid = p.pid().unwrap();
+        std::mem::forget(p); // a handle stays on its thread; wait by pid below
+        pid
+    });
+    let pid = nix::unistd::Pid::from_raw(from_thread.join().unwrap());
+    let status = nix::sys::wait::waitpid(pid, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0), "not killed with its thread");
+    helper.join().unwrap();
+    stop_forkserver();
+}
+
+static GLOBAL: AtomicU32 = AtomicU32::new(0);
+
+fn exit_with_global(_: ()) {
+    std::process::exit(GLOBAL.load(SeqCst) as i32);
+}
+
+fn spawned_children_see_fresh_globals() {
+    GLOBAL.store(42, SeqCst);
+    for_each_method(|method| {
+        let mut p = Process::call(exit_with_global, ()).with_start_method(method);
+        p.start().unwrap();
+        let expected = if method == StartMethod::Fork { 42 } else { 0 };
+        assert_eq!(p.join().unwrap(), expected, "{method}");
+    });
+}
+
+fn write_and_exit(text: String) {
+    use std::io::Write;
+    let mut fds = passed_fds();
+    assert_eq!(fds.len(), 1);
+    std::fs::File::from(fds.remove(0)).write_all(text.as_bytes()).unwrap();
+    assert!(passed_fds().is_empty(), "taken once");
+}
+
+fn descriptors_reach_every_kind_of_child() {
+    use std::io::Read;
+    for_each_method(|method| {
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let mut p = Process::call(write_and_exit, format!("hello from {method}"))
+            .pass_fd(writer.into())
+            .with_start_method(method);
+        p.start().unwrap();
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap(); // end-of-file: the parent's copy is closed
+        assert_eq!(text, format!("hello from {method}"));
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+fn start_and_report(method_and_slot: (String, usize)) {
+    let (method, slot) = method_and_slot;
+    let mut grandchild = Process::call(sleep_ms, 60_000).with_start_method(method.parse().unwrap());
+    grandchild.start().unwrap();
+    REPORT.get().unwrap()[slot].store(grandchild.pid().unwrap() as u32, SeqCst);
+    sleep(LONG);
+}
+
+static REPORT: std::sync::OnceLock<SharedMemory<[AtomicU32; 3]>> = std::sync::OnceLock::new();
+
+fn no_child_outlives_its_parent_whatever_the_method() {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let report =
+        REPORT.get_or_init(|| SharedMemory::new([const { AtomicU32::new(0) }; 3]).unwrap());
+    // Orphans come to this process, which reaps them, instead of to the test runner.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    for (slot, method) in StartMethod::ALL.into_iter().enumerate() {
+        // A forked child starts a grandchild with `method`, then is killed.
+        let mut child = Process::call(start_and_report, (method.to_string(), slot));
+        child.start().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while report[slot].load(SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "{method}: no grandchild");
+            sleep(Duration::from_millis(5));
+        }
+        let pid = rustix::process::Pid::from_raw(report[slot].load(SeqCst) as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        child.kill().unwrap();
+        assert_eq!(child.join().unwrap(), -9);
+        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&pidfd), PollFlags::POLLIN)];
+        let ended = poll(&mut fds, PollTimeout::from(10_000_u16)).unwrap();
+        assert_eq!(ended, 1, "{method}: the grandchild outlived its parent");
+        // Reap the orphans: the grandchild, and the killed child's fork server.
+        let any = nix::unistd::Pid::from_raw(-1);
+        while let Ok(status) =
+            nix::sys::wait::waitpid(any, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+        {
+            if status == nix::sys::wait::WaitStatus::StillAlive {
+                break;
+            }
+        }
+    }
+}
+
+fn a_closure_cannot_be_spawned() {
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let mut p = Process::new(|| {}).with_start_method(method);
+        let err = p.start().unwrap_err().to_string();
+        assert!(err.contains("Process::call"), "{err}");
+        assert!(p.pid().is_none());
+        // Not started: it can still be forked.
+        p = p.with_start_method(StartMethod::Fork);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    }
 }

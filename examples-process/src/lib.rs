@@ -66,12 +66,18 @@ mod handover;
 mod output;
 mod process;
 mod signals;
+mod start;
 
 pub use command::{die_with_parent, run_self};
 pub use handover::{current_pid, moving_to_child};
 pub use output::{Failure, exit_on_stdout_failure};
-pub use process::{Process, ProcessInfo, Run, active_children, current_process, parent_process};
+pub use process::{
+    Process, ProcessInfo, Run, active_children, current_process, parent_process, passed_fds,
+};
 pub use signals::DeferTermination;
+pub use start::{
+    StartMethod, code_address, code_offset, ensure_forkserver, main_guard, stop_forkserver,
+};
 
 use std::time::{Duration, Instant};
 

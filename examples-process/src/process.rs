@@ -16,7 +16,11 @@ use nix::sys::time::TimeSpec;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::handover::{self, Gate};
+use crate::start::{self, Launch, Portable, Served, StartMethod};
 use crate::{current_pid, moving_to_child, signals};
 
 /// The Rust counterpart of subclassing `Process` and overriding `run`: implement this
@@ -45,15 +49,28 @@ pub trait Run {
     fn run(&mut self);
 }
 
-/// A child process, started with `fork`. See the [crate documentation](crate).
+/// A child process. See the [crate documentation](crate).
 pub struct Process {
     name: String,
     daemon: bool,
-    target: Option<Box<dyn FnOnce()>>,
+    target: Option<Target>,
+    method: StartMethod,
+    /// Descriptors handed to the child (`pass_fd`), the parent's copies closed at start.
+    fds: Vec<OwnedFd>,
     identity: Vec<u32>,
     child: Option<Arc<Child>>,
     /// `close` was called: the handle answers nothing any more.
     closed: bool,
+}
+
+/// What a process runs.
+enum Target {
+    /// Any closure: fork only.
+    Closure(Box<dyn FnOnce()>),
+    /// `fn(A)` and its encoded arguments: every start method.
+    Call(Portable),
+    /// A `call` whose arguments failed to serialise: `start` reports it.
+    Unsendable(io::Error),
 }
 
 /// What [`current_process`] and [`active_children`] report about a process.
@@ -97,7 +114,7 @@ impl Process {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new(target: impl FnOnce() + 'static) -> Process {
-        Process::with_class("Process", Box::new(target))
+        Process::with_class("Process", Target::Closure(Box::new(target)))
     }
 
     /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
@@ -105,20 +122,88 @@ impl Process {
     pub fn from_run<R: Run + 'static>(mut obj: R) -> Process {
         let type_name = std::any::type_name::<R>();
         let class = type_name.rsplit("::").next().unwrap_or(type_name);
-        Process::with_class(class, Box::new(move || obj.run()))
+        Process::with_class(class, Target::Closure(Box::new(move || obj.run())))
     }
 
-    fn with_class(class: &str, target: Box<dyn FnOnce()>) -> Process {
+    /// A process that will call `f(args)` (CPython: `Process(target=f, args=(a,))`).
+    /// Unlike a closure, a function and serde arguments can cross `exec`, so this works
+    /// with every [`StartMethod`]; fork is still the default.
+    ///
+    /// ```
+    /// use examples_process::{Process, StartMethod, current_process};
+    ///
+    /// fn greet(name: String) {
+    ///     assert_eq!(current_process().name, "greeter");
+    ///     println!("hello, {name}");
+    /// }
+    ///
+    /// let mut p = Process::call(greet, "world".to_string()).with_name("greeter");
+    /// p.start()?; // fork; in a program whose `main` begins with `main_guard()`,
+    ///             // `.with_start_method(StartMethod::Spawn)` would run it afresh
+    /// assert_eq!(p.join()?, 0);
+    /// assert_eq!(p.start_method(), StartMethod::Fork);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn call<A: Serialize + DeserializeOwned>(f: fn(A), args: A) -> Process {
+        let target = Portable::new(f, &args).map_or_else(Target::Unsendable, Target::Call);
+        Process::with_class("Process", target)
+    }
+
+    fn with_class(class: &str, target: Target) -> Process {
         let identity = lock(&CURRENT).next_child_identity();
         let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
         Process {
             name: format!("{class}-{}", numbers.join(":")),
             daemon: false,
             target: Some(target),
+            method: StartMethod::Fork,
+            fds: Vec::new(),
             identity,
             child: None,
             closed: false,
         }
+    }
+
+    /// Chooses how `start` makes the child (CPython: `get_context(method).Process(...)`).
+    /// Spawn and forkserver take a target made with [`Process::call`]; a closure can
+    /// only be forked.
+    pub fn with_start_method(mut self, method: StartMethod) -> Process {
+        self.method = method;
+        self
+    }
+
+    /// How `start` makes (or made) the child.
+    pub fn start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// Hands a file descriptor to the child, which takes it with [`passed_fds`]; `start`
+    /// closes the parent's copy. It is how a pipe end or a socket reaches a spawned
+    /// child, which inherits no other descriptor (CPython pickles a `Connection` for
+    /// spawn by sending its descriptor the same way).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::fd::OwnedFd;
+    /// use examples_process::{Process, passed_fds};
+    ///
+    /// fn write_hello(_: ()) {
+    ///     let fd = passed_fds().pop().expect("one descriptor was passed");
+    ///     std::fs::File::from(fd).write_all(b"hello").unwrap();
+    /// }
+    ///
+    /// let (mut reader, writer) = std::io::pipe()?;
+    /// let mut p = Process::call(write_hello, ()).pass_fd(OwnedFd::from(writer));
+    /// p.start()?; // the parent's copy of the writer is closed here
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?; // so end-of-file comes when the child exits
+    /// assert_eq!(text, "hello");
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pass_fd(mut self, fd: OwnedFd) -> Process {
+        self.fds.push(fd);
+        self
     }
 
     /// Gives the process a name (CPython's `name=` argument).
@@ -195,6 +280,14 @@ impl Process {
     /// ```
     pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
         let child = self.child.as_ref()?;
+        if let Some(served) = &child.served {
+            // CPython's forkserver sentinel too: the socket the exit code arrives on.
+            return Some(if child.is_ours() {
+                served.status.as_fd()
+            } else {
+                served.pidfd.as_fd()
+            });
+        }
         if let Some(fd) = child.sentinel.get() {
             return Some(fd.as_fd());
         }
@@ -210,10 +303,7 @@ impl Process {
         if child.is_ours() {
             return Ok(self.join_timeout(timeout)?.is_some());
         }
-        match child.with_pid(pidfd_open)? {
-            Some(pidfd) => wait_readable(pidfd.as_fd(), Some(timeout)),
-            None => Ok(true),
-        }
+        child.wait_end(Some(timeout))
     }
 
     /// Forks the child, which runs the target and exits.
@@ -243,6 +333,76 @@ impl Process {
         let Some(target) = self.target.take() else {
             return Err(io::Error::other(format!("cannot start {} twice", self.name)));
         };
+        if let Err(e) = start::check_guarded() {
+            self.target = Some(target);
+            return Err(io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)));
+        }
+        let why = match (self.method, target) {
+            (StartMethod::Fork, target @ (Target::Closure(_) | Target::Call(_))) => {
+                return self.fork(target);
+            }
+            (_, Target::Call(portable)) => return self.launch(portable),
+            (_, target @ Target::Unsendable(_)) => {
+                let why = match &target {
+                    Target::Unsendable(e) => format!("its arguments cannot be serialised: {e}"),
+                    _ => String::new(),
+                };
+                self.target = Some(target);
+                why
+            }
+            (_, target @ Target::Closure(_)) => {
+                self.target = Some(target);
+                "a closure cannot cross exec; make the process with Process::call(f, args)".into()
+            }
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot start {} with {}: {why}", self.name, self.method),
+        ))
+    }
+
+    /// Starts the child with spawn or forkserver.
+    fn launch(&mut self, portable: Portable) -> io::Result<()> {
+        let launch = Launch::new(self.name.clone(), self.identity.clone(), self.daemon, portable);
+        let started = match self.method {
+            StartMethod::Spawn => start::spawn(launch, &self.fds).map(|pid| (pid, None)),
+            _ => start::forkserver(&launch, &self.fds).map(|served| (served.pid, Some(served))),
+        };
+        let (pid, served) = started.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot start {} with {}: {e}", self.name, self.method),
+            )
+        })?;
+        self.fds.clear(); // the child has its copies
+        self.record(pid, served);
+        Ok(())
+    }
+
+    /// Keeps the started child's record, in the handle and in the table that
+    /// `active_children` reads.
+    fn record(&mut self, pid: Pid, served: Option<Served>) -> Arc<Child> {
+        let child = Arc::new(Child {
+            pid,
+            name: self.name.clone(),
+            daemon: self.daemon,
+            parent: getpid(),
+            exitcode: Mutex::new(None),
+            sentinel: OnceLock::new(),
+            served,
+        });
+        // Only a weak reference: the table must not keep a child's record alive after
+        // its handle is gone.
+        let mut children = lock(&CHILDREN);
+        children.retain(|c| c.strong_count() > 0);
+        children.push(Arc::downgrade(&child));
+        drop(children);
+        self.child = Some(Arc::clone(&child));
+        child
+    }
+
+    /// Starts the child with fork.
+    fn fork(&mut self, target: Target) -> io::Result<()> {
         if let Err(e) = wait_until_single_threaded() {
             self.target = Some(target);
             return Err(io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)));
@@ -285,25 +445,19 @@ impl Process {
                 }
                 // The parent drops its copy of the target first (see `moving_to_child`).
                 ticket.wait();
-                let outcome = panic::catch_unwind(AssertUnwindSafe(target));
-                exit_child(if outcome.is_ok() { 0 } else { 1 });
+                *lock(&PASSED) = std::mem::take(&mut self.fds);
+                match target {
+                    Target::Closure(target) => {
+                        let outcome = panic::catch_unwind(AssertUnwindSafe(target));
+                        exit_child(if outcome.is_ok() { 0 } else { 1 });
+                    }
+                    Target::Call(portable) => portable.run(),
+                    Target::Unsendable(_) => unreachable!("refused before the fork"),
+                }
             }
             Ok(ForkResult::Parent { child: pid }) => {
-                let child = Arc::new(Child {
-                    pid,
-                    name: self.name.clone(),
-                    daemon: self.daemon,
-                    parent,
-                    exitcode: Mutex::new(None),
-                    sentinel: OnceLock::new(),
-                });
-                // Only a weak reference: the table must not keep a child's record alive
-                // after its handle is gone.
-                let mut children = lock(&CHILDREN);
-                children.retain(|c| c.strong_count() > 0);
-                children.push(Arc::downgrade(&child));
-                drop(children);
-                self.child = Some(child);
+                self.record(pid, None);
+                self.fds.clear(); // the child has its copies
                 // What the target captured now belongs to the child: the parent's
                 // copies are dropped, with `moving_to_child()` saying so, before the
                 // child may run.
@@ -379,9 +533,7 @@ impl Process {
             return self.join().map(Some);
         }
         // Sleep in the kernel on a pidfd, opened for this wait only.
-        if let Some(pidfd) = child.with_pid(pidfd_open)? {
-            wait_readable(pidfd.as_fd(), Some(timeout))?;
-        }
+        child.wait_end(Some(timeout))?;
         child.reap()
     }
 
@@ -390,12 +542,7 @@ impl Process {
         match &self.child {
             None => false,
             // Another process's child (a handle moved into this one): look, do not reap.
-            Some(c) if !c.is_ours() => match c.with_pid(pidfd_open) {
-                Ok(Some(pidfd)) => {
-                    matches!(wait_readable(pidfd.as_fd(), Some(Duration::ZERO)), Ok(false))
-                }
-                _ => false,
-            },
+            Some(c) if !c.is_ours() => matches!(c.wait_end(Some(Duration::ZERO)), Ok(false)),
             Some(c) => matches!(c.reap(), Ok(None)),
         }
     }
@@ -518,11 +665,7 @@ impl Drop for Process {
         }
         if self.daemon || std::thread::panicking() {
             let _ = child.signal(Signal::SIGTERM);
-            let ended = child
-                .with_pid(pidfd_open)
-                .ok()
-                .flatten()
-                .map_or(Ok(true), |fd| wait_readable(fd.as_fd(), Some(GRACE)));
+            let ended = child.wait_end(Some(GRACE));
             if !matches!(ended, Ok(true)) {
                 let _ = child.signal(Signal::SIGKILL);
             }
@@ -620,6 +763,8 @@ struct Child {
     exitcode: Mutex<Option<i32>>,
     /// A pidfd, opened only if `sentinel` is asked for.
     sentinel: OnceLock<OwnedFd>,
+    /// A child of a fork server: its pidfd and the socket its exit code comes on.
+    served: Option<Served>,
 }
 
 impl Child {
@@ -648,7 +793,9 @@ impl Child {
             )));
         }
         let mut code = lock(&self.exitcode);
-        if code.is_none() {
+        if let (None, Some(served)) = (*code, &self.served) {
+            *code = start::served_exit_code(&served.status)?;
+        } else if code.is_none() {
             *code = loop {
                 match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(_, status)) => break Some(status),
@@ -665,6 +812,9 @@ impl Child {
     /// Sleeps until the child has exited, without reaping it (`reap` does that, under
     /// the lock), so that a concurrent `reap` elsewhere cannot take its status away.
     fn wait_exited(&self) -> io::Result<()> {
+        if self.served.is_some() {
+            return self.wait_end(None).map(drop);
+        }
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
         loop {
             match waitid(Id::Pid(self.pid), flags) {
@@ -677,7 +827,32 @@ impl Child {
         }
     }
 
+    /// Sleeps until the child has ended (or `timeout` passes): returns whether it has.
+    /// For the parent of a fork server's child, "ended" means its exit code has come.
+    fn wait_end(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        if lock(&self.exitcode).is_some() {
+            return Ok(true);
+        }
+        match &self.served {
+            Some(served) if self.is_ours() => wait_readable(served.status.as_fd(), timeout),
+            Some(served) => wait_readable(served.pidfd.as_fd(), timeout),
+            None => match self.with_pid(pidfd_open)? {
+                Some(pidfd) => wait_readable(pidfd.as_fd(), timeout),
+                None => Ok(true),
+            },
+        }
+    }
+
     fn signal(&self, signal: Signal) -> io::Result<()> {
+        if let Some(served) = &self.served {
+            // A pidfd names this process and no other, whoever reaps it.
+            let signal = rustix::process::Signal::from_named_raw(signal as i32)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+            return match rustix::process::pidfd_send_signal(&served.pidfd, signal) {
+                Err(rustix::io::Errno::SRCH) => Ok(()),
+                other => other.map_err(io::Error::from),
+            };
+        }
         // Not reaped yet (checked under the lock): the pid is still this child's.
         match self.with_pid(|pid| kill(pid, signal)) {
             Ok(_) => Ok(()),
@@ -740,13 +915,43 @@ fn reap_handed_over() {
     lock(&HANDED_OVER).retain(|c| matches!(c.reap(), Ok(None)));
 }
 
+/// Descriptors passed to this process by its parent with `pass_fd`, until taken.
+static PASSED: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+/// Takes the file descriptors that the parent handed to this child with
+/// [`Process::pass_fd`], in the order they were passed (CPython: a `Connection` or
+/// socket in the target's arguments). Empty in the main process, and after the first
+/// call.
+pub fn passed_fds() -> Vec<OwnedFd> {
+    std::mem::take(&mut *lock(&PASSED))
+}
+
+/// In a child started by spawn or a fork server: become the process `launch` describes.
+pub(crate) fn become_launched(launch: &Launch, passed: Vec<OwnedFd>) {
+    let me = ProcessInfo {
+        name: launch.name.clone(),
+        pid: current_pid(),
+        daemon: launch.daemon,
+        exitcode: None,
+    };
+    let mut current = lock(&CURRENT);
+    current.become_child(me, &launch.identity, launch.parent_pid);
+    if let Some(parent) = &mut current.parent {
+        parent.name = launch.parent_name.clone();
+        parent.daemon = launch.parent_daemon;
+    }
+    drop(current);
+    lock(&CHILDREN).clear(); // a fork server's children are not ours
+    *lock(&PASSED) = passed;
+}
+
 /// Locks a global, ignoring poisoning: nothing here can be left half-updated.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Leaves the child: flush what it printed, then `_exit` (no destructors, no atexit).
-fn exit_child(code: i32) -> ! {
+pub(crate) fn exit_child(code: i32) -> ! {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     // SAFETY: `_exit` is always safe to call; it does not return.
@@ -765,15 +970,15 @@ fn wait_until_single_threaded() -> io::Result<()> {
         }
         if Instant::now() >= deadline {
             return Err(io::Error::other(format!(
-                "refusing to fork: this process runs {threads} threads; \
-                 join them before starting a process"
+                "refusing to fork: this process runs {threads} threads; join them first, \
+                 or start it with StartMethod::Spawn or StartMethod::Forkserver"
             )));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+pub(crate) fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid.as_raw()).ok_or(Errno::EINVAL)?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .map_err(|e| Errno::from_raw(e.raw_os_error()))
