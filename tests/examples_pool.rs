@@ -201,6 +201,64 @@ fn gil_compare() {
 }
 
 #[test]
+fn pool_background() {
+    let out = run(env!("CARGO_BIN_EXE_pool_background"), &[]);
+    out.assert_success();
+    for (method, worker) in [
+        ("fork", "ForkPoolWorker-"),
+        ("spawn", "SpawnPoolWorker-"),
+        ("forkserver", "ForkServerPoolWorker-"),
+    ] {
+        // The results are right, whichever start method made the workers ...
+        assert_eq!(out.count(&format!("{method}: all 8 squares correct")), 1, "{}", out.show());
+        // ... which CPython names after it, three of them at most.
+        let ran_on = out.line(&format!("{method}: ran on "));
+        let names: Vec<&str> = ran_on.split(": ran on ").nth(1).unwrap().split(", ").collect();
+        assert!(!names.is_empty() && names.len() <= 3, "{ran_on}");
+        assert!(names.iter().all(|n| n.starts_with(worker)), "{ran_on}");
+        // How many were ready after the sleep varies with load; it is reported, then join.
+        let key = format!("{method}: ");
+        let ready = out.lines().into_iter().find(|l| l.starts_with(&key) && l.contains(" ready"));
+        let ready = number_after(ready.unwrap_or_else(|| panic!("{}", out.show())), &key);
+        assert!((0..=8).contains(&ready), "{ready}");
+        assert!(out.position(&format!("{method}: join took")) > out.position(" ready after"));
+    }
+    // One method when asked for one.
+    let out = run(env!("CARGO_BIN_EXE_pool_background"), &["forkserver"]);
+    out.assert_success();
+    assert_eq!(out.count_containing("all 8 squares correct"), 1);
+    assert_eq!(out.count_containing("fork:"), 0);
+}
+
+#[test]
+fn pool_background_answers_help_and_rejects_bad_input() {
+    for help in ["--help", "-h"] {
+        run(env!("CARGO_BIN_EXE_pool_background"), &[help]).assert_help();
+    }
+    for args in [&["thread"][..], &["fork", "spawn"], &["Fork"]] {
+        run(env!("CARGO_BIN_EXE_pool_background"), args).assert_usage_error();
+    }
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_pool_background")).assert_usage_error();
+}
+
+/// Killing a parent whose pool was made by a fork server ends the server and the
+/// workers too, for each of the three signals.
+#[test]
+fn pool_background_forkserver_dies_with_its_parent() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_pool_background"),
+            &["forkserver"],
+            "forkserver: Pool(3)",
+            5, // the parent, the fork server and three workers
+            signal,
+            Duration::from_secs(1),
+        );
+        assert!(seen.alive.len() >= 5, "{signal}: {:?}", seen.alive);
+    }
+}
+
+#[test]
 fn gil_compare_answers_help_and_rejects_bad_input() {
     for help in ["--help", "-h"] {
         run(env!("CARGO_BIN_EXE_gil_compare"), &[help]).assert_help();
@@ -233,9 +291,11 @@ fn side_by_side() {
     out.assert_success();
     assert_eq!(out.count_containing("every result checked: kernel sum 93634648688916"), 1);
     let rows: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("| ")).collect();
-    assert_eq!(rows.len(), 1 + 18, "a header and 18 metrics\n{}", out.show());
+    assert_eq!(rows.len(), 1 + 22, "a header and 22 metrics\n{}", out.show());
     for (metric, rows) in [
         ("CPU kernel, serial", 1),
+        ("Process start + join", 3),
+        ("Pool(3)", 2),
         ("shared-memory ring", 1),
         ("Pipe round trip", 1),
         ("Lock + unlock", 2),
@@ -246,7 +306,7 @@ fn side_by_side() {
     assert!(rows.iter().all(|row| table.contains(row)), "the file holds the printed table");
     let chart = chart.expect("side_by_side.svg written");
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-    assert_eq!(chart.matches("<rect x=").count(), 18, "one bar per metric");
+    assert_eq!(chart.matches("<rect x=").count(), rows.len() - 1, "one bar per metric");
 }
 
 #[test]
@@ -281,8 +341,9 @@ fn side_by_side_answers_help_and_rejects_bad_arguments() {
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 7] = [
+    let binaries: [(&str, &[&str]); 8] = [
         (env!("CARGO_BIN_EXE_pool_async"), &[]),
+        (env!("CARGO_BIN_EXE_pool_background"), &[]),
         (env!("CARGO_BIN_EXE_pool_worker_dies"), &[]),
         (env!("CARGO_BIN_EXE_pool_map"), &[]),
         (env!("CARGO_BIN_EXE_thread_pool"), &[]),

@@ -179,13 +179,33 @@ fn file_share() {
     assert!(!std::path::Path::new(path).exists(), "{path} was left behind");
 }
 
+#[test]
+fn start_methods() {
+    let out = run(env!("CARGO_BIN_EXE_start_methods"), &[]);
+    out.assert_success();
+    // fork is refused while the logger thread runs, and the message names the others.
+    let refused = out.line("fork: refused:");
+    assert!(refused.contains("Spawn") && refused.contains("Forkserver"), "{}", out.show());
+    // spawn and forkserver children see the program's initial value; fork, once the
+    // thread has ended, a copy of the parent's.
+    for (method, value) in [("spawn", "0"), ("forkserver", "0"), ("fork", "42")] {
+        let child = out.line(&format!("{method}: child "));
+        assert!(child.ends_with(&format!("sees GLOBAL = {value}")), "{child}");
+        assert!(child.contains("of MainProcess (pid "), "{child}");
+        assert_eq!(out.count_containing(&format!("{method}: started and joined in")), 1);
+    }
+    assert!(out.position("main: the logger has ended") < out.position("fork: child"));
+    assert!(out.stdout.ends_with("spawn and forkserver 0 (a fresh start)\n"), "{}", out.show());
+}
+
 /// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
 /// assertions held) and leaves no process, temporary file or `/dev/shm` entry behind.
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 7] = [
+    let binaries: [(&str, &[&str]); 8] = [
         (env!("CARGO_BIN_EXE_process_args"), &[]),
+        (env!("CARGO_BIN_EXE_start_methods"), &[]),
         (env!("CARGO_BIN_EXE_process_subclass"), &[]),
         (env!("CARGO_BIN_EXE_multitask"), &[]),
         (env!("CARGO_BIN_EXE_process_info"), &[]),

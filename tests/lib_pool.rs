@@ -7,10 +7,13 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use examples_pool::{Pool, PoolError};
+use examples_process::{StartMethod, current_process, stop_forkserver};
 use harness::isolated::run_isolated;
 use harness::isolated_tests;
 
 fn main() -> ExitCode {
+    // Workers started with spawn or forkserver run this program again: serve, not test.
+    examples_process::main_guard();
     run_isolated(isolated_tests![
         apply_map_and_async_give_every_result,
         at_most_the_pool_size_run_at_once,
@@ -25,6 +28,10 @@ fn main() -> ExitCode {
         map_async_starmap_and_callbacks,
         imap_in_order_and_as_completed,
         terminate_ends_the_workers_at_once,
+        every_start_method_runs_every_kind_of_call,
+        the_pool_works_while_the_parent_does_not_call_it,
+        tasks_behind_a_dead_worker_run_on_the_others,
+        a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver,
     ])
 }
 
@@ -235,4 +242,109 @@ fn terminate_ends_the_workers_at_once() {
     assert!(
         pids.iter().all(|&p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err())
     );
+}
+
+fn worker_name(_: ()) -> String {
+    current_process().name
+}
+
+fn every_start_method_runs_every_kind_of_call() {
+    for method in StartMethod::ALL {
+        let pool = Pool::with_start_method(2, method).unwrap();
+        assert_eq!(pool.apply(square, 7).unwrap(), 49, "{method}");
+        assert_eq!(pool.map(square, 0..50).unwrap(), (0..50).map(square).collect::<Vec<_>>());
+        let sums: Vec<u64> = pool.starmap(|a: u64, b: u64| a + b, [(1, 2), (3, 4)]).unwrap();
+        assert_eq!(sums, [3, 7], "{method}");
+        let prefix = match method {
+            StartMethod::Fork => "ForkPoolWorker-",
+            StartMethod::Spawn => "SpawnPoolWorker-",
+            StartMethod::Forkserver => "ForkServerPoolWorker-",
+        };
+        let names = pool.map_chunked(worker_name, vec![(); 6], 1).unwrap();
+        assert!(names.iter().all(|n| n.starts_with(prefix)), "{method}: {names:?}");
+        pool.close().join().unwrap();
+    }
+    stop_forkserver();
+}
+
+/// Counts finished tasks where the parent can see them without a pool call.
+static DONE: std::sync::OnceLock<examples_ipc::shared::SharedMemory<std::sync::atomic::AtomicU32>> =
+    std::sync::OnceLock::new();
+
+fn nap_and_count(ms: u64) -> u64 {
+    sleep(Duration::from_millis(ms));
+    DONE.get().unwrap().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    ms
+}
+
+fn the_pool_works_while_the_parent_does_not_call_it() {
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    let done =
+        DONE.get_or_init(|| examples_ipc::shared::SharedMemory::new(AtomicU32::new(0)).unwrap());
+    let pool = Pool::new(3).unwrap(); // forked: the workers share `DONE`
+    let pending: Vec<_> = (0..8).map(|_| pool.apply_async(nap_and_count, 20).unwrap()).collect();
+    // No pool call from here until all eight have finished: they were handed out at once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done.load(SeqCst) < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 8 ran without the parent",
+            done.load(SeqCst)
+        );
+        sleep(Duration::from_millis(5));
+    }
+    for result in &pending {
+        assert!(result.ready().unwrap(), "finished, so ready");
+    }
+    assert!(pending.into_iter().all(|r| r.get().unwrap() == 20));
+    pool.close().join().unwrap();
+}
+
+fn exit_if_zero(x: u64) -> u64 {
+    if x == 0 {
+        std::process::exit(5);
+    }
+    sleep(Duration::from_millis(10));
+    x
+}
+
+fn tasks_behind_a_dead_worker_run_on_the_others() {
+    // One worker gets tasks 0, 2, 4, ... in its queue; task 0 ends it. Only task 0 fails:
+    // the ones queued behind it go to the other worker, or to its replacement.
+    let pool = Pool::new(2).unwrap();
+    let results: Vec<_> = (0..10).map(|x| pool.apply_async(exit_if_zero, x).unwrap()).collect();
+    for (x, result) in (0..).zip(results) {
+        match result.get() {
+            Err(PoolError::WorkerDied(5)) => assert_eq!(x, 0),
+            other => assert_eq!(other.unwrap(), x, "task {x}"),
+        }
+    }
+}
+
+fn kill_own_worker(_: ()) -> u64 {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    0
+}
+
+fn a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver() {
+    for method in StartMethod::ALL {
+        let pool = Pool::with_start_method(2, method).unwrap();
+        let helper = std::thread::spawn(|| sleep(Duration::from_millis(300)));
+        let outcome = pool.apply(kill_own_worker, ());
+        match method {
+            // The replacement would be forked from a program running two threads.
+            StartMethod::Fork => {
+                let err = outcome.unwrap_err().to_string();
+                assert!(err.contains("Spawn") && err.contains("Forkserver"), "{err}");
+            }
+            _ => {
+                assert!(matches!(outcome, Err(PoolError::WorkerDied(-9))), "{method}");
+                assert_eq!(pool.map(square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25], "{method}");
+                assert_eq!(pool.worker_pids().len(), 2);
+            }
+        }
+        helper.join().unwrap();
+        drop(pool);
+    }
+    stop_forkserver();
 }

@@ -227,6 +227,21 @@ fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> io::Resu
     Ok(ppoll(&mut fds, Some(TimeSpec::from(timeout)), None)? > 0)
 }
 
+/// A connected stream socket as a `Connection`: how a child takes the end that was
+/// handed to it with [`Process::pass_fd`](examples_process::Process::pass_fd).
+impl From<OwnedFd> for Connection {
+    fn from(fd: OwnedFd) -> Connection {
+        Connection { stream: UnixStream::from(fd) }
+    }
+}
+
+/// The end's descriptor, for [`Process::pass_fd`](examples_process::Process::pass_fd).
+impl From<Connection> for OwnedFd {
+    fn from(conn: Connection) -> OwnedFd {
+        conn.stream.into()
+    }
+}
+
 impl AsFd for Connection {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.stream.as_fd()

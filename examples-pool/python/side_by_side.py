@@ -188,12 +188,14 @@ def noop():
     die_with_parent()
 
 
-def process_start_join():
-    """Median seconds to start and join one process, of 50 after 3 warm-ups."""
+def process_start_join(method="fork", runs=50):
+    """Median seconds to start and join one process with `method`, of `runs` after 3
+    warm-ups."""
+    ctx = mp.get_context(method)
     times = []
-    for k in range(53):
+    for k in range(runs + 3):
         start = time.perf_counter()
-        p = mp.Process(target=noop)
+        p = ctx.Process(target=noop)
         p.start()
         p.join()
         if k >= 3:
@@ -203,6 +205,26 @@ def process_start_join():
 
 def ident(x):
     return x
+
+
+def square_slowly(i):
+    time.sleep(0.1)
+    return i * i
+
+
+def pool_background():
+    """Pool(3), 8 tasks of 100 ms with apply_async, then the parent sleeps 1 s: how many
+    were ready, and the seconds `close` + `join` took then. The result is the sum of the
+    squares."""
+    pool = mp.Pool(3, initializer=die_with_parent)
+    results = [pool.apply_async(square_slowly, (i,)) for i in range(8)]
+    time.sleep(1)
+    ready = sum(r.ready() for r in results)
+    total = sum(r.get() for r in results)
+    start = time.perf_counter()
+    pool.close()
+    pool.join()
+    return ready, time.perf_counter() - start, total
 
 
 def lock_pairs(pairs, threads):
@@ -233,6 +255,7 @@ def main():
     parser.add_argument("--tasks", type=int, required=True)
     parser.add_argument("--pairs", type=int, required=True)
     parser.add_argument("--io", type=int, required=True, help="repeats of the IO rows")
+    parser.add_argument("--starts", type=int, required=True, help="spawn/forkserver starts")
     args = parser.parse_args()
     mp.set_start_method("fork")
     n, reps = args.n, args.repeats
@@ -243,6 +266,17 @@ def main():
 
     # First, as on the Rust side: while the process is small.
     record("process_start_join", process_start_join(), 0)
+    for method in ("spawn", "forkserver"):
+        record(f"start_join_{method}", process_start_join(method, args.starts), 0)
+    # Spawn and forkserver leave two helper processes (the fork server and the resource
+    # tracker) that would end a moment after this script: end them now, as CPython's
+    # own tests do, so that nothing is left once the script has exited.
+    from multiprocessing import forkserver, resource_tracker
+    forkserver._forkserver._stop()
+    resource_tracker._resource_tracker._stop()
+    ready, join, total = pool_background()
+    record("pool_background_ready", ready, total)
+    record("pool_background_join", join, total)
     def median_time(run, repeats=reps):
         return median_of(repeats, lambda: timed(run))
 

@@ -18,13 +18,20 @@
 //! | `pool.close(); pool.join()`               | `pool.close().join()?`                      |
 //! | `with Pool(3) as pool:` (exit terminates) | a block: dropping a `Pool` terminates it    |
 //!
-//! How it works. `Pool::new` forks the workers, so they are copies of this program:
-//! a task names its function by address, as CPython names it by module and name, and
-//! the address is valid in the worker because a forked child has the same memory
-//! layout. Arguments and results cross as serde messages over one duplex
-//! [`Connection`] per worker. Each worker runs one task at a time; the parent hands out
-//! queued tasks whenever it is inside a pool call (`get`, `map`, `join`, …), so the pool
-//! needs no helper thread, which keeps the parent single-threaded and able to fork.
+//! How it works. `Pool::new` starts the workers with fork (or the
+//! [`StartMethod`] given to [`Pool::with_start_method`]), so they run this same
+//! program: a task names its function by its offset in the executable
+//! ([`code_offset`](examples_process::code_offset)), as CPython names it by module and
+//! name. Arguments and results cross as serde messages over one duplex [`Connection`]
+//! per worker.
+//!
+//! Tasks are handed out as soon as they are submitted: each worker gets a queue of
+//! them in its connection (up to [`IN_FLIGHT`] tasks, and a few tens of KiB, each),
+//! runs them in order and writes each result back, so the pool progresses while the
+//! parent does something else, as CPython's does with its handler threads. Results
+//! wait in the connection until a pool call (`get`, `ready`, `join`, …) reads them;
+//! so does any task beyond those limits. The pool has no thread of its own, which
+//! keeps the parent single-threaded and able to fork.
 //!
 //! Differences from CPython, on purpose:
 //! - Joining an open pool is impossible: `join` exists only on the [`ClosedPool`] that
@@ -62,7 +69,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use examples_ipc::connection::{self, Connection};
-use examples_process::Process;
+use examples_process::{Process, StartMethod, code_address, code_offset, passed_fds};
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
 use serde::de::DeserializeOwned;
@@ -121,18 +128,19 @@ impl From<PoolError> for io::Error {
 #[derive(Serialize, Deserialize)]
 struct Task {
     id: u64,
-    /// Address of `run_chunk::<A, R>`.
-    trampoline: usize,
-    /// Address of the user's `fn(A) -> R`.
-    func: usize,
+    /// Code offset of `run_chunk::<A, R>`.
+    trampoline: isize,
+    /// Code offset of the user's `fn(A) -> R`.
+    func: isize,
     /// A serialised `Vec<A>`.
     args: Vec<u8>,
 }
 
-/// What the parent tells a worker.
+/// What the parent tells a worker: it sends `Order<&Task>`, the worker reads
+/// `Order<Task>` (the same bytes).
 #[derive(Serialize, Deserialize)]
-enum Order {
-    Run(Task),
+enum Order<T> {
+    Run(T),
     /// Exit. A message, not end-of-file: workers forked later hold copies of the
     /// parent's end of this connection, so closing it would not be seen.
     Stop,
@@ -176,6 +184,7 @@ pub struct Pool {
 
 struct Inner {
     workers: Vec<Worker>,
+    method: StartMethod,
     queued: VecDeque<Task>,
     finished: HashMap<u64, Outcome>,
     next_id: u64,
@@ -185,17 +194,37 @@ struct Inner {
     next_worker: usize,
     /// Callbacks waiting for results.
     watches: Vec<Watch>,
+    /// Tasks sent to a worker and not yet answered, by id.
+    sent: HashMap<u64, Task>,
 }
 
 struct Worker {
     process: Process,
     conn: Connection,
-    running: Option<u64>,
+    /// The tasks sent to it and not yet answered, in the order it runs them.
+    running: VecDeque<u64>,
+    /// Bytes of those tasks' arguments.
+    running_bytes: usize,
+    /// How many bytes of tasks may wait in its connection (see [`IN_FLIGHT`]).
+    window: usize,
 }
+
+/// The most tasks a worker is sent ahead of its results. With its byte limit (a
+/// quarter of the connection's send buffer, at most 64 KiB), it keeps a `send` from
+/// ever blocking the parent while the worker is blocked writing results nobody reads.
+pub const IN_FLIGHT: usize = 64;
 
 impl Pool {
     /// Forks `processes` workers (CPython: `Pool(processes)`).
     pub fn new(processes: usize) -> io::Result<Pool> {
+        Pool::with_start_method(processes, StartMethod::Fork)
+    }
+
+    /// Starts `processes` workers with `method` (CPython:
+    /// `get_context(method).Pool(processes)`). With spawn or forkserver, a program that
+    /// runs threads can make a pool, and replace a dead worker; `main` must begin with
+    /// [`main_guard`](examples_process::main_guard).
+    pub fn with_start_method(processes: usize, method: StartMethod) -> io::Result<Pool> {
         if processes == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -206,16 +235,18 @@ impl Pool {
         for number in 1..=processes {
             // On failure, the workers started so far are dropped: terminated and reaped.
             // The error names the worker: "cannot start ForkPoolWorker-3: fork failed: ...".
-            workers.push(Worker::start(&workers, number)?);
+            workers.push(Worker::start(&workers, number, method)?);
         }
         let inner = Inner {
             workers,
+            method,
             queued: VecDeque::new(),
             finished: HashMap::new(),
             next_id: 0,
             started: processes,
             next_worker: 0,
             watches: Vec::new(),
+            sent: HashMap::new(),
         };
         Ok(Pool { inner: RefCell::new(inner) })
     }
@@ -381,7 +412,12 @@ impl Pool {
         let mut inner = self.inner.borrow_mut();
         let id = inner.next_id;
         inner.next_id += 1;
-        inner.queued.push_back(Task { id, trampoline: trampoline as usize, func, args });
+        inner.queued.push_back(Task {
+            id,
+            trampoline: code_offset(trampoline as usize),
+            func: code_offset(func),
+            args,
+        });
         Ok(id)
     }
 
@@ -435,39 +471,41 @@ impl Pool {
 impl Inner {
     /// Starts a new worker in the place of worker `i` (which has died).
     fn replace(&mut self, i: usize) -> io::Result<()> {
-        self.workers[i] = Worker::start(&self.workers, self.started + 1)?;
+        self.workers[i] = Worker::start(&self.workers, self.started + 1, self.method)?;
         self.started += 1;
         Ok(())
     }
 
-    /// Sends queued tasks to idle workers, first replacing any idle worker that died
-    /// (killed from outside, say): a task is never handed to a worker known dead.
+    /// Sends queued tasks to the workers, each to the one with the fewest waiting (the
+    /// next one round, on a tie: with one task at a time, as `apply` gives, each worker
+    /// gets its turn, as CPython's do), while they have room (see [`IN_FLIGHT`]).
     fn dispatch(&mut self) -> io::Result<()> {
-        // Round the workers, starting after the one that got the last task: with one
-        // task at a time (`apply`), each worker gets its turn, as CPython's do.
-        let (n, first) = (self.workers.len(), self.next_worker);
-        for i in (0..n).map(|k| (first + k) % n) {
-            if self.workers[i].running.is_some() {
-                continue;
-            }
-            let Some(task) = self.queued.pop_front() else { break };
-            if !self.workers[i].process.is_alive() {
-                match self.replace(i) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        self.queued.push_front(task); // not lost: a later call retries
-                        return Err(e);
-                    }
-                }
-            }
-            let worker = &mut self.workers[i];
-            let id = task.id;
-            match worker.conn.send(&Order::Run(task)) {
-                // If the worker dies from here on, `step` sees its end of file, fails
-                // the task and replaces the worker.
+        let n = self.workers.len();
+        while let Some(task) = self.queued.front() {
+            let bytes = task.args.len();
+            let first = self.next_worker;
+            let Some(i) = (0..n)
+                .map(|k| (first + k) % n)
+                .filter(|&i| self.workers[i].has_room(bytes))
+                .min_by_key(|&i| self.workers[i].running.len())
+            else {
+                break; // every worker has its fill: the rest go as results come back
+            };
+            let task = self.queued.pop_front().expect("looked at above");
+            let (id, worker) = (task.id, &mut self.workers[i]);
+            match worker.conn.send(&Order::Run(&task)) {
+                // If the worker dies from here on, `collect` sees its end of file, fails
+                // the task it was running, re-queues the others and replaces it.
                 Ok(()) => {
-                    worker.running = Some(id);
+                    worker.running.push_back(id);
+                    worker.running_bytes += bytes;
+                    self.sent.insert(id, task); // kept until answered, to re-send if need be
                     self.next_worker = (i + 1) % n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    // Dead before it could take this one: replace it, keep the task.
+                    self.queued.push_front(task);
+                    self.finish_dead(i)?;
                 }
                 Err(e) => {
                     self.finished.insert(id, Err(PoolError::Io(e)));
@@ -477,12 +515,12 @@ impl Inner {
         Ok(())
     }
 
-    /// Hands out work, then waits (until `deadline`) for at least one worker to finish.
-    /// Returns false on timeout.
+    /// Hands out work, then waits (until `deadline`) for at least one result, and reads
+    /// every result that has come. Returns false on timeout.
     fn step(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
         self.dispatch()?;
         let busy: Vec<usize> =
-            (0..self.workers.len()).filter(|&i| self.workers[i].running.is_some()).collect();
+            (0..self.workers.len()).filter(|&i| !self.workers[i].running.is_empty()).collect();
         if busy.is_empty() {
             return Err(io::Error::other("waiting for a task that no worker has"));
         }
@@ -503,22 +541,62 @@ impl Inner {
             busy.iter().zip(&fds).filter(|(_, fd)| has_news(fd)).map(|(&i, _)| i).collect()
         };
         for i in ready {
+            self.collect(i)?;
+        }
+        self.dispatch()?;
+        self.run_callbacks();
+        Ok(true)
+    }
+
+    /// Reads every result worker `i` has written, or finds it dead.
+    fn collect(&mut self, i: usize) -> io::Result<()> {
+        loop {
             let worker = &mut self.workers[i];
-            let id = worker.running.take().unwrap_or_default();
             match worker.conn.recv::<Done>() {
                 Ok(done) => {
+                    let id = worker.running.pop_front();
+                    debug_assert_eq!(id, Some(done.id), "a worker answers in order");
+                    let bytes = self.sent.remove(&done.id).map_or(0, |task| task.args.len());
+                    let worker = &mut self.workers[i];
+                    worker.running_bytes = worker.running_bytes.saturating_sub(bytes);
                     self.finished.insert(done.id, done.result.map_err(PoolError::from));
                 }
                 Err(_) => {
-                    // End of file: the worker died mid-task. Fail the task, replace it.
-                    let code = worker.process.join().unwrap_or(i32::MIN);
-                    self.finished.insert(id, Err(PoolError::WorkerDied(code)));
-                    self.replace(i)?;
+                    // End of file: the worker died.
+                    return self.finish_dead(i);
                 }
             }
+            let worker = &self.workers[i];
+            if worker.running.is_empty() || !worker.conn.poll(Duration::ZERO)? {
+                return Ok(());
+            }
         }
-        self.run_callbacks();
-        Ok(true)
+    }
+
+    /// Reaps dead worker `i`, settles the tasks it had been sent, and starts its
+    /// replacement.
+    fn finish_dead(&mut self, i: usize) -> io::Result<()> {
+        let lost = std::mem::take(&mut self.workers[i].running);
+        let code = self.workers[i].process.join().unwrap_or(i32::MIN);
+        // The tasks are settled before the replacement starts: if it cannot, none is
+        // left waiting on a worker that is not there.
+        let outcome = self.replace(i);
+        self.fail_and_requeue(lost, code);
+        outcome
+    }
+
+    /// A dead worker's tasks: the one it was running fails with its exit code; the ones
+    /// behind it never started, and go back to the front of the queue.
+    fn fail_and_requeue(&mut self, mut lost: VecDeque<u64>, code: i32) {
+        if let Some(id) = lost.pop_front() {
+            self.sent.remove(&id);
+            self.finished.insert(id, Err(PoolError::WorkerDied(code)));
+        }
+        for id in lost.into_iter().rev() {
+            if let Some(task) = self.sent.remove(&id) {
+                self.queued.push_front(task);
+            }
+        }
     }
 
     /// Runs the callbacks whose tasks have all finished, or the error callback of a
@@ -554,28 +632,55 @@ impl Inner {
 }
 
 impl Worker {
-    /// Forks worker number `number`. `others` are the pool's other workers, whose ends of their
-    /// connections the new worker closes: a worker holding a copy of another's end
-    /// would keep that one from ever seeing end-of-file.
-    fn start(others: &[Worker], number: usize) -> io::Result<Worker> {
+    /// Starts worker number `number` with `method`. `others` are the pool's other
+    /// workers: a forked worker closes its copies of their ends of their connections
+    /// (one holding a copy of another's end would keep that one from ever seeing
+    /// end-of-file); a spawned one never had them.
+    fn start(others: &[Worker], number: usize, method: StartMethod) -> io::Result<Worker> {
         let (conn, worker_end) = connection::pipe()?;
-        let inherited: Vec<RawFd> = others
-            .iter()
-            .map(|w| w.conn.as_fd().as_raw_fd())
-            .chain([conn.as_fd().as_raw_fd()])
-            .collect();
-        let mut process = Process::new(move || {
-            for fd in inherited {
-                // SAFETY: these are the parent's ends, which this child inherited with
-                // the parent's memory; the objects that own them are the parent's and
-                // are never used or dropped here (the child leaves with `_exit`).
-                unsafe { nix::libc::close(fd) };
-            }
-            serve(worker_end)
-        })
-        .with_name(format!("ForkPoolWorker-{number}")); // CPython's name for them
+        let inherited: Vec<RawFd> = match method {
+            StartMethod::Fork => others
+                .iter()
+                .map(|w| w.conn.as_fd().as_raw_fd())
+                .chain([conn.as_fd().as_raw_fd()])
+                .collect(),
+            _ => Vec::new(),
+        };
+        let name = match method {
+            StartMethod::Fork => "ForkPoolWorker",
+            StartMethod::Spawn => "SpawnPoolWorker",
+            StartMethod::Forkserver => "ForkServerPoolWorker",
+        };
+        let mut process = Process::call(worker_main, inherited)
+            .pass_fd(worker_end.into())
+            .with_start_method(method)
+            .with_name(format!("{name}-{number}")); // CPython's names for them
         process.start()?;
-        Ok(Worker { process, conn, running: None })
+        let sndbuf = rustix::net::sockopt::socket_send_buffer_size(&conn).unwrap_or(0);
+        let window = (sndbuf / 4).min(64 << 10);
+        Ok(Worker { process, conn, running: VecDeque::new(), running_bytes: 0, window })
+    }
+
+    /// Whether a task of `bytes` may be sent now: always to an idle worker (it is
+    /// reading), else within the limits of [`IN_FLIGHT`].
+    fn has_room(&self, bytes: usize) -> bool {
+        self.running.is_empty()
+            || (self.running.len() < IN_FLIGHT
+                && self.running_bytes + bytes + ENVELOPE <= self.window)
+    }
+}
+
+/// A worker process: close what a forked worker inherited from the pool, take the
+/// connection the pool passed, and serve.
+fn worker_main(inherited: Vec<RawFd>) {
+    for fd in inherited {
+        // SAFETY: these are the parent's ends, which this forked child inherited with
+        // the parent's memory; the objects that own them are the parent's and are never
+        // used or dropped here (the child leaves with `_exit`).
+        unsafe { nix::libc::close(fd) };
+    }
+    if let Some(fd) = passed_fds().pop() {
+        serve(Connection::from(fd));
     }
 }
 
@@ -607,12 +712,15 @@ fn serve(conn: Connection) {
             report(info);
         }
     }));
-    while let Ok(Order::Run(task)) = conn.recv::<Order>() {
-        // SAFETY: `trampoline` is the address of a `run_chunk::<A, R>` instance taken in
-        // the parent, of which this process is a fork: same executable, same layout.
-        let trampoline: Trampoline = unsafe { std::mem::transmute(task.trampoline) };
+    while let Ok(Order::Run(task)) = conn.recv::<Order<Task>>() {
+        // SAFETY: `trampoline` is the code offset of a `run_chunk::<A, R>` instance,
+        // taken in the parent, which runs the same executable as this worker (a fork of
+        // it, or the same file run again).
+        let trampoline: Trampoline = unsafe { std::mem::transmute(code_address(task.trampoline)) };
+        // SAFETY: as above, the offset of the user's function, taken with it.
+        let func = unsafe { code_address(task.func) };
         IN_TASK.set(true);
-        let result = trampoline(task.func, &task.args);
+        let result = trampoline(func, &task.args);
         IN_TASK.set(false);
         let bytes = result.as_ref().map_or(0, Vec::len);
         let result = if bytes > connection::MAX_MESSAGE - ENVELOPE {
@@ -743,7 +851,7 @@ impl<'pool, T> AsyncResult<'pool, T> {
     pub fn ready(&self) -> Result<bool, PoolError> {
         let mut inner = self.pool.inner.borrow_mut();
         let done = |inner: &Inner| self.ids.iter().all(|id| inner.finished.contains_key(id));
-        if !done(&inner) && inner.workers.iter().any(|w| w.running.is_some()) {
+        if !done(&inner) && inner.workers.iter().any(|w| !w.running.is_empty()) {
             inner.step(Some(Instant::now()))?;
         }
         Ok(done(&inner))
@@ -837,11 +945,11 @@ impl ClosedPool {
     /// (CPython: `join()` after `close()`). Results nobody asked for are dropped.
     pub fn join(self) -> Result<(), PoolError> {
         let mut inner = self.pool.inner.borrow_mut();
-        while !inner.queued.is_empty() || inner.workers.iter().any(|w| w.running.is_some()) {
+        while !inner.queued.is_empty() || inner.workers.iter().any(|w| !w.running.is_empty()) {
             inner.step(None)?;
         }
         for worker in std::mem::take(&mut inner.workers) {
-            let _ = worker.conn.send(&Order::Stop);
+            let _ = worker.conn.send(&Order::<&Task>::Stop);
             worker.process.join()?;
         }
         Ok(())

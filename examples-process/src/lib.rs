@@ -1,5 +1,6 @@
-//! A handle for child processes shaped like CPython's `multiprocessing.Process`
-//! with the `fork` start method, which every example crate uses to start children.
+//! A handle for child processes shaped like CPython's `multiprocessing.Process`,
+//! which every example crate uses to start children, with CPython's three start
+//! methods: fork (the default), spawn and forkserver ([`StartMethod`]).
 //!
 //! | CPython                                  | here                                   |
 //! |------------------------------------------|----------------------------------------|
@@ -13,10 +14,13 @@
 //! | `parent_process()`                       | [`parent_process`]                     |
 //! | `p.sentinel`, `p.close()`                | `sentinel()`, `close()?`               |
 //! | `p.daemon = True` after `start()`: error | `set_daemon(true)` → `Err`             |
+//! | `Process(target=f, args=(a,))`           | `Process::call(f, a)` (a `fn`, serde arguments) |
+//! | `get_context("spawn").Process(...)`      | `.with_start_method(StartMethod::Spawn)` |
+//! | `if __name__ == "__main__":`             | [`main_guard`]`()` first in `main`     |
 //!
 //! How a child is made and ended:
 //!
-//! - `start` flushes stdout and stderr, then `fork`s. The child runs the target and
+//! - With fork, `start` flushes stdout and stderr, then `fork`s. The child runs the target and
 //!   leaves with `_exit`, so it never returns into the parent's `main` and never runs
 //!   the parent's destructors. Its exit code is 0, or 1 if the target panicked
 //!   (CPython: 1 if `run` raised). A target may also end the child early with
@@ -26,7 +30,13 @@
 //!   run, and [`moving_to_child`] tells their `Drop` that they were handed over.
 //! - `start` refuses to fork while the calling process runs more than one thread: a
 //!   lock held by another thread at that instant (stdout's, the allocator's) would stay
-//!   locked for ever in the child. Join threads before starting processes.
+//!   locked for ever in the child. Join threads first, or use spawn or forkserver.
+//! - With spawn, `start` runs this program again (`/proc/self/exe`); [`main_guard`],
+//!   the first call in `main`, makes that process run the target and exit. With
+//!   forkserver, a single-threaded server, spawned on first use, forks the child. Both
+//!   work from a program that runs threads, and both take a target made with
+//!   [`Process::call`]: a `fn` and serde arguments, which can cross `exec` where a
+//!   closure cannot. Descriptors reach such a child with [`Process::pass_fd`].
 //! - A child killed by signal N has exit code `-N`, as in CPython.
 //! - Dropping a started handle does what CPython does for it at interpreter exit: a
 //!   daemon child is terminated, a non-daemon child is waited for. Either way it is
@@ -39,11 +49,13 @@
 //!   [`exit_on_stdout_failure`] for what happens when printing fails.
 //! - No child outlives its parent: if the parent dies without dropping the handle (a
 //!   signal, `std::process::exit`), the kernel sends the child SIGKILL
-//!   (`prctl(PR_SET_PDEATHSIG)`). CPython leaves such children running as orphans; here
+//!   (`prctl(PR_SET_PDEATHSIG)`; a fork server watches its parent through a pidfd and
+//!   its children die with it). CPython leaves such children running as orphans; here
 //!   Ctrl-C, `kill` or a crash of the parent ends the whole tree. See [`die_with_parent`]
 //!   for children started with `std::process::Command`.
-//! - A handle keeps no file descriptor, so a child inherits none from its older
-//!   siblings. Until a child is reaped its pid cannot be reused, so `terminate` can
+//! - A handle keeps no file descriptor (but for a forkserver child: its pidfd and the
+//!   socket its exit code comes on, both close-on-exec), so a forked child inherits
+//!   none from its older siblings. Until a child is reaped its pid cannot be reused, so `terminate` can
 //!   never hit an unrelated process; `join_timeout` sleeps in the kernel on a pidfd
 //!   opened for that wait.
 //!

@@ -15,6 +15,8 @@
 //! | 100 000 integers between two threads       | `queue.Queue`                | `crossbeam::channel`              |
 //! | ping-pong round trip                       | `Pipe()`                     | `examples_ipc::connection::pipe()`; reference: raw `socketpair` |
 //! | start + join one process                   | `Process(target=noop)`       | `Process::new(\|\| {})`; reference: raw `fork` + `waitpid` |
+//! | the same with spawn and with forkserver    | `get_context(m).Process(target=noop)` | `Process::call(noop, ()).with_start_method(m)` |
+//! | `Pool(3)`, 8 × 100 ms, the parent sleeps 1 s | `apply_async`, `ready()`, `close`, `join` | the same |
 //! | 10 000 trivial tasks on a pool of 2        | `Pool(2).map`, default chunks and `chunksize=1` | `Pool::map`, `Pool::map_chunked(.., 1)` |
 //! | lock + unlock, 1 thread and 2 contending   | `threading.Lock`             | `parking_lot::Mutex`              |
 //!
@@ -52,7 +54,7 @@ use examples_ipc::connection;
 use examples_ipc::queue::Queue;
 use examples_ipc::ring;
 use examples_pool::{Pool, workloads};
-use examples_process::Process;
+use examples_process::{Process, StartMethod};
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -71,6 +73,8 @@ struct Sizes {
     tasks: u64,
     pairs: u64,
     io_repeats: usize,
+    /// Starts + joins timed for spawn and forkserver.
+    starts: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -81,6 +85,7 @@ const FULL: Sizes = Sizes {
     tasks: 10_000,
     pairs: 2_000_000,
     io_repeats: 3,
+    starts: 50,
 };
 
 const QUICK: Sizes = Sizes {
@@ -91,9 +96,13 @@ const QUICK: Sizes = Sizes {
     tasks: 200,
     pairs: 10_000,
     io_repeats: 1,
+    starts: 5,
 };
 
 fn main() -> ExitCode {
+    // Children started with spawn or forkserver run this program again: they run their
+    // target here, not the benchmark.
+    examples_process::main_guard();
     examples_process::exit_on_stdout_failure();
     // `args_os`, not `args`, which panics on an argument that is not UTF-8.
     let args: Vec<String> =
@@ -184,6 +193,10 @@ fn compare(s: Sizes, python: &str, out: Option<&Path>) -> Result<(), Error> {
     expect("pool_map_chunk1", s.tasks * (s.tasks - 1) / 2)?;
     expect("process_start_join", 0)?; // no result: present on both sides is the check
     expect("fork_waitpid", 0)?;
+    expect("start_join_spawn", 0)?;
+    expect("start_join_forkserver", 0)?;
+    expect("pool_background_ready", 140)?; // the sum of the eight squares
+    expect("pool_background_join", 140)?;
     expect("lock_pairs_1", s.pairs)?;
     expect("lock_pairs_2", 2 * s.pairs)?;
     println!("every result checked: kernel sum {kernel_sum}, queue sums, round trips, task sums");
@@ -231,7 +244,7 @@ fn run_python(python: &str, s: Sizes) -> Result<Samples, Error> {
         .args(["--n", &s.n.to_string(), "--repeats", &s.repeats.to_string()])
         .args(["--items", &s.items.to_string(), "--trips", &s.trips.to_string()])
         .args(["--tasks", &s.tasks.to_string(), "--pairs", &s.pairs.to_string()])
-        .args(["--io", &s.io_repeats.to_string()])
+        .args(["--io", &s.io_repeats.to_string(), "--starts", &s.starts.to_string()])
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer)
@@ -305,6 +318,13 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
     // (measured here: raw fork + waitpid 130 µs first, 400 µs after them).
     record("process_start_join", start_join(process_start_join)?);
     record("fork_waitpid", start_join(raw_fork_waitpid)?);
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let once = || call_start_join(method);
+        record(&format!("start_join_{method}"), start_join_n(s.starts, once)?);
+    }
+    let (ready, join) = pool_background()?;
+    record("pool_background_ready", ready);
+    record("pool_background_join", join);
 
     let median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(reps, || timed(run));
     record("cpu_serial", median_time(&|| Ok(workloads::kernel((0, black_box(n)))))?);
@@ -475,11 +495,51 @@ fn round_trips(trips: u64, mut trip: impl FnMut(u64) -> io::Result<u64>) -> io::
 }
 
 /// Median seconds of 50 runs of `once` after 3 warm-ups.
-fn start_join(mut once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
+fn start_join(once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
+    start_join_n(50, once)
+}
+
+/// Median seconds of `runs` runs of `once` after 3 warm-ups.
+fn start_join_n(runs: usize, mut once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
     for _ in 0..3 {
         once()?;
     }
-    median_of(50, || timed(|| once().map(|()| 0)))
+    median_of(runs, || timed(|| once().map(|()| 0)))
+}
+
+fn noop(_: ()) {}
+
+/// Start and join one process that does nothing, with `method`.
+fn call_start_join(method: StartMethod) -> io::Result<()> {
+    let mut p = Process::call(noop, ()).with_start_method(method);
+    p.start()?;
+    match p.join()? {
+        0 => Ok(()),
+        code => Err(io::Error::other(format!("{method} child exit code {code}"))),
+    }
+}
+
+fn square_slowly(i: u64) -> u64 {
+    thread::sleep(Duration::from_millis(100));
+    i * i
+}
+
+/// `Pool(3)`, 8 tasks of 100 ms, then 1 s without a pool call: how many were ready
+/// then, and the seconds `close` + `join` took; each with the sum of the squares.
+fn pool_background() -> io::Result<(Sample, Sample)> {
+    let pool = Pool::new(3)?;
+    let pending =
+        (0..8).map(|i| pool.apply_async(square_slowly, i)).collect::<Result<Vec<_>, _>>()?;
+    thread::sleep(Duration::from_secs(1));
+    let mut ready = 0;
+    for result in &pending {
+        ready += u64::from(result.ready()?);
+    }
+    let total = pending.into_iter().map(|r| r.get()).sum::<Result<u64, _>>()?;
+    let start = Instant::now();
+    pool.close().join()?;
+    let join = start.elapsed().as_secs_f64();
+    Ok((Sample { value: ready as f64, result: total }, Sample { value: join, result: total }))
 }
 
 /// Start and join one `Process` that does nothing.
@@ -602,6 +662,8 @@ fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
         time_row("Process start + join", "µs", us, same("process_start_join"))
             .reference(&format!("fork + waitpid {:.0} µs", r("fork_waitpid") * us))
             .at_least(8.0),
+        time_row("Process start + join, spawn", "µs", us, same("start_join_spawn")),
+        time_row("Process start + join, forkserver", "µs", us, same("start_join_forkserver")),
         time_row("Pool(2).map, default chunks", "ms", ms, same("pool_map_default"))
             .reference(&tasks),
         time_row("Pool(2).map, chunksize 1", "ms", ms, same("pool_map_chunk1")).reference(&tasks),
@@ -623,6 +685,17 @@ fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
         let row = Row::new(metric, "×", python, rust, rust / python).reference(&reference);
         rows.push(Row { target: Some((goal.to_string(), met(rust))), ..row });
     }
+    // The pool in the background: a count (higher is better) and the join after it.
+    let (python, rust) = (p("pool_background_ready"), r("pool_background_ready"));
+    let ready = Row::new(
+        "Pool(3), 8 × 100 ms: ready after a 1 s sleep",
+        "of 8",
+        python,
+        rust,
+        rust / python,
+    );
+    rows.push(Row { target: Some(("8 of 8".into(), rust >= 8.0)), ..ready });
+    rows.push(time_row("Pool(3): join after that sleep", "ms", ms, same("pool_background_join")));
     let lock_rows = [
         ("Lock + unlock, 1 thread", "lock_pairs_1", Some(10.0)),
         ("Lock + unlock, 2 threads", "lock_pairs_2", None),
