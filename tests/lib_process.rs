@@ -468,19 +468,29 @@ fn spawn_and_forkserver_start_from_a_threaded_program() {
         p.start().unwrap();
         assert_eq!(p.join().unwrap(), 7, "{method}");
     }
-    // And from another thread than the main one: the child lives on after that thread.
-    let from_thread = std::thread::spawn(|| {
-        let mut p = Process::call(sleep_ms, 300).with_start_method(StartMethod::Spawn);
+    // And from another thread than the main one: the child lives on after that thread
+    // has ended (its handle is forgotten there; the child reports through a pipe).
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let writer = std::os::fd::OwnedFd::from(writer);
+    let from_thread = std::thread::spawn(move || {
+        let mut p = Process::call(nap_then_write, 300)
+            .pass_fd(writer)
+            .with_start_method(StartMethod::Spawn);
         p.start().unwrap();
-        let pid = p.pid().unwrap();
-        std::mem::forget(p); // a handle stays on its thread; wait by pid below
-        pid
+        std::mem::forget(p); // a handle stays on its thread
     });
-    let pid = nix::unistd::Pid::from_raw(from_thread.join().unwrap());
-    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0), "not killed with its thread");
+    from_thread.join().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text).unwrap();
+    assert_eq!(text, "done", "not killed when the thread that started it ended");
     helper.join().unwrap();
     stop_forkserver();
+}
+
+fn nap_then_write(ms: u64) {
+    sleep(Duration::from_millis(ms));
+    let fd = passed_fds().pop().unwrap();
+    std::io::Write::write_all(&mut std::fs::File::from(fd), b"done").unwrap();
 }
 
 static GLOBAL: AtomicU32 = AtomicU32::new(0);
@@ -522,25 +532,38 @@ fn descriptors_reach_every_kind_of_child() {
     });
 }
 
-fn start_and_report(method_and_slot: (String, usize)) {
-    let (method, slot) = method_and_slot;
-    let mut grandchild = Process::call(sleep_ms, 60_000).with_start_method(method.parse().unwrap());
-    grandchild.start().unwrap();
-    REPORT.get().unwrap()[slot].store(grandchild.pid().unwrap() as u32, SeqCst);
+fn start_and_report((method, slot, on_thread): (String, usize, bool)) {
+    let start = move || {
+        let mut grandchild =
+            Process::call(sleep_ms, 60_000).with_start_method(method.parse().unwrap());
+        grandchild.start().unwrap();
+        REPORT.get().unwrap()[slot].store(grandchild.pid().unwrap() as u32, SeqCst);
+        std::mem::forget(grandchild); // whatever happens to this thread, the child goes on
+    };
+    if on_thread {
+        std::thread::spawn(start).join().unwrap(); // the starting thread has ended
+    } else {
+        start();
+    }
     sleep(LONG);
 }
 
-static REPORT: std::sync::OnceLock<SharedMemory<[AtomicU32; 3]>> = std::sync::OnceLock::new();
+static REPORT: std::sync::OnceLock<SharedMemory<[AtomicU32; 5]>> = std::sync::OnceLock::new();
 
 fn no_child_outlives_its_parent_whatever_the_method() {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let report =
-        REPORT.get_or_init(|| SharedMemory::new([const { AtomicU32::new(0) }; 3]).unwrap());
+        REPORT.get_or_init(|| SharedMemory::new([const { AtomicU32::new(0) }; 5]).unwrap());
     // Orphans come to this process, which reaps them, instead of to the test runner.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    for (slot, method) in StartMethod::ALL.into_iter().enumerate() {
-        // A forked child starts a grandchild with `method`, then is killed.
-        let mut child = Process::call(start_and_report, (method.to_string(), slot));
+    let cases = StartMethod::ALL
+        .into_iter()
+        .map(|m| (m, false))
+        .chain([(StartMethod::Spawn, true), (StartMethod::Forkserver, true)]);
+    for (slot, (method, on_thread)) in cases.enumerate() {
+        // A forked child starts a grandchild with `method` (from its main thread, or
+        // from a thread that then ends), then is killed.
+        let mut child = Process::call(start_and_report, (method.to_string(), slot, on_thread));
         child.start().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while report[slot].load(SeqCst) == 0 {

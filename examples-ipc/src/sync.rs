@@ -5,7 +5,7 @@
 //!
 //! | CPython (`multiprocessing`)          | here                                              |
 //! |--------------------------------------|---------------------------------------------------|
-//! | `Lock()`, `acquire(block, timeout)`  | [`new_lock`](crate::shared::new_lock)`()?`: `lock()`, `try_lock()`, `lock_timeout(t)` |
+//! | `Lock()`, `acquire(block, timeout)`  | [`new_lock`]`()?`: `lock()`, `try_lock()`, `lock_timeout(t)` |
 //! | `RLock()`                            | `RLock::shared()?`: `acquire()?`, again in the same thread |
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | `Semaphore::shared(n)?`, `Semaphore::bounded_shared(n)?` |
 //! | `Condition()`: `wait`, `wait_for`, `notify(n)`, `notify_all` | `Condition::shared(state)?`: `lock()?` then the same on the guard |

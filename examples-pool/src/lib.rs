@@ -21,7 +21,7 @@
 //! How it works. `Pool::new` starts the workers with fork (or the
 //! [`StartMethod`] given to [`Pool::with_start_method`]), so they run this same
 //! program: a task names its function by its offset in the executable
-//! ([`code_offset`](examples_process::code_offset)), as CPython names it by module and
+//! ([`code_offset`]), as CPython names it by module and
 //! name. Arguments and results cross as serde messages over one duplex [`Connection`]
 //! per worker.
 //!

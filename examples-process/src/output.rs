@@ -77,6 +77,11 @@ pub fn exit_on_stdout_failure() {
     });
 }
 
+/// Whether this process has called [`exit_on_stdout_failure`] (or inherited it).
+pub(crate) fn installed() -> bool {
+    TREE.get().is_some()
+}
+
 /// The shared page, made by the root before it forks anything. If it cannot be mapped,
 /// a private one: the program still ends, only its children do not learn why.
 fn new_tree() -> &'static Tree {

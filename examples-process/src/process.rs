@@ -365,8 +365,8 @@ impl Process {
     fn launch(&mut self, portable: Portable) -> io::Result<()> {
         let launch = Launch::new(self.name.clone(), self.identity.clone(), self.daemon, portable);
         let started = match self.method {
-            StartMethod::Spawn => start::spawn(launch, &self.fds).map(|pid| (pid, None)),
-            _ => start::forkserver(&launch, &self.fds).map(|served| (served.pid, Some(served))),
+            StartMethod::Spawn => start::spawn(&launch, &self.fds),
+            _ => start::forkserver(&launch, &self.fds, false).map(|s| (s.pid, Some(s))),
         };
         let (pid, served) = started.map_err(|e| {
             io::Error::new(

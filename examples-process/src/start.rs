@@ -3,7 +3,8 @@
 //! - `fork` is in `process.rs`: the child is a copy of the parent.
 //! - `spawn` runs this program again (`/proc/self/exe`), with an environment variable
 //!   naming a memfd that holds the child's [`Launch`]; [`main_guard`] at the top of
-//!   `main` finds it, runs the target and exits.
+//!   `main` finds it, runs the target and exits. From any thread but the main one, the
+//!   fork server does the `exec` (see [`spawn`] for why).
 //! - `forkserver` spawns a server once (the same way, with another role); the server
 //!   is single-threaded and forks a child for each request it gets over a socket.
 //!
@@ -21,7 +22,7 @@ use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::Command;
 use std::str::FromStr;
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::Mutex;
 
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -134,14 +135,25 @@ pub fn main_guard() {
             let _ = prctl::set_name(&name);
         }
         let role = role.to_string_lossy();
-        let (kind, fd) = role.split_once(':').unwrap_or(("", ""));
-        let fd: RawFd = fd.parse().map_err(|_| io::Error::other(format!("bad role {role:?}")))?;
+        let bad = || io::Error::other(format!("bad role {role:?}"));
+        // `child:<launch fd>:<passed fds>` or `forkserver:<control fd>:<parent pid>`.
+        let mut parts = role.split(':');
+        let (kind, fd, rest) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+        let fd: RawFd = fd.and_then(|fd| fd.parse().ok()).ok_or_else(bad)?;
         // SAFETY: the parent kept this descriptor open across exec for us to take.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         match kind {
-            "child" => run_launch(read_launch(fd)?, Vec::new()),
-            "forkserver" => serve_forks(fd),
-            _ => Err(io::Error::other(format!("bad role {role:?}"))),
+            Some("child") => {
+                let numbers = rest.split(',').filter(|n| !n.is_empty());
+                let passed = numbers
+                    .map(|n| n.parse::<RawFd>().map_err(|_| bad()))
+                    // SAFETY: kept open across exec for us, one per `pass_fd`.
+                    .map(|n| n.map(|n| unsafe { OwnedFd::from_raw_fd(n) }))
+                    .collect::<io::Result<Vec<_>>>()?;
+                run_launch(read_launch(fd)?, passed)
+            }
+            Some("forkserver") => serve_forks(fd, rest.parse().map_err(|_| bad())?),
+            _ => Err(bad()),
         }
     })();
     if let Err(e) = outcome {
@@ -275,8 +287,9 @@ pub(crate) struct Launch {
     pub(crate) parent_pid: i32,
     pub(crate) parent_daemon: bool,
     pub(crate) target: Portable,
-    /// Spawn only: the numbers, in the child, of the descriptors passed with `pass_fd`.
-    pub(crate) fds: Vec<RawFd>,
+    /// Whether the parent called `exit_on_stdout_failure`: a forked child inherits that
+    /// with the parent's memory; a spawned one is told.
+    stdout_rule: bool,
     check: isize,
 }
 
@@ -291,7 +304,7 @@ impl Launch {
             parent_pid: parent.pid,
             parent_daemon: parent.daemon,
             target,
-            fds: Vec::new(),
+            stdout_rule: crate::output::installed(),
             check: code_offset(check_point as fn() -> u32 as usize),
         }
     }
@@ -302,12 +315,10 @@ fn run_launch(launch: Launch, passed: Vec<OwnedFd>) -> io::Result<()> {
     if launch.check != code_offset(check_point as fn() -> u32 as usize) {
         return Err(io::Error::other("the parent runs a different executable"));
     }
-    let mut passed = passed;
-    for &fd in &launch.fds {
-        // SAFETY: spawn kept these open across exec, one per `pass_fd`, for us.
-        passed.push(unsafe { OwnedFd::from_raw_fd(fd) });
-    }
     become_launched(&launch, passed);
+    if launch.stdout_rule {
+        crate::exit_on_stdout_failure();
+    }
     launch.target.run()
 }
 
@@ -331,67 +342,62 @@ fn launch_memfd(launch: &Launch) -> io::Result<OwnedFd> {
 // ---- spawn --------------------------------------------------------------------------
 
 /// Starts this program again as the child of `launch`; `passed` stay open in it.
-pub(crate) fn spawn(mut launch: Launch, passed: &[OwnedFd]) -> io::Result<Pid> {
-    launch.fds = passed.iter().map(AsRawFd::as_raw_fd).collect();
-    let memfd = launch_memfd(&launch)?;
-    let role = format!("child:{}", memfd.as_raw_fd());
-    let mut keep = launch.fds.clone();
-    keep.push(memfd.as_raw_fd());
-    run_self(role, keep) // the memfd stays open until the child has its copy
-}
-
-/// Runs `/proc/self/exe` with `role`, keeping `keep` open in it, tied to this process's
-/// life. Returns its pid.
-fn run_self(role: String, keep: Vec<RawFd>) -> io::Result<Pid> {
-    let arg0 = std::env::args_os().next().unwrap_or_default();
-    on_lasting_thread(move || {
-        let parent = getpid();
-        let mut command = Command::new("/proc/self/exe");
-        command.arg0(arg0).env(ROLE_VARIABLE, role);
-        // SAFETY: the closure runs in the forked child before `exec` and makes only
-        // async-signal-safe calls (fcntl, prctl, getppid); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                for &fd in &keep {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                prctl::set_pdeathsig(Signal::SIGKILL)?;
-                if getppid() != parent {
-                    return Err(io::Error::from(io::ErrorKind::BrokenPipe)); // orphaned
-                }
-                Ok(())
-            })
-        };
-        let child = command.spawn()?;
-        Ok(Pid::from_raw(child.id() as i32)) // std's handle does not wait: we do
-    })
-}
-
-/// Runs `f` on the main thread if that is this one, else on a thread that lasts as long
-/// as the process. `PR_SET_PDEATHSIG` fires when the *thread* that started the child
-/// ends, so a child started from a short-lived thread would die with that thread.
-fn on_lasting_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    if rustix::thread::gettid() == rustix::process::getpid() {
-        return f();
+/// Returns its pid, and its record if a fork server started it.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that started the child ends, not the
+/// process. So only the main thread, which lasts as long as the process, starts a
+/// spawned child itself; any other thread asks the fork server to (the server watches
+/// this process, not a thread, and its children die with it).
+pub(crate) fn spawn(launch: &Launch, passed: &[OwnedFd]) -> io::Result<(Pid, Option<Served>)> {
+    if !on_main_thread() {
+        return forkserver(launch, passed, true).map(|served| (served.pid, Some(served)));
     }
-    type Job = Box<dyn FnOnce() + Send>;
-    static LAUNCHER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    let launcher = LAUNCHER.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("process launcher".into())
-            .spawn(move || queue.into_iter().for_each(|job| job()))
-            .expect("cannot start the process launcher thread");
-        Mutex::new(jobs)
-    });
-    let (reply, answer) = mpsc::sync_channel(1);
-    let job: Job = Box::new(move || {
-        let _ = reply.send(f());
-    });
-    lock(launcher).send(job).expect("the process launcher thread has ended");
-    answer.recv().expect("the process launcher thread has ended")
+    let memfd = launch_memfd(launch)?;
+    let mut keep: Vec<RawFd> = passed.iter().map(AsRawFd::as_raw_fd).collect();
+    let role = child_role(memfd.as_raw_fd(), &keep);
+    keep.push(memfd.as_raw_fd());
+    let pid = run_self(role, keep, true)?; // the memfd stays open until the child has it
+    Ok((pid, None))
+}
+
+fn on_main_thread() -> bool {
+    rustix::thread::gettid() == rustix::process::getpid()
+}
+
+/// The role of a spawned child: where its launch is, and the descriptors passed to it.
+fn child_role(launch: RawFd, passed: &[RawFd]) -> String {
+    let passed: Vec<String> = passed.iter().map(RawFd::to_string).collect();
+    format!("child:{launch}:{}", passed.join(","))
+}
+
+/// Runs `/proc/self/exe` with `role`, keeping `keep` open in it; with `tied`, it gets
+/// SIGKILL when this thread ends (so only the main thread may ask for that). Returns
+/// its pid.
+fn run_self(role: String, keep: Vec<RawFd>, tied: bool) -> io::Result<Pid> {
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    let parent = getpid();
+    let mut command = Command::new("/proc/self/exe");
+    command.arg0(arg0).env(ROLE_VARIABLE, role);
+    // SAFETY: the closure runs in the forked child before `exec` and makes only
+    // async-signal-safe calls (fcntl, prctl, getppid); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &keep {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if tied {
+                prctl::set_pdeathsig(Signal::SIGKILL)?;
+            }
+            if getppid() != parent {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe)); // orphaned
+            }
+            Ok(())
+        })
+    };
+    let child = command.spawn()?;
+    Ok(Pid::from_raw(child.id() as i32)) // std's handle does not wait: we do
 }
 
 // ---- forkserver: the client side ----------------------------------------------------
@@ -435,7 +441,9 @@ fn ensure_running(server: &mut Option<Server>) -> io::Result<&Server> {
             SocketFlags::CLOEXEC,
             None,
         )?;
-        let pid = run_self(format!("forkserver:{}", theirs.as_raw_fd()), vec![theirs.as_raw_fd()])?;
+        // Not tied to this thread: the server watches this process through a pidfd.
+        let role = format!("forkserver:{}:{}", theirs.as_raw_fd(), crate::current_pid());
+        let pid = run_self(role, vec![theirs.as_raw_fd()], false)?;
         *server = Some(Server { owner: crate::current_pid(), pid, control });
         static AT_EXIT: std::sync::Once = std::sync::Once::new();
         // SAFETY: registers a plain function; `exit` calls it once.
@@ -473,8 +481,10 @@ extern "C" fn stop_at_exit() {
     }
 }
 
-/// Asks the fork server for a child running `launch`, with `passed` open in it.
-pub(crate) fn forkserver(launch: &Launch, passed: &[OwnedFd]) -> io::Result<Served> {
+/// Asks the fork server for a child running `launch`, with `passed` open in it; with
+/// `exec`, the child runs this program again (spawn) instead of running the target as a
+/// fork of the server.
+pub(crate) fn forkserver(launch: &Launch, passed: &[OwnedFd], exec: bool) -> io::Result<Served> {
     let memfd = launch_memfd(launch)?;
     let (status, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
@@ -487,7 +497,8 @@ pub(crate) fn forkserver(launch: &Launch, passed: &[OwnedFd]) -> io::Result<Serv
         let server = ensure_running(&mut guard)?;
         let mut fds = vec![theirs.as_fd(), memfd.as_fd()];
         fds.extend(passed.iter().map(AsFd::as_fd));
-        if let Err(e) = send_with_fds(&server.control, b"R", &fds) {
+        let request = if exec { b"X" } else { b"R" };
+        if let Err(e) = send_with_fds(&server.control, request, &fds) {
             // The server is gone (killed from outside?): reap it, and start afresh next time.
             let _ = waitpid(server.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
             *guard = None;
@@ -582,6 +593,37 @@ fn recv_with_fd(
     Ok((got, fds.into_iter().next()))
 }
 
+/// In a child of the fork server: become this program run again (spawn), with the
+/// launch and the passed descriptors kept open. Returns only on failure.
+fn exec_self(memfd: OwnedFd, passed: Vec<OwnedFd>) -> io::Result<()> {
+    let numbers: Vec<RawFd> = passed.iter().map(AsRawFd::as_raw_fd).collect();
+    for fd in numbers.iter().chain([&memfd.as_raw_fd()]) {
+        // SAFETY: clears close-on-exec on descriptors this process owns.
+        if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let role = child_role(memfd.as_raw_fd(), &numbers);
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    // `exec` replaces this process; the Command's fork is not wanted here: we are the
+    // fork. So build the call by hand.
+    let path = c"/proc/self/exe";
+    let arg0 = std::ffi::CString::new(arg0.into_encoded_bytes()).map_err(io::Error::other)?;
+    // SAFETY: the fork server's child runs one thread: nothing reads the environment
+    // while it changes.
+    unsafe { std::env::set_var(ROLE_VARIABLE, role) };
+    let env: Vec<std::ffi::CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut pair = k.into_encoded_bytes();
+            pair.push(b'=');
+            pair.extend(v.into_encoded_bytes());
+            std::ffi::CString::new(pair).ok()
+        })
+        .collect();
+    let error = nix::unistd::execve(path, &[arg0], &env).unwrap_err();
+    Err(error.into())
+}
+
 /// The most descriptors one request may carry: the status socket, the launch, and
 /// those passed with `pass_fd`.
 const MAX_FDS: usize = 64;
@@ -598,9 +640,13 @@ struct Kid {
 /// The fork server's loop. It runs one thread for its whole life, so each `fork` is
 /// safe; it ends when the process that started it ends (or closes the socket), and its
 /// children die with it.
-fn serve_forks(control: OwnedFd) -> io::Result<()> {
-    let parent = getppid();
-    let parent_fd = pidfd_open(parent).map_err(io::Error::from)?;
+fn serve_forks(control: OwnedFd, parent: i32) -> io::Result<()> {
+    let parent_fd = match pidfd_open(Pid::from_raw(parent)) {
+        Ok(fd) if getppid().as_raw() == parent => fd,
+        // The parent ended before it could be watched: nothing to serve.
+        Ok(_) | Err(nix::errno::Errno::ESRCH) => exit_child(0),
+        Err(e) => return Err(e.into()),
+    };
     // Ctrl-C reaches the whole foreground group: the parent decides what happens to
     // its children, as CPython's fork server ignores SIGINT too.
     // SAFETY: setting a disposition to SIG_IGN installs no handler code.
@@ -650,7 +696,8 @@ fn serve_forks(control: OwnedFd) -> io::Result<()> {
             let passed = fds.split_off(2);
             let memfd = fds.pop().expect("two");
             let status = fds.pop().expect("two");
-            if let Some(kid) = fork_kid(status, memfd, passed, &control, &parent_fd, &kids) {
+            let exec = byte[0] == b'X';
+            if let Some(kid) = fork_kid(status, memfd, passed, exec, &control, &parent_fd, &kids) {
                 kids.push(kid);
             }
         }
@@ -663,6 +710,7 @@ fn fork_kid(
     status: OwnedFd,
     memfd: OwnedFd,
     passed: Vec<OwnedFd>,
+    exec: bool,
     control: &OwnedFd,
     parent_fd: &OwnedFd,
     kids: &[Kid],
@@ -694,7 +742,11 @@ fn fork_kid(
             if getppid() != server {
                 exit_child(-1);
             }
-            let outcome = read_launch(memfd).and_then(|launch| run_launch(launch, passed));
+            let outcome = if exec {
+                exec_self(memfd, passed)
+            } else {
+                read_launch(memfd).and_then(|launch| run_launch(launch, passed))
+            };
             if let Err(e) = outcome {
                 eprintln!("{}: cannot run the forkserver child: {e}", program_name());
             }

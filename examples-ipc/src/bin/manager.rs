@@ -200,10 +200,12 @@ fn other_objects(proxy: &Proxy) -> io::Result<Others> {
     let mut notifier = Process::new({
         let condition = condition.clone();
         move || {
-            let woken = condition.acquire().and_then(|held| held.notify(1));
-            let woken = woken.expect("the manager answers");
+            let held = condition.acquire().expect("the manager answers");
+            let woken = held.notify(1).expect("the manager answers");
+            // Still holding the lock: the waiter wakes only once `held` goes, after this.
             println!("condition: notify(1) woke {woken}");
             assert_eq!(woken, 1);
+            drop(held);
         }
     });
     waiter.start()?;

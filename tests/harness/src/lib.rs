@@ -49,7 +49,7 @@ use std::{fs, thread};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-pub use faults::{Fault, Setup, fault_runs, run_under, skipped};
+pub use faults::{FAULT_TIMEOUT, Fault, Setup, fault_runs, run_under, skipped};
 pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
 pub use procs::Member;
