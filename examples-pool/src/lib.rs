@@ -6,6 +6,7 @@
 //! | CPython                                   | here                                        |
 //! |-------------------------------------------|---------------------------------------------|
 //! | `pool = Pool(3)`                          | `let pool = Pool::new(3)?;`                 |
+//! | `get_context("spawn").Pool(3)`            | `Pool::with_start_method(3, StartMethod::Spawn)?` |
 //! | `pool.apply(f, (x,))`                     | `pool.apply(f, x)?`                         |
 //! | `r = pool.apply_async(f, (x,))`           | `let r = pool.apply_async(f, x)?;`          |
 //! | `r.get()`, `r.get(timeout)`, `r.ready()`  | `r.get()?`, `r.get_timeout(t)`, `r.ready()?` |
