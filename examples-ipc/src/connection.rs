@@ -23,11 +23,13 @@
 //! end moved into the child. So a child should stop on a message, not on end-of-file
 //! (CPython code closes the unused end in the child by hand for the same reason).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, ppoll};
@@ -44,16 +46,31 @@ use serde::de::DeserializeOwned;
 pub const MAX_MESSAGE: usize = 64 << 20;
 
 /// One end of a pipe.
+///
+/// It reads ahead: one `recvmsg` takes whatever has arrived (up to 64 KiB), so a small
+/// message costs one system call to send and one to receive, and several messages
+/// that came together cost one between them. So poll it with [`poll`](Connection::poll)
+/// (or check [`buffered`](Connection::buffered) before polling its descriptor): a
+/// message already read ahead no longer makes the descriptor readable.
 #[derive(Debug)]
 pub struct Connection {
     stream: UnixStream,
+    inbox: Mutex<Inbox>,
+    /// The buffer each message is serialised into, kept between sends.
+    outbox: Mutex<Vec<u8>>,
+}
+
+impl Connection {
+    fn new(stream: UnixStream) -> Connection {
+        Connection { stream, inbox: Mutex::new(Inbox::default()), outbox: Mutex::new(Vec::new()) }
+    }
 }
 
 /// A duplex pipe: what one end sends, the other receives, both ways
 /// (CPython: `parent_conn, child_conn = Pipe()`).
 pub fn pipe() -> io::Result<(Connection, Connection)> {
     let (a, b) = UnixStream::pair()?;
-    Ok((Connection { stream: a }, Connection { stream: b }))
+    Ok((Connection::new(a), Connection::new(b)))
 }
 
 /// A one-way pipe: `(reader, writer)`, as `Pipe(duplex=False)` returns. Messages are
@@ -84,20 +101,62 @@ impl std::error::Error for BufferTooShort {}
 impl Connection {
     /// Sends one message (CPython: `conn.send(obj)`).
     pub fn send<T: Serialize>(&self, value: &T) -> io::Result<()> {
-        write_message(&mut &self.stream, value)
+        self.send_all([value])
+    }
+
+    /// Sends several messages with one system call (the other end receives them one by
+    /// one, as if sent by `send`). Nothing is sent if one cannot be serialised.
+    ///
+    /// ```
+    /// let (a, b) = examples_ipc::connection::pipe()?;
+    /// a.send_all(&[1_u32, 2, 3])?;
+    /// assert_eq!((b.recv::<u32>()?, b.recv::<u32>()?, b.recv::<u32>()?), (1, 2, 3));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_all<'a, T: Serialize + 'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> io::Result<()> {
+        // Taken out, so that a send on another thread meanwhile allocates its own.
+        let mut frames = std::mem::take(&mut *lock(&self.outbox));
+        frames.clear();
+        let outcome = values
+            .into_iter()
+            .try_fold(frames, |frames, value| frame_into(frames, value))
+            .and_then(|frames| (&self.stream).write_all(&frames).map(|()| frames));
+        match outcome {
+            Ok(frames) => {
+                if frames.capacity() <= KEEP {
+                    *lock(&self.outbox) = frames; // reused by the next send
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Waits for one message (CPython: `conn.recv()`). Once the other end is closed
     /// and everything it sent has been read, the error's kind is `UnexpectedEof`
     /// (CPython raises `EOFError`).
     pub fn recv<T: DeserializeOwned>(&self) -> io::Result<T> {
-        read_message(&mut &self.stream)
+        let mut inbox = lock(&self.inbox);
+        let len = inbox.next_message(&self.stream)?;
+        let value = postcard::from_bytes(&inbox.unread()[4..4 + len])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        inbox.consume(4 + len);
+        value
     }
 
     /// Whether a message (or end-of-file) can be read within `timeout`, without
     /// reading it (CPython: `conn.poll(timeout)`).
     pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
-        poll_readable(self.stream.as_fd(), timeout)
+        Ok(self.buffered() || poll_readable(self.stream.as_fd(), timeout)?)
+    }
+
+    /// Whether a whole message has been read ahead and waits in this end: `recv` will
+    /// return it without a system call, and polling the descriptor would not show it.
+    pub fn buffered(&self) -> bool {
+        lock(&self.inbox).whole_message().is_some()
     }
 
     /// Sends raw bytes as one message, not serialised (CPython: `send_bytes(buf)`;
@@ -109,7 +168,11 @@ impl Connection {
     /// Receives one message as raw bytes (CPython: `recv_bytes()`). A message sent with
     /// `send` arrives as its serialised bytes.
     pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
-        read_frame(&mut &self.stream, MAX_MESSAGE)
+        let mut inbox = lock(&self.inbox);
+        let len = inbox.next_message(&self.stream)?;
+        let bytes = inbox.unread()[4..4 + len].to_vec();
+        inbox.consume(4 + len);
+        Ok(bytes)
     }
 
     /// Receives one message into `buf`, returning its length (CPython:
@@ -194,33 +257,146 @@ impl Connection {
     /// Receives a file descriptor sent with [`send_fd`](Connection::send_fd) (CPython:
     /// `multiprocessing.reduction.recv_handle`). The next message must be one.
     pub fn recv_fd(&self) -> io::Result<OwnedFd> {
-        let mut frame = [0_u8; 5];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let got = net::recvmsg(
-            &self.stream,
-            &mut [IoSliceMut::new(&mut frame)],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        )?
-        .bytes;
-        if got == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        let fd = control.drain().find_map(|message| match message {
-            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-            _ => None,
-        });
-        (&self.stream).read_exact(&mut frame[got..])?; // the rest, if it came apart
-        match fd {
-            Some(fd) if frame == [0, 0, 0, 1, FD_MARK] => Ok(fd),
-            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the message is not a descriptor")),
+        let mut inbox = lock(&self.inbox);
+        let len = inbox.next_message(&self.stream)?;
+        let is_fd = len == 1 && inbox.unread()[4] == FD_MARK;
+        // The descriptor came with the frame's bytes (the kernel hands it over with the
+        // first read that takes any of them), so it is in the inbox by now.
+        match inbox.fds.pop_front() {
+            Some(fd) if is_fd => {
+                inbox.consume(5);
+                Ok(fd)
+            }
+            other => {
+                if let Some(fd) = other {
+                    inbox.fds.push_front(fd);
+                }
+                Err(io::Error::new(io::ErrorKind::InvalidData, "the message is not a descriptor"))
+            }
         }
     }
 }
 
 /// The byte a descriptor travels with.
 const FD_MARK: u8 = b'F';
+
+/// Appends one message to `frames`: its length (4 bytes, big-endian), then its bytes.
+fn frame_into<T: Serialize>(mut frames: Vec<u8>, value: &T) -> io::Result<Vec<u8>> {
+    let at = frames.len();
+    frames.extend_from_slice(&[0; 4]); // the length, once known
+    let mut frames = postcard::to_extend(value, frames)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let len = frames.len() - at - 4;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too large"));
+    }
+    frames[at..at + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(frames)
+}
+
+/// How much a read takes at most, unless a message needs more.
+const READ_AHEAD: usize = 64 << 10;
+
+/// Buffers larger than this are not kept once empty (a one-off large message).
+const KEEP: usize = 1 << 20;
+
+/// What has been read and not yet received: `buf[start..end]`, and the descriptors
+/// that came with it.
+#[derive(Debug, Default)]
+struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    fds: VecDeque<OwnedFd>,
+}
+
+impl Inbox {
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The length of the whole message at the front, if it has all arrived.
+    fn whole_message(&self) -> Option<usize> {
+        let unread = self.unread();
+        let len = u32::from_be_bytes(unread.get(..4)?.try_into().ok()?) as usize;
+        (unread.len() >= 4 + len).then_some(len)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+            if self.buf.len() > KEEP {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Reads until a whole message is at the front; returns its length (its bytes are
+    /// `unread()[4..4 + len]`). `UnexpectedEof` at a clean end.
+    fn next_message(&mut self, stream: &UnixStream) -> io::Result<usize> {
+        loop {
+            let need = match self.unread().get(..4) {
+                Some(header) => {
+                    let len = u32::from_be_bytes(header.try_into().expect("4 bytes")) as usize;
+                    if len > MAX_MESSAGE {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "message length too large",
+                        ));
+                    }
+                    if self.unread().len() >= 4 + len {
+                        return Ok(len);
+                    }
+                    4 + len
+                }
+                None => 4,
+            };
+            self.read_some(stream, need)?;
+        }
+    }
+
+    /// One `recvmsg` into the free room, made at least `need` bytes past `start`.
+    fn read_some(&mut self, stream: &UnixStream, need: usize) -> io::Result<()> {
+        if self.start > 0 && self.start + need > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0); // move what is left to the front
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let room = (self.start + need).max(READ_AHEAD);
+        if self.buf.len() < room {
+            self.buf.resize(room, 0); // zeroed once; reused afterwards
+        }
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = loop {
+            match net::recvmsg(
+                stream,
+                &mut [IoSliceMut::new(&mut self.buf[self.end..])],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other?.bytes,
+            }
+        };
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                self.fds.extend(fds);
+            }
+        }
+        if got == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += got;
+        Ok(())
+    }
+}
+
+/// Locks one of a connection's buffers, ignoring poisoning: a panic while one was held
+/// left at worst a message half read, which the next read reports as bad data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
@@ -231,11 +407,12 @@ fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> io::Resu
 /// handed to it with [`Process::pass_fd`](examples_process::Process::pass_fd).
 impl From<OwnedFd> for Connection {
     fn from(fd: OwnedFd) -> Connection {
-        Connection { stream: UnixStream::from(fd) }
+        Connection::new(UnixStream::from(fd))
     }
 }
 
 /// The end's descriptor, for [`Process::pass_fd`](examples_process::Process::pass_fd).
+/// Whatever it had read ahead is lost: hand an end over before using it.
 impl From<Connection> for OwnedFd {
     fn from(conn: Connection) -> OwnedFd {
         conn.stream.into()
@@ -328,6 +505,26 @@ mod tests {
         assert_eq!(b.recv::<(i8, Option<char>)>().unwrap(), (7, Some('x')));
         b.send(&'!').unwrap(); // and back: the pipe is duplex
         assert_eq!(a.recv::<char>().unwrap(), '!');
+    }
+
+    #[test]
+    fn messages_that_came_together_are_read_at_once_and_polled_from_the_buffer() {
+        let (a, b) = pipe().unwrap();
+        for i in 0..100_u32 {
+            a.send(&i).unwrap();
+        }
+        // Larger than one read ahead, and than the socket's buffer: sent from a thread.
+        let sender = std::thread::spawn(move || a.send_bytes(&vec![9; 200_000]).unwrap());
+        assert_eq!(b.recv::<u32>().unwrap(), 0);
+        assert!(b.buffered(), "the next ones were read with the first");
+        assert!(b.poll(Duration::ZERO).unwrap());
+        for i in 1..100_u32 {
+            assert_eq!(b.recv::<u32>().unwrap(), i);
+        }
+        assert_eq!(b.recv_bytes().unwrap(), vec![9; 200_000]);
+        sender.join().unwrap(); // and `a` is gone with it: end-of-file comes next
+        assert!(!b.buffered());
+        assert_eq!(b.recv::<u32>().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

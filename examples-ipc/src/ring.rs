@@ -319,16 +319,27 @@ fn wait_for(
     ready: impl Fn() -> bool,
     deadline: Option<Instant>,
 ) -> Result<(), RingError> {
-    let spin_until = Instant::now() + SPIN;
-    'spin: loop {
-        for _ in 0..64 {
+    if one_cpu() {
+        // The other side cannot run while we spin: give it the CPU instead, so that it
+        // moves many items at once, before the system calls of sleeping and waking.
+        for _ in 0..YIELDS {
             if ready() {
                 return Ok(());
             }
-            spin_loop();
+            std::thread::yield_now();
         }
-        if Instant::now() >= spin_until {
-            break 'spin;
+    } else {
+        let spin_until = Instant::now() + SPIN;
+        'spin: loop {
+            for _ in 0..64 {
+                if ready() {
+                    return Ok(());
+                }
+                spin_loop();
+            }
+            if Instant::now() >= spin_until {
+                break 'spin;
+            }
         }
     }
     loop {
@@ -363,14 +374,28 @@ fn wait_for(
     }
 }
 
-/// Moves `me`'s position to `to` and wakes `other` if it sleeps.
+/// Moves `me`'s position to `to` and wakes `other` if it sleeps. Whoever wakes it
+/// clears its `sleeping` flag, so that the next moves make no system call while it is
+/// on its way back (on one CPU that can be many moves).
 fn publish(me: &Side, other: &Side, to: u32) {
     me.position.0.store(to, Ordering::SeqCst);
     fence(Ordering::SeqCst); // pairs with the fence in `wait_for`
-    if other.sleeping.load(Ordering::SeqCst) != 0 {
+    if other.sleeping.load(Ordering::Relaxed) != 0 && other.sleeping.swap(0, Ordering::SeqCst) != 0
+    {
         other.event.fetch_add(1, Ordering::SeqCst);
         futex_wake(&other.event);
     }
+}
+
+/// How many times a side gives up the CPU before it sleeps, when only one CPU can run
+/// this process.
+const YIELDS: u32 = 4;
+
+/// Whether this process may run on one CPU only (`taskset -c 0`, a one-CPU machine or
+/// container): then spinning only delays the other side. Asked once.
+fn one_cpu() -> bool {
+    static ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ONE.get_or_init(|| std::thread::available_parallelism().map_or(true, |n| n.get() == 1))
 }
 
 /// Marks `me` closed and wakes `other`, whatever it is doing.

@@ -482,6 +482,8 @@ impl Inner {
     /// gets its turn, as CPython's do), while they have room (see [`IN_FLIGHT`]).
     fn dispatch(&mut self) -> io::Result<()> {
         let n = self.workers.len();
+        // First choose, then send each worker its share in one write.
+        let mut shares: Vec<Vec<u64>> = vec![Vec::new(); n];
         while let Some(task) = self.queued.front() {
             let bytes = task.args.len();
             let first = self.next_worker;
@@ -493,23 +495,40 @@ impl Inner {
                 break; // every worker has its fill: the rest go as results come back
             };
             let task = self.queued.pop_front().expect("looked at above");
-            let (id, worker) = (task.id, &mut self.workers[i]);
-            match worker.conn.send(&Order::Run(&task)) {
+            let worker = &mut self.workers[i];
+            worker.running.push_back(task.id);
+            worker.running_bytes += bytes;
+            shares[i].push(task.id);
+            self.sent.insert(task.id, task); // kept until answered, to re-send if need be
+            self.next_worker = (i + 1) % n;
+        }
+        for (i, share) in shares.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+            let orders = share.iter().map(|id| Order::Run(&self.sent[id]));
+            let orders: Vec<Order<&Task>> = orders.collect();
+            match self.workers[i].conn.send_all(&orders) {
                 // If the worker dies from here on, `collect` sees its end of file, fails
                 // the task it was running, re-queues the others and replaces it.
-                Ok(()) => {
-                    worker.running.push_back(id);
-                    worker.running_bytes += bytes;
-                    self.sent.insert(id, task); // kept until answered, to re-send if need be
-                    self.next_worker = (i + 1) % n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                    // Dead before it could take this one: replace it, keep the task.
-                    self.queued.push_front(task);
-                    self.finish_dead(i)?;
-                }
+                Ok(()) => {}
                 Err(e) => {
-                    self.finished.insert(id, Err(PoolError::Io(e)));
+                    // None of the share reached the worker: take it back.
+                    let worker = &mut self.workers[i];
+                    worker.running.truncate(worker.running.len() - share.len());
+                    let tasks: Vec<Task> =
+                        share.iter().filter_map(|id| self.sent.remove(id)).collect();
+                    let worker = &mut self.workers[i];
+                    worker.running_bytes -= tasks.iter().map(|t| t.args.len()).sum::<usize>();
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        // Dead before it could take them: replace it, keep the tasks.
+                        for task in tasks.into_iter().rev() {
+                            self.queued.push_front(task);
+                        }
+                        self.finish_dead(i)?;
+                    } else {
+                        for task in tasks {
+                            let error = io::Error::new(e.kind(), e.to_string());
+                            self.finished.insert(task.id, Err(PoolError::Io(error)));
+                        }
+                    }
                 }
             }
         }
@@ -525,7 +544,12 @@ impl Inner {
         if busy.is_empty() {
             return Err(io::Error::other("waiting for a task that no worker has"));
         }
-        let ready: Vec<usize> = {
+        // Results already read ahead need no poll (their descriptor would not show them).
+        let buffered: Vec<usize> =
+            busy.iter().copied().filter(|&i| self.workers[i].conn.buffered()).collect();
+        let ready: Vec<usize> = if !buffered.is_empty() {
+            buffered
+        } else {
             let mut fds: Vec<PollFd> = busy
                 .iter()
                 .map(|&i| PollFd::new(self.workers[i].conn.as_fd(), PollFlags::POLLIN))

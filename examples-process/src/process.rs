@@ -14,7 +14,7 @@ use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::time::TimeSpec;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, fork, getppid};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -386,7 +386,7 @@ impl Process {
             pid,
             name: self.name.clone(),
             daemon: self.daemon,
-            parent: getpid(),
+            parent: Pid::from_raw(current_pid()),
             exitcode: Mutex::new(None),
             sentinel: OnceLock::new(),
             served,
@@ -411,7 +411,7 @@ impl Process {
         // standard output has failed, there is nothing to save.)
         let _ = io::stdout().flush();
         let _ = io::stderr().flush();
-        let parent = getpid();
+        let parent = Pid::from_raw(current_pid()); // cached: no system call
         let ticket = Gate::for_this_process(&mut lock(&CURRENT).gate)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)))?
             .next_ticket();
@@ -499,7 +499,10 @@ impl Process {
     /// ```
     pub fn join(&self) -> io::Result<i32> {
         let child = self.started("join")?;
-        if let Some(code) = child.reap()? {
+        if !child.is_ours() {
+            return child.reap().map(|_| 0); // the error: only the parent can join
+        }
+        if let Some(code) = *lock(&child.exitcode) {
             return Ok(code); // joined before
         }
         child.wait_exited()?;
@@ -964,7 +967,9 @@ pub(crate) fn exit_child(code: i32) -> ! {
 fn wait_until_single_threaded() -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_millis(20);
     loop {
-        let threads = std::fs::read_dir("/proc/self/task")?.count();
+        // One `stat`: procfs counts a process's threads in its task directory's links
+        // (threads + 2).
+        let threads = rustix::fs::stat("/proc/self/task")?.st_nlink.saturating_sub(2);
         if threads == 1 {
             return Ok(());
         }

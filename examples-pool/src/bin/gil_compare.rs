@@ -19,8 +19,9 @@
 //! The CPU-bound kernel is the sum over i in lo..hi of (i·i) mod 1 000 000 007, in u64.
 //! With the default N = 30 000 000 it is 14993334113544338 (halves 7493522055797279 and
 //! 7499812057747059). Output: a table of variant, whether its result equals the serial
-//! one, wall time, speedup against serial, and a bar; then the cost of starting and
-//! joining one process and one thread. Every figure varies with the machine and its
+//! one, wall time (the median of 5 runs), speedup against serial, and a bar; then the
+//! IO-bound rows (one run each: they sleep) and the cost of starting and joining one
+//! process and one thread (medians of 50). Every figure varies with the machine and its
 //! load; build with `--release`, or the times measure the debug build.
 //!
 //! The variants themselves are in `examples_pool::workloads` (`examples-pool/src/
@@ -96,6 +97,21 @@ struct Row {
     took: Duration,
 }
 
+/// How many times each CPU-bound variant runs; its row shows the median. One run can
+/// land on a busy moment of the machine and swap two rows.
+const RUNS: usize = 5;
+
+/// Runs `run` [`RUNS`] times; the row has the median time, and the result, which every
+/// run must have computed alike.
+fn median_of(name: &'static str, run: impl Fn() -> std::io::Result<u64>) -> std::io::Result<Row> {
+    let mut rows = (0..RUNS).map(|_| timed(name, &run)).collect::<std::io::Result<Vec<Row>>>()?;
+    if rows.iter().any(|r| r.result != rows[0].result) {
+        return Err(std::io::Error::other(format!("{name}: the runs computed different sums")));
+    }
+    rows.sort_by_key(|r| r.took);
+    Ok(rows.swap_remove(RUNS / 2))
+}
+
 fn timed(name: &'static str, run: impl FnOnce() -> std::io::Result<u64>) -> std::io::Result<Row> {
     let start = Instant::now();
     let result = run()?;
@@ -108,15 +124,15 @@ fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
         "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",
         thread::available_parallelism()?
     );
-    let mut cpu = vec![timed("serial", || Ok(workloads::kernel((0, n))))?];
-    cpu.push(timed("2 threads", || Ok(workloads::two_threads(halves)))?);
-    cpu.push(timed("2 threads + GIL emulation", || Ok(workloads::with_global_lock(halves)))?);
-    cpu.push(timed("2 processes", || workloads::two_processes(halves))?);
-    cpu.push(timed("process pool of 2", || workloads::pool_of_two(halves))?);
+    let mut cpu = vec![median_of("serial", || Ok(workloads::kernel((0, n))))?];
+    cpu.push(median_of("2 threads", || Ok(workloads::two_threads(halves)))?);
+    cpu.push(median_of("2 threads + GIL emulation", || Ok(workloads::with_global_lock(halves)))?);
+    cpu.push(median_of("2 processes", || workloads::two_processes(halves))?);
+    cpu.push(median_of("process pool of 2", || workloads::pool_of_two(halves))?);
     let io = io_bound()?;
     let (process_cost, thread_cost) = start_costs()?;
     // Last: rayon's global pool keeps its threads, and nothing may fork after that.
-    cpu.push(timed("rayon (all CPUs)", || {
+    cpu.push(median_of("rayon (all CPUs)", || {
         Ok((0..n).into_par_iter().map(|i| (i * i) % 1_000_000_007).sum())
     })?);
 
