@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         robust_mutex_reports_a_dead_holder,
         semaphore_counts_across_processes,
         queue_between_processes_keeps_order_and_size,
+        queue_many_processes_put_and_get_every_item_once,
+        queue_with_a_putter_killed_mid_item_fails_instead_of_waiting,
         pipe_round_trip_and_end_of_file,
         manager_serves_every_process,
         manager_lists_and_dicts_behave_as_pythons,
@@ -557,4 +559,68 @@ fn process_condition_event_and_value() {
     join_ok(setter);
     assert!(done.wait(Some(Duration::ZERO)), "set by the child");
     assert_eq!(total.get().unwrap(), 2000);
+}
+
+fn queue_many_processes_put_and_get_every_item_once() {
+    // Three putters and two getters, each a process; items of any size, some larger
+    // than the ring, which stream through it.
+    let q = Queue::<Vec<u32>>::unbounded().unwrap();
+    let sums = SharedMemory::new([const { AtomicU64::new(0) }; 2]).unwrap();
+    let mut processes = Vec::new();
+    for p in 0..3_u32 {
+        let q = q.clone();
+        processes.push(Process::new(move || {
+            for k in 0..200_u32 {
+                let len = if k % 50 == 0 { 300_000 } else { (k % 7) as usize };
+                q.put(vec![p * 1000 + k; len]).unwrap();
+            }
+        }));
+    }
+    for g in 0..2 {
+        let (q, sums) = (q.clone(), sums.clone());
+        processes.push(Process::new(move || {
+            while let Ok(item) = q.get_timeout(Duration::from_secs(3)) {
+                assert!(item.iter().all(|&x| x == item[0]), "an item arrives whole");
+                sums[g].fetch_add(item.iter().map(|&x| u64::from(x)).sum(), SeqCst);
+            }
+        }));
+    }
+    processes.iter_mut().for_each(|p| p.start().unwrap());
+    processes.iter().for_each(|p| assert_eq!(p.join().unwrap(), 0));
+    let expected: u64 = (0..3_u64)
+        .flat_map(|p| (0..200_u64).map(move |k| (p, k)))
+        .map(|(p, k)| (p * 1000 + k) * if k % 50 == 0 { 300_000 } else { k % 7 })
+        .sum();
+    assert_eq!(sums[0].load(SeqCst) + sums[1].load(SeqCst), expected);
+    assert_eq!(q.qsize(), 0);
+}
+
+fn queue_with_a_putter_killed_mid_item_fails_instead_of_waiting() {
+    let q = Queue::<Vec<u8>>::unbounded().unwrap();
+    let mut putter = Process::new({
+        let q = q.clone();
+        // Three times the ring: it waits for room, holding the put lock, half written.
+        move || q.put(vec![7; 3 << 20]).unwrap()
+    });
+    putter.start().unwrap();
+    // Serialising 3 MiB takes a while in a debug build; then it writes 1 MiB and sleeps,
+    // waiting for room. Kill it once it sleeps.
+    let stat = format!("/proc/{}/stat", putter.pid().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = std::fs::read_to_string(&stat).unwrap();
+        let state = state.rsplit(") ").next().unwrap().chars().next();
+        if state == Some('S') || std::time::Instant::now() > deadline {
+            break;
+        }
+        sleep(Duration::from_millis(20));
+    }
+    putter.kill().unwrap();
+    assert_eq!(putter.join().unwrap(), -9);
+    let started = std::time::Instant::now();
+    let err = q.get().unwrap_err().to_string();
+    assert!(err.contains("broken"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "it did not wait for ever");
+    let again = q.get_timeout(Duration::from_secs(1)).unwrap_err().to_string();
+    assert!(again.contains("broken"), "and stays broken: {again}");
 }

@@ -5,7 +5,8 @@
 //! - [`connection`]: `Pipe()` — a socketpair carrying length-prefixed serde messages.
 //! - [`manager`]: `Manager()` — a server process owning a dict, a list and a lock,
 //!   reached through proxies.
-//! - [`queue`]: `Queue(maxsize)` — `ipc-channel` plus a shared semaphore of free slots.
+//! - [`queue`]: `Queue(maxsize)` — messages through a ring of bytes in shared memory,
+//!   plus a shared semaphore of free slots.
 //! - [`ring`]: a bounded single-producer single-consumer queue in shared memory, for
 //!   plain values, much faster than either (no CPython counterpart).
 //! - [`shared`]: anonymous shared memory, what may live in it ([`shared::ProcessShared`]),
@@ -14,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod bytes;
 pub mod connection;
 pub mod manager;
 pub mod queue;

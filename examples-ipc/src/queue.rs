@@ -1,8 +1,12 @@
 //! CPython's `multiprocessing.Queue(maxsize)`, for a parent and the children it forks.
 //!
-//! Items travel through an `ipc-channel` channel (a Unix socket, serde-serialised).
-//! `ipc-channel` has no capacity limit, so the limit is a process-shared semaphore of
-//! free slots in shared memory, as in CPython: `put` takes a slot, `get` returns one.
+//! Items are serialised with serde (postcard; CPython pickles them) and travel through
+//! a ring of bytes in anonymous shared memory, which any number of processes and
+//! threads may put into and get from; a put or a get of a small item makes no system
+//! call unless the other side sleeps. (CPython writes each pickled item into a pipe,
+//! from a feeder thread.) The ring has no item limit, so the limit is a process-shared
+//! semaphore of free slots in shared memory, as in CPython: `put` takes a slot, `get`
+//! returns one.
 //! A count of the items in the queue sits in the same shared memory, so `qsize`, `full`
 //! and `empty` give the same answer in every process, for bounded and unbounded queues.
 //! [`JoinableQueue`] adds `task_done` and `join`.
@@ -19,17 +23,17 @@
 
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use ipc_channel::{IpcError, TryRecvError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use rustix::thread::futex;
 
+use crate::bytes::ByteRing;
 use crate::shared::{Semaphore, SharedMemory};
 
 /// Why a `put` or `get` did not happen.
@@ -103,26 +107,55 @@ pub struct Queue<T> {
 }
 
 struct Inner<T> {
-    tx: IpcSender<T>,
-    /// Behind a lock so that threads of one process can share the queue, as CPython's
-    /// threads can: one `get` at a time receives.
-    rx: Mutex<IpcReceiver<T>>,
+    /// The messages, shared by every process and thread.
+    ring: ByteRing,
     /// Counts shared by every process: items in the queue, tasks not done.
     counts: SharedMemory<Counts>,
     /// Free slots and the capacity; `None` for an unbounded queue.
     slots: Option<(SharedMemory<Semaphore>, u32)>,
     /// Set by `close` in this process (CPython's `close` is per process too).
     closed: AtomicBool,
+    /// What the messages hold (a function pointer's type keeps `Inner` `Send + Sync`
+    /// whatever `T` is: no `T` is ever stored).
+    items: PhantomData<fn(T) -> T>,
 }
 
 crate::process_shared! {
-    /// What every process of a queue counts together.
+    /// What every process of a queue counts together. Each count that putters and
+    /// getters both change is split in two, one per side, each on its own cache line,
+    /// so that a put and a get on two CPUs do not fight over one line.
+    #[repr(C)]
     struct Counts {
-        /// Items put and not yet taken (CPython: `qsize()`).
-        items: AtomicU32,
+        /// Items ever put (their `put` counts them before sending, and takes it back if
+        /// the send fails).
+        put: Padded,
+        /// Items ever taken. `qsize()` is `put - got`.
+        got: Padded,
         /// Items put whose `task_done` has not come yet (a `JoinableQueue`'s `join`
         /// waits for 0); a futex word.
-        unfinished: AtomicU32,
+        unfinished: Padded,
+    }
+}
+
+crate::process_shared! {
+    /// A count alone on its cache line.
+    #[repr(C, align(64))]
+    struct Padded {
+        count: AtomicU32,
+    }
+}
+
+impl Padded {
+    fn new() -> Padded {
+        Padded { count: AtomicU32::new(0) }
+    }
+}
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicU32;
+
+    fn deref(&self) -> &AtomicU32 {
+        &self.count
     }
 }
 
@@ -133,8 +166,8 @@ impl<T> Clone for Queue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
-    /// A queue with no limit (CPython: `Queue()`). `put` does not wait, unless the
-    /// kernel's socket buffer is full.
+    /// A queue with no limit (CPython: `Queue()`). `put` does not wait, unless the ring
+    /// (1 MiB) is full of items nobody has taken yet.
     pub fn unbounded() -> io::Result<Queue<T>> {
         Queue::with_slots(None)
     }
@@ -151,10 +184,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn with_slots(slots: Option<(SharedMemory<Semaphore>, u32)>) -> io::Result<Queue<T>> {
-        let (tx, rx) = ipc::channel()?;
-        let counts =
-            SharedMemory::new(Counts { items: AtomicU32::new(0), unfinished: AtomicU32::new(0) })?;
-        let inner = Inner { tx, rx: Mutex::new(rx), counts, slots, closed: AtomicBool::new(false) };
+        let ring = ByteRing::new()?;
+        let counts = SharedMemory::new(Counts {
+            put: Padded::new(),
+            got: Padded::new(),
+            unfinished: Padded::new(),
+        })?;
+        let closed = AtomicBool::new(false);
+        let inner = Inner { ring, counts, slots, closed, items: PhantomData };
         Ok(Queue { inner: Arc::new(inner) })
     }
 
@@ -184,13 +221,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // Counted before it is sent, so that a `get` elsewhere never sees more taken
         // than put; taken back if the send fails.
         let counts = &self.inner.counts;
-        counts.items.fetch_add(1, SeqCst);
+        counts.put.fetch_add(1, SeqCst);
         counts.unfinished.fetch_add(1, SeqCst);
-        if let Err(e) = self.inner.tx.send(item) {
-            counts.items.fetch_sub(1, SeqCst);
+        let sent = postcard::to_extend(&item, vec![0; 4]) // room for the length
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+            .and_then(|mut frame| self.inner.ring.send_frame(&mut frame));
+        if let Err(e) = sent {
+            counts.put.fetch_sub(1, SeqCst);
             self.task_finished();
             self.free_slot()?; // the slot is not lost (CPython had this bug in its feeder)
-            return Err(ipc_error(e));
+            return Err(QueueError::Io(e));
         }
         Ok(())
     }
@@ -198,43 +238,35 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Takes the oldest item, waiting while the queue is empty (CPython: `get()`).
     pub fn get(&self) -> Result<T, QueueError> {
         self.check_open()?;
-        let item = self.receiver().recv().map_err(ipc_error)?;
-        self.taken()?;
-        Ok(item)
+        self.took(None)
     }
 
     /// Takes the oldest item, waiting at most `timeout`; `Empty` after that
     /// (CPython: `get(block=True, timeout=t)`).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
         self.check_open()?;
-        self.took(self.receiver().try_recv_timeout(timeout))
+        self.took(Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future)))
     }
 
     /// Takes the oldest item if there is one now, else `Empty` (CPython: `get_nowait`).
     pub fn get_nowait(&self) -> Result<T, QueueError> {
         self.check_open()?;
-        self.took(self.receiver().try_recv())
+        self.took(Some(Instant::now()))
     }
 
-    fn took(&self, received: Result<T, TryRecvError>) -> Result<T, QueueError> {
-        match received {
-            Ok(item) => {
-                self.taken()?;
-                Ok(item)
-            }
-            Err(TryRecvError::Empty) => Err(QueueError::Empty),
-            Err(TryRecvError::IpcError(e)) => Err(ipc_error(e)),
-        }
-    }
-
-    fn receiver(&self) -> MutexGuard<'_, IpcReceiver<T>> {
-        self.inner.rx.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Takes the next message (waiting until `deadline`), counts it out, decodes it.
+    fn took(&self, deadline: Option<Instant>) -> Result<T, QueueError> {
+        let Some(bytes) = self.inner.ring.recv(deadline)? else {
+            return Err(QueueError::Empty);
+        };
+        self.taken()?;
+        postcard::from_bytes(&bytes)
+            .map_err(|e| QueueError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
     }
 
     /// An item has left the queue: count it out and free its slot.
     fn taken(&self) -> io::Result<()> {
-        let items = &self.inner.counts.items;
-        let _ = items.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        self.inner.counts.got.fetch_add(1, SeqCst);
         self.free_slot()
     }
 
@@ -248,7 +280,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// How many items are in the queue, as seen from any process, bounded or not (as
     /// on Linux in CPython). A snapshot: other processes may change it at once.
     pub fn qsize(&self) -> u32 {
-        self.inner.counts.items.load(SeqCst)
+        // `got` first: an item is counted in `put` before it can be taken, so `put`
+        // read after is never behind it.
+        let got = self.inner.counts.got.load(SeqCst);
+        self.inner.counts.put.load(SeqCst).saturating_sub(got)
     }
 
     /// Whether a `put` would wait now: a bounded queue with no free slot (CPython:
@@ -367,13 +402,9 @@ impl<T> std::ops::Deref for JoinableQueue<T> {
     }
 }
 
-/// Every clone of a queue holds both ends of its channel, so while one exists the
-/// channel cannot be disconnected: any error is the operating system's.
-fn ipc_error(e: IpcError) -> QueueError {
-    match e {
-        IpcError::Io(e) => QueueError::Io(e),
-        other => QueueError::Io(io::Error::other(other)),
-    }
+/// A deadline for a timeout too large for the clock: about a century from now.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 #[cfg(test)]

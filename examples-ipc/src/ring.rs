@@ -393,7 +393,7 @@ const YIELDS: u32 = 4;
 
 /// Whether this process may run on one CPU only (`taskset -c 0`, a one-CPU machine or
 /// container): then spinning only delays the other side. Asked once.
-fn one_cpu() -> bool {
+pub(crate) fn one_cpu() -> bool {
     static ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ONE.get_or_init(|| std::thread::available_parallelism().map_or(true, |n| n.get() == 1))
 }

@@ -11,7 +11,7 @@
 //! |--------------------------------------------|------------------------------|-----------------------------------|
 //! | CPU-bound kernel of `gil_compare`          | `for` loop; threads, `Process`, `Pool(2)` | iterator; threads, GIL emulation, `Process`, `Pool` |
 //! | 20 tasks of 100 ms                         | serial, threads, processes   | the same                          |
-//! | 100 000 integers parent → child, summed    | `multiprocessing.Queue`      | `examples_ipc::queue::Queue` (ipc-channel), `examples_ipc::ring` (shared memory) |
+//! | 100 000 integers parent → child, summed    | `multiprocessing.Queue`      | `examples_ipc::queue::Queue` (a byte ring in shared memory), `examples_ipc::ring` (plain values) |
 //! | 100 000 integers between two threads       | `queue.Queue`                | `crossbeam::channel`              |
 //! | ping-pong round trip                       | `Pipe()`                     | `examples_ipc::connection::pipe()`; reference: raw `socketpair` |
 //! | start + join one process                   | `Process(target=noop)`       | `Process::new(\|\| {})`; reference: raw `fork` + `waitpid` |
@@ -382,7 +382,7 @@ fn ident(x: u64) -> u64 {
 }
 
 /// Times `items` integers from the parent to a child that sums them and sends the sum
-/// back, through `examples_ipc::queue::Queue` (ipc-channel).
+/// back, through `examples_ipc::queue::Queue`.
 fn ipc_queue(items: u64) -> io::Result<Sample> {
     let (q, back) = (Queue::<u64>::unbounded()?, Queue::<u64>::unbounded()?);
     let mut child = Process::new({
@@ -639,7 +639,7 @@ fn rows(py: &Samples, rs: &Samples, s: Sizes) -> Vec<Row> {
         time_row("IO 20 × 100 ms, 20 threads", "ms", ms, same("io_threads")).reference("100 ms"),
         time_row("IO 20 × 100 ms, 20 processes", "ms", ms, same("io_processes"))
             .reference("100 ms"),
-        time_row("Queue parent → child, ipc-channel", "ms", ms, same("queue_processes"))
+        time_row("Queue parent → child, Queue", "ms", ms, same("queue_processes"))
             .reference(&items)
             .at_least(3.0),
         time_row(
