@@ -218,10 +218,11 @@ fn pool_background() {
         assert!(names.iter().all(|n| n.starts_with(worker)), "{ran_on}");
         // How many were ready after the sleep varies with load; it is reported, then join.
         let key = format!("{method}: ");
-        let ready = out.lines().into_iter().find(|l| l.starts_with(&key) && l.contains(" ready"));
-        let ready = number_after(ready.unwrap_or_else(|| panic!("{}", out.show())), &key);
+        let line = out.lines().into_iter().find(|l| l.starts_with(&key) && l.contains(" ready"));
+        let line = line.unwrap_or_else(|| panic!("{}", out.show()));
+        let ready = number_after(line, &key);
         assert!((0..=8).contains(&ready), "{ready}");
-        assert!(out.position(&format!("{method}: join took")) > out.position(" ready after"));
+        assert!(out.position(&format!("{method}: join took")) > out.position(line));
     }
     // One method when asked for one.
     let out = run(env!("CARGO_BIN_EXE_pool_background"), &["forkserver"]);

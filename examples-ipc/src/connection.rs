@@ -117,22 +117,20 @@ impl Connection {
         &self,
         values: impl IntoIterator<Item = &'a T>,
     ) -> io::Result<()> {
+        self.send_framed(|frames| values.into_iter().try_fold(frames, frame_into))
+    }
+
+    /// Writes what `fill` puts in the reused send buffer, in one system call.
+    fn send_framed(&self, fill: impl FnOnce(Vec<u8>) -> io::Result<Vec<u8>>) -> io::Result<()> {
         // Taken out, so that a send on another thread meanwhile allocates its own.
         let mut frames = std::mem::take(&mut *lock(&self.outbox));
         frames.clear();
-        let outcome = values
-            .into_iter()
-            .try_fold(frames, |frames, value| frame_into(frames, value))
-            .and_then(|frames| (&self.stream).write_all(&frames).map(|()| frames));
-        match outcome {
-            Ok(frames) => {
-                if frames.capacity() <= KEEP {
-                    *lock(&self.outbox) = frames; // reused by the next send
-                }
-                Ok(())
-            }
-            Err(e) => Err(e),
+        let frames = fill(frames)?;
+        (&self.stream).write_all(&frames)?;
+        if frames.capacity() <= KEEP {
+            *lock(&self.outbox) = frames; // reused by the next send
         }
+        Ok(())
     }
 
     /// Waits for one message (CPython: `conn.recv()`). Once the other end is closed
@@ -162,7 +160,14 @@ impl Connection {
     /// Sends raw bytes as one message, not serialised (CPython: `send_bytes(buf)`;
     /// `send_bytes(buf, offset, size)` is `send_bytes(&buf[offset..offset + size])`).
     pub fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
-        write_frame(&mut &self.stream, bytes)
+        self.send_framed(|mut frame| {
+            if bytes.len() > MAX_MESSAGE {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too large"));
+            }
+            frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            frame.extend_from_slice(bytes);
+            Ok(frame)
+        })
     }
 
     /// Receives one message as raw bytes (CPython: `recv_bytes()`). A message sent with

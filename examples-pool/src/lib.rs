@@ -505,30 +505,24 @@ impl Inner {
         for (i, share) in shares.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
             let orders = share.iter().map(|id| Order::Run(&self.sent[id]));
             let orders: Vec<Order<&Task>> = orders.collect();
-            match self.workers[i].conn.send_all(&orders) {
-                // If the worker dies from here on, `collect` sees its end of file, fails
-                // the task it was running, re-queues the others and replaces it.
-                Ok(()) => {}
-                Err(e) => {
-                    // None of the share reached the worker: take it back.
-                    let worker = &mut self.workers[i];
-                    worker.running.truncate(worker.running.len() - share.len());
-                    let tasks: Vec<Task> =
-                        share.iter().filter_map(|id| self.sent.remove(id)).collect();
-                    let worker = &mut self.workers[i];
-                    worker.running_bytes -= tasks.iter().map(|t| t.args.len()).sum::<usize>();
-                    if e.kind() == io::ErrorKind::BrokenPipe {
-                        // Dead before it could take them: replace it, keep the tasks.
-                        for task in tasks.into_iter().rev() {
-                            self.queued.push_front(task);
-                        }
-                        self.finish_dead(i)?;
-                    } else {
-                        for task in tasks {
-                            let error = io::Error::new(e.kind(), e.to_string());
-                            self.finished.insert(task.id, Err(PoolError::Io(error)));
-                        }
-                    }
+            // Once sent, if the worker dies, `collect` sees its end of file, fails the
+            // task it was running, re-queues the others and replaces it.
+            let Err(e) = self.workers[i].conn.send_all(&orders) else { continue };
+            // None of the share reached the worker: take it back.
+            let tasks: Vec<Task> = share.iter().filter_map(|id| self.sent.remove(id)).collect();
+            let worker = &mut self.workers[i];
+            worker.running.truncate(worker.running.len() - share.len());
+            worker.running_bytes -= tasks.iter().map(|t| t.args.len()).sum::<usize>();
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                // Dead before it could take them: replace it, keep the tasks.
+                for task in tasks.into_iter().rev() {
+                    self.queued.push_front(task);
+                }
+                self.finish_dead(i)?;
+            } else {
+                for task in tasks {
+                    let error = io::Error::new(e.kind(), e.to_string());
+                    self.finished.insert(task.id, Err(PoolError::Io(error)));
                 }
             }
         }

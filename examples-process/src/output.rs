@@ -204,7 +204,7 @@ fn os_message(message: &str) -> String {
     }
 }
 
-fn program_name() -> String {
+pub(crate) fn program_name() -> String {
     let arg0 = std::env::args_os().next().unwrap_or_default();
     let path = std::path::Path::new(&arg0);
     path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()

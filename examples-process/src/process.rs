@@ -499,9 +499,7 @@ impl Process {
     /// ```
     pub fn join(&self) -> io::Result<i32> {
         let child = self.started("join")?;
-        if !child.is_ours() {
-            return child.reap().map(|_| 0); // the error: only the parent can join
-        }
+        child.check_ours()?;
         if let Some(code) = *lock(&child.exitcode) {
             return Ok(code); // joined before
         }
@@ -776,6 +774,17 @@ impl Child {
         self.parent.as_raw() == current_pid()
     }
 
+    /// An error unless this process started it: only the parent can join a child.
+    fn check_ours(&self) -> io::Result<()> {
+        if self.is_ours() {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "can only join a child process; {} was started by pid {}",
+            self.name, self.parent
+        )))
+    }
+
     /// Runs `f` with the pid while it still names this child: `None` once reaped.
     fn with_pid<R>(&self, f: impl FnOnce(Pid) -> nix::Result<R>) -> io::Result<Option<R>> {
         let code = lock(&self.exitcode);
@@ -789,12 +798,7 @@ impl Child {
 
     /// The exit code if the child has ended (reaping it the first time), else `None`.
     fn reap(&self) -> io::Result<Option<i32>> {
-        if !self.is_ours() {
-            return Err(io::Error::other(format!(
-                "can only join a child process; {} was started by pid {}",
-                self.name, self.parent
-            )));
-        }
+        self.check_ours()?;
         let mut code = lock(&self.exitcode);
         if let (None, Some(served)) = (*code, &self.served) {
             *code = start::served_exit_code(&served.status)?;

@@ -37,6 +37,7 @@ use rustix::net::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::output::program_name;
 use crate::process::{become_launched, exit_child, lock, pidfd_open};
 
 /// How [`Process::start`](crate::Process::start) makes the child, named as CPython
@@ -174,11 +175,6 @@ pub(crate) fn check_guarded() -> io::Result<()> {
 }
 
 const ROLE_VARIABLE: &str = "EXAMPLES_PROCESS_ROLE";
-
-fn program_name() -> String {
-    let arg0 = std::env::args_os().next().unwrap_or_default();
-    std::path::Path::new(&arg0).file_name().unwrap_or_default().to_string_lossy().into_owned()
-}
 
 // ---- targets that cross exec ----------------------------------------------------
 
