@@ -378,8 +378,12 @@ fn wait_for(
 /// clears its `sleeping` flag, so that the next moves make no system call while it is
 /// on its way back (on one CPU that can be many moves).
 fn publish(me: &Side, other: &Side, to: u32) {
-    me.position.0.store(to, Ordering::SeqCst);
-    fence(Ordering::SeqCst); // pairs with the fence in `wait_for`
+    // Release: the slot's write is seen before the new position. The fence (one full
+    // barrier per move, not two) orders this store before the load of `sleeping`; it
+    // pairs with the fence in `wait_for`, so either the sleeper sees the new position or
+    // we see its flag.
+    me.position.0.store(to, Ordering::Release);
+    fence(Ordering::SeqCst);
     if other.sleeping.load(Ordering::Relaxed) != 0 && other.sleeping.swap(0, Ordering::SeqCst) != 0
     {
         other.event.fetch_add(1, Ordering::SeqCst);
