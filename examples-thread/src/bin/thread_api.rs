@@ -58,9 +58,11 @@ fn main() -> Result<(), Failure> {
 
     let (running_tx, running) = mpsc::channel::<()>();
     let (go_tx, go) = mpsc::channel::<()>();
+    let (introduced_tx, introduced) = mpsc::channel::<()>();
     let worker = Thread::named("worker", move || {
         let _running = running_tx; // dropped, so the channel closes, when this thread ends
         println!("worker: I am {}", current_thread());
+        let _ = introduced_tx.send(()); // before main renames it
         let _ = go.recv(); // until main has looked at the running threads
         sleep(Duration::from_millis(300));
         println!("worker: finished, now named {}", current_thread().name);
@@ -70,6 +72,7 @@ fn main() -> Result<(), Failure> {
     let reported = unnamed.join();
     println!("main: the unnamed thread was {unnamed_name:?} and saw itself as {reported:?}");
 
+    let _ = introduced.recv(); // it has printed its first name
     worker.set_name("downloader"); // CPython: worker.setName("downloader")
     let listed: Vec<String> = enumerate().into_iter().map(|t| t.name).collect();
     let count = active_count();
