@@ -208,3 +208,15 @@ fn stress() {
     ];
     harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
 }
+
+#[test]
+fn mutex_counter_timeline() {
+    let (_, shown) = harness::svg::run_with_timeline(env!("CARGO_BIN_EXE_mutex_counter"), &[]);
+    // Four named threads (the two panicking holders record nothing).
+    assert_eq!(shown.names(), ["t1", "t2", "sum1", "sum2"], "{shown:?}");
+    assert_eq!(shown.row("t1"), ["200000 × lock, add 1, unlock"]);
+    for sum in ["sum1", "sum2"] {
+        assert_eq!(shown.row(sum), ["waits for the lock", "holds the lock"]);
+    }
+    assert_eq!((shown.cut, shown.marks), (0, 0));
+}

@@ -397,3 +397,35 @@ fn gil_compare_dies_with_its_children() {
         );
     }
 }
+
+#[test]
+fn pool_async_timeline() {
+    let (_, shown) = harness::svg::run_with_timeline(env!("CARGO_BIN_EXE_pool_async"), &[]);
+    // Main, three workers of the first pool, five of the second.
+    assert_eq!(shown.names().len(), 9, "{shown:?}");
+    let main = shown.row("MainProcess");
+    let applies: Vec<String> = (0..10).map(|i| format!("apply {i}")).collect();
+    assert_eq!(main[..10], applies[..]);
+    assert_eq!(main[10..], ["get() ×10"]);
+    assert_eq!(shown.spans().iter().filter(|s| s.starts_with("HH ")).count(), 8);
+    assert_eq!(shown.spans().iter().filter(|s| s.starts_with("task ")).count(), 20);
+    assert_eq!(shown.mark_labels, ["apply_async ×10"]);
+}
+
+#[test]
+fn gil_compare_timeline() {
+    let (_, shown) =
+        harness::svg::run_with_timeline(env!("CARGO_BIN_EXE_gil_compare"), &["--n", "3000000"]);
+    let names = shown.names();
+    // Main, 2 threads, 2 GIL threads, 2 processes.
+    assert_eq!(names.len(), 7, "{shown:?}");
+    assert_eq!(shown.row("MainProcess"), ["serial"]);
+    assert_eq!(names[1..5], ["thread 1", "thread 2", "GIL thread 1", "GIL thread 2"]);
+    assert_eq!(shown.row("thread 1"), ["half 1"]);
+    assert!(names[5].starts_with("Process-") && names[6].starts_with("Process-"));
+    for k in [1, 2] {
+        let held = shown.row(&format!("GIL thread {k}"));
+        assert!(!held.is_empty() && held.iter().all(|s| s == "holds the GIL"), "{held:?}");
+    }
+    assert_eq!(shown.mark_labels, ["2 threads", "2 threads + GIL", "2 processes"]);
+}

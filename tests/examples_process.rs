@@ -1,5 +1,6 @@
 //! Runs every `examples-process` binary and checks what its note says should happen.
 
+use harness::svg::run_with_timeline;
 use harness::{field, run};
 
 #[test]
@@ -214,4 +215,60 @@ fn stress() {
         (env!("CARGO_BIN_EXE_file_share"), &[]),
     ];
     harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
+}
+
+#[test]
+fn multitask_timeline() {
+    let (_, shown) = run_with_timeline(env!("CARGO_BIN_EXE_multitask"), &[]);
+    // Main (its mark) and the six children it started, one row each.
+    assert_eq!(shown.names().len(), 7, "{shown:?}");
+    assert_eq!(shown.row("myprocess1"), ["dancing"; 5]);
+    assert_eq!(shown.row("Process-2"), ["singing"; 5]);
+    let mut runners: Vec<&str> =
+        shown.spans().into_iter().filter(|s| !["dancing", "singing"].contains(s)).collect();
+    runners.sort();
+    assert_eq!(runners, ["alice", "anne", "biantai", "haha"], "{shown:?}");
+    assert_eq!(shown.spans().len(), 14);
+    assert_eq!(shown.mark_labels, ["started all four"]);
+    assert_eq!(shown.cut, 0);
+}
+
+#[test]
+fn daemon_terminate_timeline() {
+    let (out, shown) = run_with_timeline(env!("CARGO_BIN_EXE_daemon_terminate"), &["daemon"]);
+    assert_eq!(shown.names().len(), 2, "{shown:?}");
+    assert_eq!(shown.row("MainProcess"), ["main"]);
+    // The daemon's steps, the last one cut off when main ended.
+    let steps = shown.row("Process-1");
+    assert_eq!(steps.len(), out.count_containing("child: working"));
+    assert!(
+        steps.len() < 10
+            && steps.iter().enumerate().all(|(i, s)| *s == format!("working {}", i + 1))
+    );
+    assert_eq!(
+        (shown.cut, shown.mark_labels.as_slice()),
+        (1, ["end of main".to_string()].as_slice())
+    );
+    // The overview: the two victims are cut off by terminate() and kill().
+    let (_, shown) = run_with_timeline(env!("CARGO_BIN_EXE_daemon_terminate"), &[]);
+    assert_eq!(shown.spans(), ["add_data", "read_data", "to terminate", "to kill"]);
+    assert_eq!((shown.cut, shown.marks), (2, 2));
+}
+
+#[test]
+fn a_bad_timeline_path_is_a_usage_error() {
+    for args in
+        [&["--timeline", "/no/such/dir/t.svg"][..], &["--timeline"], &["--timeline", "/tmp"]]
+    {
+        let out = run(env!("CARGO_BIN_EXE_multitask"), args);
+        assert_eq!(out.status.code(), Some(2), "{}", out.show());
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
+        assert!(out.stderr.contains("--timeline"), "{}", out.show());
+        assert!(out.stdout.is_empty(), "nothing ran: {}", out.show());
+    }
+    let out = run(
+        env!("CARGO_BIN_EXE_daemon_terminate"),
+        &["daemon", "--timeline", "/no/such/dir/t.svg"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", out.show());
 }

@@ -214,3 +214,16 @@ fn stress() {
     ];
     harness::stress_all(env!("CARGO_MANIFEST_DIR"), &binaries);
 }
+
+#[test]
+fn unordered_timeline() {
+    let (out, shown) = harness::svg::run_with_timeline(env!("CARGO_BIN_EXE_unordered"), &[]);
+    // Main (its five "start i" marks) and the five threads of round 1.
+    let names = shown.names();
+    assert_eq!(names.len(), 6, "{shown:?}");
+    assert!(names[0].starts_with("MainProcess"));
+    assert_eq!(names[1..], ["thread 0", "thread 1", "thread 2", "thread 3", "thread 4"]);
+    assert_eq!(shown.spans(), ["ran"; 5]);
+    assert_eq!(shown.mark_labels, ["start 0", "start 1", "start 2", "start 3", "start 4"]);
+    assert!(out.stdout.contains("main: round 1 ran in order"));
+}

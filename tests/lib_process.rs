@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         descriptors_reach_every_kind_of_child,
         no_child_outlives_its_parent_whatever_the_method,
         a_closure_cannot_be_spawned,
+        a_timeline_records_threads_and_children,
     ])
 }
 
@@ -600,4 +601,58 @@ fn a_closure_cannot_be_spawned() {
         p.start().unwrap();
         assert_eq!(p.join().unwrap(), 0);
     }
+}
+
+fn a_timeline_records_threads_and_children() {
+    use examples_process::timeline::Timeline;
+    let timeline = Timeline::recording().unwrap();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("helper".into())
+            .spawn_scoped(s, || drop(timeline.span("in a thread")))
+            .unwrap();
+    });
+    let mut child = Process::new({
+        let timeline = timeline.clone();
+        move || {
+            let _span = timeline.span("in a child");
+            timeline.mark("child mark");
+        }
+    });
+    child.start().unwrap();
+    let mut killed = Process::new({
+        let timeline = timeline.clone();
+        move || {
+            let _span = timeline.span("cut off");
+            sleep(LONG);
+        }
+    });
+    child.join().unwrap(); // before the next child starts: the records' order is known
+    killed.start().unwrap();
+    while !timeline.records().iter().any(|r| r.label == "cut off") {
+        sleep(Duration::from_millis(1));
+    }
+    killed.kill().unwrap();
+    killed.join().unwrap();
+    let records = timeline.records();
+    let seen: Vec<(&str, &str, bool, bool)> = records
+        .iter()
+        .map(|r| (r.row.as_str(), r.label.as_str(), r.mark, r.end.is_some()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("helper", "in a thread", false, true),
+            ("Process-1", "in a child", false, true),
+            ("Process-1", "child mark", true, false),
+            ("Process-2", "cut off", false, false),
+        ]
+    );
+    assert_ne!(records[0].tid, records[0].pid, "a thread's own id");
+    assert_eq!(records[1].pid, child.pid().unwrap());
+    assert!(records[2].start >= records[1].start);
+    let shown = harness::svg::read(&timeline.svg("test")).unwrap();
+    assert_eq!(shown.names().len(), 3, "{shown:?}");
+    assert_eq!((shown.spans().len(), shown.marks, shown.cut), (3, 1, 1));
+    assert_eq!(shown.mark_labels, ["child mark"]);
 }

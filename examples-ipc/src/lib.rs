@@ -22,3 +22,6 @@ pub mod queue;
 pub mod ring;
 pub mod shared;
 pub mod sync;
+
+/// Declares a struct that may live in shared memory (see [`shared::ProcessShared`]).
+pub use examples_process::process_shared;

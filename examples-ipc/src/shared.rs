@@ -1,7 +1,8 @@
 //! Memory shared between a process and the children it forks afterwards, and the two
 //! process-shared primitives CPython builds on: a semaphore and a lock.
 //!
-//! [`SharedMemory`] is an anonymous `MAP_SHARED` mapping. It has no name, so nothing
+//! [`SharedMemory`] (from `examples_process`, re-exported here) is an anonymous
+//! `MAP_SHARED` mapping. It has no name, so nothing
 //! appears in `/dev/shm` and nothing is left behind, even if every process using it is
 //! killed: the kernel frees it when the last process unmaps it or exits.
 //!
@@ -29,248 +30,13 @@
 use std::cell::UnsafeCell;
 use std::io;
 use std::marker::PhantomData;
-use std::mem::{MaybeUninit, size_of};
+use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-use std::sync::Arc;
-use std::sync::atomic::{
-    AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8, AtomicU16,
-    AtomicU32, AtomicU64, AtomicUsize,
-};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::libc;
 
-/// Values that mean the same in every process that maps them, so they may live in
-/// memory shared between processes.
-///
-/// # Safety
-///
-/// Implement it only for a type that
-/// - holds no pointer or reference (`Box`, `Vec`, `String`, `&T`, `Arc`, a function
-///   pointer): an address is valid only in the process that made it;
-/// - holds no handle private to one process (a file descriptor number, a thread id);
-/// - waits, if it waits at all, in a way other processes can wake (a futex without
-///   `FUTEX_PRIVATE_FLAG`, a process-shared pthread object), unlike `std::sync::Mutex`;
-/// - is valid at any address it is mapped at, and valid as all-zero bytes if it is
-///   placed in a zeroed mapping before being written;
-/// - has no `Drop` that must run: a shared value is never dropped, as no single
-///   process owns it.
-///
-/// For a struct whose fields all are `ProcessShared`, use
-/// [`process_shared!`](crate::process_shared), which checks the fields and needs no
-/// `unsafe`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be placed in memory shared between processes",
-    label = "not `ProcessShared`",
-    note = "shared memory holds plain values: numbers, atomics, arrays and tuples of them, \
-            `Semaphore`, `RobustMutex`, and structs declared with `process_shared!`",
-    note = "a pointer (`String`, `Vec`, `Box`, `&str`) is valid only in the process that \
-            made it, and `std::sync::Mutex` cannot wake a waiter in another process"
-)]
-pub unsafe trait ProcessShared {}
-
-macro_rules! plain {
-    ($($t:ty),*) => { $(
-        // SAFETY: a number, a bool or an atomic holds no pointer and no handle, and
-        // atomic instructions work on shared memory across processes.
-        unsafe impl ProcessShared for $t {}
-    )* };
-}
-plain!(bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, ());
-plain!(AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize);
-plain!(AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize);
-
-// SAFETY: an array of `ProcessShared` values is those values side by side.
-unsafe impl<T: ProcessShared, const N: usize> ProcessShared for [T; N] {}
-
-macro_rules! tuple {
-    ($($name:ident),+) => {
-        // SAFETY: a tuple of `ProcessShared` values is those values side by side.
-        unsafe impl<$($name: ProcessShared),+> ProcessShared for ($($name,)+) {}
-    };
-}
-tuple!(A);
-tuple!(A, B);
-tuple!(A, B, C);
-tuple!(A, B, C, D);
-
-/// Declares a struct and makes it [`ProcessShared`], after checking at compile time that
-/// every field is. Attributes (documentation, `derive`) go on the struct as usual.
-///
-/// ```
-/// use examples_ipc::process_shared;
-/// use examples_ipc::shared::RobustMutex;
-///
-/// process_shared! {
-///     /// Two balances, kept together under one lock.
-///     #[derive(Debug, Clone, Copy)]
-///     pub struct Accounts {
-///         pub alice: i64,
-///         pub bob: i64,
-///     }
-/// }
-///
-/// let accounts = RobustMutex::shared(Accounts { alice: 100, bob: 0 })?;
-/// accounts.lock()?.bob += 1;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// A field that is not `ProcessShared` is refused:
-///
-/// ```compile_fail,E0277
-/// examples_ipc::process_shared! {
-///     struct Named { name: String }
-/// }
-/// ```
-#[macro_export]
-macro_rules! process_shared {
-    (
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident {
-            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        $vis struct $name {
-            $( $(#[$field_meta])* $field_vis $field: $ty ),*
-        }
-
-        // SAFETY: every field is `ProcessShared` (checked just below), so the struct
-        // holds no pointer, no private handle and no destructor either.
-        unsafe impl $crate::shared::ProcessShared for $name {}
-
-        // Evaluated by the compiler: a field that is not `ProcessShared` fails here.
-        const _: () = {
-            const fn check<T: $crate::shared::ProcessShared>() {}
-            $( check::<$ty>(); )*
-        };
-    };
-}
-
-/// One `T` in an anonymous shared mapping. Cloning shares the same mapping; it is
-/// unmapped when the last clone in this process is dropped. A forked child sees the
-/// same memory, not a copy.
-///
-/// `T` must be [`ProcessShared`]: the compiler refuses anything that would be wrong in
-/// another process. `T` is never dropped: other processes may still use it.
-///
-/// ```
-/// use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-/// use examples_ipc::shared::SharedMemory;
-/// use examples_process::Process;
-///
-/// let counter = SharedMemory::new(AtomicU64::new(0))?;
-/// let mut child = Process::new({
-///     let counter = counter.clone();
-///     move || { counter.fetch_add(5, SeqCst); }
-/// });
-/// child.start()?;
-/// child.join()?;
-/// assert_eq!(counter.load(SeqCst), 5); // the child's write, seen by the parent
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct SharedMemory<T: ProcessShared + Sync> {
-    mapping: Arc<Mapping<T>>,
-}
-
-struct Mapping<T> {
-    ptr: NonNull<T>,
-}
-
-// SAFETY: the mapping only hands out `&T`, and `T: Sync` makes `&T` usable from several
-// threads at once; unmapping happens once, in `Drop`, after the last `&T` is gone.
-unsafe impl<T: Sync> Send for Mapping<T> {}
-// SAFETY: as above.
-unsafe impl<T: Sync> Sync for Mapping<T> {}
-
-impl<T: ProcessShared + Sync> SharedMemory<T> {
-    /// Maps shared memory and initialises it in place with `init`, which must fully
-    /// initialise the value (it receives the uninitialised slot).
-    pub(crate) fn with_init(
-        init: impl FnOnce(&mut MaybeUninit<T>) -> io::Result<()>,
-    ) -> io::Result<SharedMemory<T>> {
-        let ptr = map_zeroed::<T>()?;
-        // SAFETY: the memory is aligned, large enough for T, zeroed, and ours alone so far.
-        if let Err(e) = init(unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }) {
-            drop(Mapping { ptr }); // unmaps it
-            return Err(e);
-        }
-        Ok(SharedMemory { mapping: Arc::new(Mapping { ptr }) })
-    }
-
-    /// Puts `value` in a new shared mapping.
-    pub fn new(value: T) -> io::Result<SharedMemory<T>> {
-        SharedMemory::with_init(|slot| {
-            slot.write(value);
-            Ok(())
-        })
-    }
-}
-
-impl<T: ProcessShared + Sync> Clone for SharedMemory<T> {
-    fn clone(&self) -> Self {
-        SharedMemory { mapping: Arc::clone(&self.mapping) }
-    }
-}
-
-impl<T: ProcessShared + Sync> Deref for SharedMemory<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: initialised in `with_init`, mapped until the last clone is dropped.
-        unsafe { self.mapping.ptr.as_ref() }
-    }
-}
-
-/// A new zeroed anonymous `MAP_SHARED` mapping, large enough for one `T` (page-aligned).
-#[cfg(not(miri))]
-fn map_zeroed<T>() -> io::Result<NonNull<T>> {
-    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
-    use std::num::NonZeroUsize;
-
-    let len = NonZeroUsize::new(size_of::<T>().max(1)).unwrap_or(NonZeroUsize::MIN);
-    // SAFETY: a fresh anonymous mapping aliases nothing; the callers only put
-    // `ProcessShared` values in it, which is what makes sharing it with children right.
-    let raw = unsafe {
-        mmap_anonymous(
-            None,
-            len,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-        )
-    }?;
-    Ok(raw.cast())
-}
-
-/// Under Miri, which cannot share memory between processes (nor fork): ordinary zeroed
-/// memory, so that the threads-only tests of `ring` and `shared` can run there.
-#[cfg(miri)]
-fn map_zeroed<T>() -> io::Result<NonNull<T>> {
-    // SAFETY: the layout's size is at least 1.
-    NonNull::new(unsafe { std::alloc::alloc_zeroed(miri_layout::<T>()) }.cast())
-        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
-}
-
-#[cfg(miri)]
-fn miri_layout<T>() -> std::alloc::Layout {
-    std::alloc::Layout::from_size_align(size_of::<T>().max(1), align_of::<T>())
-        .expect("a type's own size and alignment")
-}
-
-impl<T> Drop for Mapping<T> {
-    fn drop(&mut self) {
-        // No destructor for T: other processes may still use it (a semaphore or mutex
-        // needs none on Linux). Unmapping only removes this process's view.
-        #[cfg(not(miri))]
-        // SAFETY: the pointer and length are those of our own mapping.
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), size_of::<T>().max(1)) };
-        #[cfg(miri)]
-        // SAFETY: allocated by `map_zeroed` with this layout.
-        unsafe {
-            std::alloc::dealloc(self.ptr.as_ptr().cast(), miri_layout::<T>())
-        };
-    }
-}
+pub use examples_process::shared::{ProcessShared, SharedMemory};
 
 /// A counting semaphore that works across `fork`: CPython's
 /// `multiprocessing.Semaphore`, which is also a POSIX `sem_t` in shared memory.
@@ -590,7 +356,7 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
     crate::process_shared! {
         /// A struct made shareable by the macro.

@@ -3,16 +3,21 @@
 //! processes and on a pool; and twenty IO-bound naps, serially, on threads and on
 //! processes. `gil_compare` runs and explains them; `side_by_side` times them against
 //! their CPython counterparts. Every function returns its result, so that callers can
-//! check that each variant computed the same thing.
+//! check that each variant computed the same thing. The CPU-bound ones record what ran
+//! when on a [`Timeline`] (`gil_compare --timeline`); pass `Timeline::off()` to record
+//! nothing.
 //!
 //! ```
 //! use examples_pool::workloads::{self, halves};
+//! use examples_process::timeline::Timeline;
 //!
 //! let n = 100_000;
 //! let serial = workloads::kernel((0, n));
-//! assert_eq!(workloads::two_threads(halves(n)), serial);
-//! assert_eq!(workloads::with_global_lock(halves(n)), serial);
-//! assert_eq!(workloads::two_processes(halves(n))?, serial);
+//! assert_eq!(workloads::two_threads(halves(n), &Timeline::off()), serial);
+//! let timeline = Timeline::recording()?;
+//! assert_eq!(workloads::with_global_lock(halves(n), &timeline), serial);
+//! assert!(timeline.records().iter().all(|r| r.label == "holds the GIL"));
+//! assert_eq!(workloads::two_processes(halves(n), &Timeline::off())?, serial);
 //! assert_eq!(workloads::pool_of_two(halves(n))?, serial);
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use examples_ipc::shared::SharedMemory;
 use examples_process::Process;
+use examples_process::timeline::Timeline;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::Pool;
@@ -38,29 +44,44 @@ pub fn halves(n: u64) -> [(u64, u64); 2] {
     [(0, n / 2), (n / 2, n)]
 }
 
-/// Each half on its own thread.
-pub fn two_threads(halves: [(u64, u64); 2]) -> u64 {
-    thread::scope(|s| halves.map(|h| s.spawn(move || kernel(h))).map(join).iter().sum())
+/// Each half on its own thread (named `thread 1` and `thread 2`), each a span on
+/// `timeline`.
+pub fn two_threads(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
+    thread::scope(|s| {
+        [1, 2]
+            .map(|k| {
+                spawn_named(s, format!("thread {k}"), move || {
+                    let _computing = timeline.span(&format!("half {k}"));
+                    kernel(halves[k - 1])
+                })
+            })
+            .map(join)
+            .iter()
+            .sum()
+    })
 }
 
 /// Two threads that may compute only while holding one global lock, and hand it over
 /// every 5 ms, as CPython's threads hand over the GIL (its switch interval is 5 ms).
-pub fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
+/// Each time a thread holds the lock is a span on `timeline`.
+pub fn with_global_lock(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
     let gil = Mutex::new(());
     thread::scope(|s| {
-        halves
-            .map(|(lo, hi)| {
-                let gil = &gil;
-                s.spawn(move || {
+        [1, 2]
+            .map(|k| {
+                let (gil, (lo, hi)) = (&gil, halves[k - 1]);
+                spawn_named(s, format!("GIL thread {k}"), move || {
                     let (mut sum, mut i) = (0_u64, lo);
                     while i < hi {
                         let held: MutexGuard<'_, ()> = gil.lock();
+                        let _holding = timeline.span("holds the GIL");
                         let until = Instant::now() + Duration::from_millis(5);
                         while i < hi && Instant::now() < until {
                             let end = (i + 65_536).min(hi);
                             sum += kernel((i, end));
                             i = end;
                         }
+                        drop(_holding);
                         MutexGuard::unlock_fair(held); // hand the lock to the waiting thread
                     }
                     sum
@@ -72,12 +93,16 @@ pub fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
     })
 }
 
-/// Two forked children, each computing a half into shared memory.
-pub fn two_processes(halves: [(u64, u64); 2]) -> io::Result<u64> {
+/// Two forked children, each computing a half into shared memory, each a span on
+/// `timeline`.
+pub fn two_processes(halves: [(u64, u64); 2], timeline: &Timeline) -> io::Result<u64> {
     let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
     let mut children = [0, 1].map(|k| {
-        let results = results.clone();
-        Process::new(move || results[k].store(kernel(halves[k]), SeqCst))
+        let (results, timeline) = (results.clone(), timeline.clone());
+        Process::new(move || {
+            let _computing = timeline.span(&format!("half {}", k + 1));
+            results[k].store(kernel(halves[k]), SeqCst);
+        })
     });
     for child in &mut children {
         child.start()?;
@@ -118,6 +143,17 @@ pub fn naps_in_processes() -> io::Result<u64> {
     }
     let codes = naps.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
     Ok(codes.len() as u64)
+}
+
+/// Starts a named scoped thread (the name is its row in a timeline).
+fn spawn_named<'scope, T: Send + 'scope>(
+    s: &'scope thread::Scope<'scope, '_>,
+    name: String,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> thread::ScopedJoinHandle<'scope, T> {
+    // A thread that cannot start ends the program with one line (see
+    // `examples_process::exit_on_stdout_failure`), as `thread::spawn` does.
+    thread::Builder::new().name(name).spawn_scoped(s, f).expect("failed to spawn thread")
 }
 
 /// Joins a scoped thread, passing its panic on.

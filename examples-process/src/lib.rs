@@ -77,8 +77,10 @@ mod command;
 mod handover;
 mod output;
 mod process;
+pub mod shared;
 mod signals;
 mod start;
+pub mod timeline;
 
 pub use command::{die_with_parent, run_self};
 pub use handover::{current_pid, moving_to_child};

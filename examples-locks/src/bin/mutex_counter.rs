@@ -11,7 +11,9 @@
 //! | acquire before the loop, release after it    | `let mut num = NUM.lock();` before the loop |
 //! | (an exception while holding: lock stays held unless `with` is used) | a panic unlocks; `std` marks the lock poisoned |
 //!
-//! Run: `cargo run -p examples-locks --bin mutex_counter`
+//! Run: `cargo run -p examples-locks --bin mutex_counter`, or with
+//! `-- --timeline mutex_counter.svg` to draw each thread's loop, and for note 004 how
+//! long each thread waited for the lock and held it.
 //!
 //! Output: per-increment locking, where each thread prints the counter when it ends
 //! (the first one some value between 200000 and 400000, the second 400000); the
@@ -35,21 +37,27 @@
 //! ```
 
 use std::panic;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
+
+use examples_process::timeline::Timeline;
 
 const PER_INCREMENT: u64 = 200_000;
 const WHOLE_LOOP: u64 = 1_000_000;
 
 static NUM: Mutex<u64> = Mutex::new(0);
 static G_NUM: parking_lot::Mutex<u64> = parking_lot::Mutex::new(0);
+/// The timeline (off without `--timeline FILE.svg`), where every thread can reach it.
+static TIMELINE: OnceLock<Timeline> = OnceLock::new();
 
 fn main() {
     examples_process::exit_on_stdout_failure();
+    let timeline = TIMELINE.get_or_init(Timeline::from_args_or_exit);
     // Note 000: lock, add one, unlock; 200000 times in each of two threads.
     let views: Vec<u64> = ["t1", "t2"]
         .map(|name| {
-            thread::spawn(move || {
+            spawn(name, move || {
+                let _looping = timeline.span("200000 × lock, add 1, unlock");
                 for _ in 0..PER_INCREMENT {
                     *NUM.lock().unwrap_or_else(|e| e.into_inner()) += 1;
                 }
@@ -63,7 +71,7 @@ fn main() {
     let total = *NUM.lock().unwrap_or_else(|e| e.into_inner());
 
     // Note 004: lock once around the whole loop; the other thread waits for all of it.
-    let sums: Vec<u64> = [thread::spawn(sum_num1), thread::spawn(sum_num2)].map(join).into();
+    let sums: Vec<u64> = [spawn("sum1", sum_num1), spawn("sum2", sum_num2)].map(join).into();
 
     let (std_poisoned, std_value, parking_lot_value) = panic_while_holding();
 
@@ -75,6 +83,15 @@ fn main() {
     assert!(std_poisoned);
     assert_eq!((std_value, parking_lot_value), (1, 1));
     println!("main: ok, {total} and {} with no update lost", 2 * WHOLE_LOOP);
+    let title = "mutex_counter: a lock per step (t1, t2), then a lock around the whole loop";
+    match timeline.save(title) {
+        Ok(Some(path)) => println!("main: timeline written to {}", path.display()),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("mutex_counter: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Note 004's `sum_num1`: the whole loop under the lock, then "sum1:".
@@ -88,7 +105,11 @@ fn sum_num2() -> u64 {
 }
 
 fn add_under_lock(label: &str) -> u64 {
+    let timeline = TIMELINE.get_or_init(Timeline::off);
+    let waiting = timeline.span("waits for the lock");
     let mut g_num = G_NUM.lock();
+    drop(waiting);
+    let _holding = timeline.span("holds the lock");
     for _ in 0..WHOLE_LOOP {
         *g_num += 1;
     }
@@ -130,6 +151,15 @@ fn panic_while_holding() -> (bool, u64, u64) {
         "parking_lot::Mutex after a holder panicked: value={parking_lot_value} (no poisoning)"
     );
     (poisoned, std_value, parking_lot_value)
+}
+
+/// Starts a thread named `name` (its row in the timeline), as `Thread(name=...)`.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    // `expect` with this message: one line and exit code 1, as `thread::spawn`.
+    thread::Builder::new().name(name.into()).spawn(f).expect("failed to spawn thread")
 }
 
 fn join<T>(handle: thread::JoinHandle<T>) -> T {

@@ -14,7 +14,9 @@
 //! | (no equivalent)                           | `rayon`: `into_par_iter().map().sum()`        |
 //! | `time.sleep(0.1)` in 20 threads / processes | `thread::sleep` in 20 threads / processes   |
 //!
-//! Run: `cargo run --release -p examples-pool --bin gil_compare` (optionally `-- --n N`)
+//! Run: `cargo run --release -p examples-pool --bin gil_compare` (optionally `-- --n N`;
+//! add `--timeline gil.svg` to draw one more run of the serial, 2-thread, GIL and
+//! 2-process variants: one row per thread or process)
 //!
 //! The CPU-bound kernel is the sum over i in lo..hi of (i·i) mod 1 000 000 007, in u64.
 //! With the default N = 30 000 000 it is 14993334113544338 (halves 7493522055797279 and
@@ -43,24 +45,32 @@
 //! cargo add rayon@1
 //! ```
 
+use std::ffi::OsString;
+use std::io;
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use examples_pool::workloads;
 use examples_process::Process;
+use examples_process::timeline::{self, Timeline};
 use rayon::prelude::*;
 
 const DEFAULT_N: u64 = 30_000_000;
 /// Above this, i·i no longer fits in a u64.
 const MAX_N: u64 = 4_000_000_000;
-const USAGE: &str = "usage: gil_compare [--n N]   (N from 1 to 4000000000; default 30000000)";
+const USAGE: &str =
+    "usage: gil_compare [--n N] [--timeline FILE.svg]   (N from 1 to 4000000000; default 30000000)";
 
 fn main() -> ExitCode {
     examples_process::exit_on_stdout_failure();
     // `args_os`, not `args`, which panics on an argument that is not UTF-8.
-    let args: Vec<String> =
-        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let timeline = match timeline::take_flag(&mut args) {
+        Ok(path) => path,
+        Err(e) => return usage_error(&e),
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let n = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => DEFAULT_N,
         ["--n", value] => match value.replace('_', "").parse::<u64>() {
@@ -77,7 +87,7 @@ fn main() -> ExitCode {
         }
         _ => return usage_error(&format!("unexpected arguments {args:?}")),
     };
-    match compare(n) {
+    match Timeline::for_flag(timeline).map_err(Into::into).and_then(|t| compare(n, &t)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gil_compare: {e}");
@@ -118,17 +128,22 @@ fn timed(name: &'static str, run: impl FnOnce() -> std::io::Result<u64>) -> std:
     Ok(Row { name, result, took: start.elapsed() })
 }
 
-fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn compare(n: u64, timeline: &Timeline) -> Result<(), Box<dyn std::error::Error>> {
     let halves = workloads::halves(n);
     println!(
         "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",
         thread::available_parallelism()?
     );
     let mut cpu = vec![median_of("serial", || Ok(workloads::kernel((0, n))))?];
-    cpu.push(median_of("2 threads", || Ok(workloads::two_threads(halves)))?);
-    cpu.push(median_of("2 threads + GIL emulation", || Ok(workloads::with_global_lock(halves)))?);
-    cpu.push(median_of("2 processes", || workloads::two_processes(halves))?);
+    cpu.push(median_of("2 threads", || Ok(workloads::two_threads(halves, &Timeline::off())))?);
+    cpu.push(median_of("2 threads + GIL emulation", || {
+        Ok(workloads::with_global_lock(halves, &Timeline::off()))
+    })?);
+    cpu.push(median_of("2 processes", || workloads::two_processes(halves, &Timeline::off()))?);
     cpu.push(median_of("process pool of 2", || workloads::pool_of_two(halves))?);
+    if timeline.is_on() {
+        draw_once(n, timeline)?; // one more run of each, recorded, not timed
+    }
     let io = io_bound()?;
     let (process_cost, thread_cost) = start_costs()?;
     // Last: rayon's global pool keeps its threads, and nothing may fork after that.
@@ -148,6 +163,28 @@ fn compare(n: u64) -> Result<(), Box<dyn std::error::Error>> {
     assert!(cpu.iter().all(|r| r.result == serial), "every variant computes the same sum");
     assert!(io.iter().all(|r| r.result == 20), "every IO variant ran 20 tasks");
     println!("main: ok, every variant's result equals the serial one ({serial})");
+    let title = "gil_compare: serial, 2 threads, 2 threads taking turns under a GIL, 2 processes";
+    if let Some(path) = timeline.save(title)? {
+        println!("main: timeline written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// One run of each CPU-bound variant, one after the other, recorded on `timeline`: the
+/// GIL emulation's threads take turns, the others run side by side.
+fn draw_once(n: u64, timeline: &Timeline) -> io::Result<()> {
+    let halves = workloads::halves(n);
+    let serial = {
+        let _computing = timeline.span("serial");
+        workloads::kernel((0, n))
+    };
+    timeline.mark("2 threads");
+    let threads = workloads::two_threads(halves, timeline);
+    timeline.mark("2 threads + GIL");
+    let gil = workloads::with_global_lock(halves, timeline);
+    timeline.mark("2 processes");
+    let processes = workloads::two_processes(halves, timeline)?;
+    assert_eq!([threads, gil, processes], [serial; 3]);
     Ok(())
 }
 

@@ -12,7 +12,9 @@
 //! | `pool.apply(worker, (i,))`              | `pool.apply(worker, i)?`                       |
 //! | `pool.close(); pool.join()`             | `pool.close().join()?`                         |
 //!
-//! Run: `cargo run -p examples-pool --bin pool_async`
+//! Run: `cargo run -p examples-pool --bin pool_async`, or with
+//! `-- --timeline pool_async.svg` to draw main and every worker: `apply` waits for each
+//! task (a staircase), `apply_async` hands out all ten at once (a column).
 //!
 //! Output: eight "start HH i" / "end HH i" pairs from three worker pids, at most three
 //! running at once (measured from each task's start and end times), then "done"; then,
@@ -39,11 +41,13 @@
 //! cargo add serde@1 --features derive
 //! ```
 
+use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::Duration;
 
 use examples_pool::Pool;
 use examples_process::Failure;
+use examples_process::timeline::Timeline;
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
@@ -59,6 +63,8 @@ struct Span {
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    // Set before the pools start: their forked workers record into the same log.
+    let timeline = TIMELINE.get_or_init(Timeline::from_args_or_exit);
     let main_pid = getpid().as_raw();
     println!("main: pid={main_pid}");
 
@@ -76,10 +82,18 @@ fn main() -> Result<(), Failure> {
     // Note 001: Pool(5), ten tasks with apply (blocking), then with apply_async.
     println!("main starts: pid={main_pid}, ten tasks with apply");
     let pool = Pool::new(5)?;
-    let applied = (0..10).map(|i| pool.apply(worker, i)).collect::<Result<Vec<Span>, _>>()?;
+    let applied = (0..10)
+        .map(|i| {
+            let _waiting = timeline.span(&format!("apply {i}")); // main waits for each
+            pool.apply(worker, i)
+        })
+        .collect::<Result<Vec<Span>, _>>()?;
     println!("main: ten tasks with apply_async");
+    timeline.mark("apply_async ×10"); // returns at once: no wait here
     let pending = (0..10).map(|i| pool.apply_async(worker, i)).collect::<Result<Vec<_>, _>>()?;
+    let getting = timeline.span("get() ×10");
     let async_spans = pending.into_iter().map(|r| r.get()).collect::<Result<Vec<Span>, _>>()?;
+    drop(getting);
     pool.close().join()?;
     println!("main ends");
     let (applied_at_once, async_at_once) = (most_at_once(&applied), most_at_once(&async_spans));
@@ -98,11 +112,23 @@ fn main() -> Result<(), Failure> {
     assert_eq!(applied_pids, 5, "one task at a time, yet every worker has its turn");
     assert!(async_at_once <= 5);
     println!("main: ok");
+    let title = "pool_async: Pool(3) with apply_async; Pool(5) with apply, then apply_async";
+    if let Some(path) = timeline.save(title)? {
+        println!("main: timeline written to {}", path.display());
+    }
     Ok(())
 }
 
 /// The note's `funcpro(msg)`.
+/// The timeline, where the workers (functions run by the pool) can reach it.
+static TIMELINE: OnceLock<Timeline> = OnceLock::new();
+
+fn timeline() -> &'static Timeline {
+    TIMELINE.get_or_init(Timeline::off)
+}
+
 fn funcpro(msg: String) -> Span {
+    let _task = timeline().span(&msg);
     let start = now();
     println!("start {msg} pid={}", getpid());
     sleep(Duration::from_millis(200));
@@ -112,6 +138,7 @@ fn funcpro(msg: String) -> Span {
 
 /// The note's `worker(arg)`: a line when it starts and one when it ends.
 fn worker(arg: u32) -> Span {
+    let _task = timeline().span(&format!("task {arg}"));
     let start = now();
     println!("worker {arg} starts pid={} ppid={}", getpid(), getppid());
     sleep(Duration::from_millis(50));

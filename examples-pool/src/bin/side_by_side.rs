@@ -54,6 +54,7 @@ use examples_ipc::connection;
 use examples_ipc::queue::Queue;
 use examples_ipc::ring;
 use examples_pool::{Pool, workloads};
+use examples_process::timeline::Timeline;
 use examples_process::{Process, StartMethod};
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -328,9 +329,9 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
 
     let median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(reps, || timed(run));
     record("cpu_serial", median_time(&|| Ok(workloads::kernel((0, black_box(n)))))?);
-    record("cpu_threads", median_time(&|| Ok(workloads::two_threads(halves)))?);
-    record("cpu_gil", median_time(&|| Ok(workloads::with_global_lock(halves)))?);
-    record("cpu_processes", median_time(&|| workloads::two_processes(halves))?);
+    record("cpu_threads", median_time(&|| Ok(workloads::two_threads(halves, &Timeline::off())))?);
+    record("cpu_gil", median_time(&|| Ok(workloads::with_global_lock(halves, &Timeline::off())))?);
+    record("cpu_processes", median_time(&|| workloads::two_processes(halves, &Timeline::off()))?);
     record("cpu_pool", median_time(&|| workloads::pool_of_two(halves))?);
     let io_median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(s.io_repeats, || timed(run));
     record("io_serial", io_median_time(&|| Ok(workloads::naps_serially()))?);

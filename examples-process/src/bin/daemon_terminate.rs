@@ -14,7 +14,9 @@
 //! | `p.terminate()` → `exitcode == -15`      | `p.terminate()?` → `Some(-15)`        |
 //! | `p.kill()` → `exitcode == -9`            | `p.kill()?` → `Some(-9)`              |
 //!
-//! Run: `cargo run -p examples-process --bin daemon_terminate`
+//! Run: `cargo run -p examples-process --bin daemon_terminate`. Add
+//! `-- daemon --timeline daemon.svg` to draw the daemon run alone: main's life, and the
+//! child's steps cut off when main ends (`--timeline` works in every mode).
 //!
 //! First the writer child prints the list it filled (`[0, 1, 2]`), then the reader
 //! sibling prints `[]`, and so does the parent. What happens at exit can only be seen
@@ -42,45 +44,73 @@
 //! cargo add examples-process --path $REPO/examples-process
 //! ```
 
+use std::ffi::OsString;
 use std::io;
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::thread::sleep;
 use std::time::Duration;
 
+use examples_process::timeline::{self, Timeline};
 use examples_process::{Failure, Process, run_self};
 
-const USAGE: &str = "usage: daemon_terminate [daemon | non-daemon]";
+const USAGE: &str = "usage: daemon_terminate [daemon | non-daemon] [--timeline FILE.svg]";
 
 fn main() -> Result<ExitCode, Failure> {
     examples_process::exit_on_stdout_failure();
     // `args_os`, not `args`, which panics on an argument that is not UTF-8.
-    let args: Vec<String> =
-        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        [] => overview()?,
-        ["daemon"] => end_main_with_child_running(true)?,
-        ["non-daemon"] => end_main_with_child_running(false)?,
-        ["-h" | "--help"] => println!("{USAGE}"),
-        _ => {
-            eprintln!("daemon_terminate: unexpected arguments {args:?}; {USAGE}");
-            return Ok(ExitCode::from(2));
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let timeline = match timeline::take_flag(&mut args) {
+        Ok(path) => Timeline::for_flag(path)?,
+        Err(e) => return Ok(usage_error(&e)),
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let title = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => {
+            overview(&timeline)?;
+            "daemon_terminate: no shared globals; terminate() and kill() cut children off"
         }
+        ["daemon"] => {
+            end_main_with_child_running(true, &timeline)?;
+            "daemon_terminate daemon: main ends, its daemon child is cut off"
+        }
+        ["non-daemon"] => {
+            end_main_with_child_running(false, &timeline)?;
+            "daemon_terminate non-daemon: main waits for its child at the end"
+        }
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => return Ok(usage_error(&format!("unexpected arguments {args:?}"))),
+    };
+    if let Some(path) = timeline.save(title)? {
+        println!("main: timeline written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn usage_error(what: &str) -> ExitCode {
+    eprintln!("daemon_terminate: {what}; {USAGE}");
+    ExitCode::from(2)
+}
+
 /// A child that works for 1 s; the parent ends its `main` after 0.25 s.
-fn end_main_with_child_running(daemon: bool) -> io::Result<()> {
-    let mut child = Process::new(work).with_daemon(daemon);
+fn end_main_with_child_running(daemon: bool, timeline: &Timeline) -> io::Result<()> {
+    let _main = timeline.span("main");
+    let t = timeline.clone();
+    let mut child = Process::new(move || work(&t)).with_daemon(daemon);
     child.start()?;
     sleep(Duration::from_millis(250));
     println!("main: end of main (daemon={daemon})");
-    Ok(()) // `child` is dropped here: joined, or terminated if it is a daemon
+    timeline.mark("end of main");
+    drop(child); // what the end of `main` does: joined, or terminated if it is a daemon
+    Ok(())
 }
 
-fn work() {
+fn work(timeline: &Timeline) {
     for i in 1..=10 {
+        let _step = timeline.span(&format!("working {i}"));
         println!("child: working {i}/10");
         sleep(Duration::from_millis(100));
     }
@@ -90,16 +120,20 @@ fn work() {
 /// Note 004's `g_list`: a global that each process has its own copy of.
 static G_LIST: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn overview() -> io::Result<()> {
+fn overview(timeline: &Timeline) -> io::Result<()> {
     // 1. No shared globals: the writer fills its copy; its sibling reads its own copy.
-    let mut writer = Process::new(|| {
+    let t = timeline.clone();
+    let mut writer = Process::new(move || {
+        let _writing = t.span("add_data");
         let mut list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
         list.extend(0..3);
         println!("add_data: g_list={list:?}");
     });
     writer.start()?;
     writer.join()?; // the writer is done before the reader starts
-    let mut reader = Process::new(|| {
+    let t = timeline.clone();
+    let mut reader = Process::new(move || {
+        let _reading = t.span("read_data");
         let list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
         println!("read_data: g_list={list:?}");
         assert!(list.is_empty(), "a sibling sees none of the writer's changes");
@@ -115,12 +149,21 @@ fn overview() -> io::Result<()> {
     let last_lines = [non_daemon.last(), daemon.last()].map(|l| l.map_or("", String::as_str));
 
     // terminate() and kill() on children that would otherwise sleep for a minute.
-    let mut victims = [Process::new(sleep_long), Process::new(sleep_long)];
+    let mut victims = ["to terminate", "to kill"].map(|label| {
+        let t = timeline.clone();
+        Process::new(move || {
+            let _sleeping = t.span(label);
+            sleep_long();
+        })
+    });
     for victim in &mut victims {
         victim.start()?;
     }
+    sleep(Duration::from_millis(50)); // (only so that the timeline shows them running)
     victims[0].terminate()?;
+    timeline.mark("terminate()");
     victims[1].kill()?;
+    timeline.mark("kill()");
     let codes = [victims[0].join()?, victims[1].join()?];
     println!("main: after terminate() exitcode={}", codes[0]);
     println!("main: after kill() exitcode={}", codes[1]);

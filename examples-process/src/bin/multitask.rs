@@ -9,7 +9,8 @@
 //! | `Process(target=run, args=('anne',))`                | `Process::new(move \|\| run(name))`   |
 //! | `start()` each, and the interpreter waits at exit    | `start()?` each, then `join()?` each  |
 //!
-//! Run: `cargo run -p examples-process --bin multitask`
+//! Run: `cargo run -p examples-process --bin multitask`, or with
+//! `-- --timeline multitask.svg` to also draw who ran when (one row per process).
 //!
 //! Output: "dancing..." and "singing..." lines interleaved (five each, 0.2 s apart),
 //! then the wall time for both, about 1 s, where one task after the other would take
@@ -33,6 +34,7 @@ use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use examples_process::timeline::Timeline;
 use examples_process::{Failure, Process, random_duration};
 
 const STEPS: u32 = 5;
@@ -40,9 +42,12 @@ const STEP: Duration = Duration::from_millis(200);
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
     let started = Instant::now();
-    let mut dance_process = Process::new(|| perform("dancing")).with_name("myprocess1");
-    let mut sing_process = Process::new(|| perform("singing"));
+    let t = timeline.clone(); // each child records into the same shared log
+    let mut dance_process = Process::new(move || perform("dancing", &t)).with_name("myprocess1");
+    let t = timeline.clone();
+    let mut sing_process = Process::new(move || perform("singing", &t));
     dance_process.start()?;
     sing_process.start()?;
     let codes = (dance_process.join()?, sing_process.join()?);
@@ -58,30 +63,39 @@ fn main() -> Result<(), Failure> {
     // Note 002, the first way: one function, four processes, each with its argument.
     let mut runners: Vec<Process> = ["anne", "alice", "biantai", "haha"]
         .into_iter()
-        .map(|name| Process::new(move || run(name)))
+        .map(|name| {
+            let t = timeline.clone();
+            Process::new(move || run(name, &t))
+        })
         .collect();
     for runner in &mut runners {
         runner.start()?;
     }
     // The runners each sleep at least 0.1 s, so this comes before any of them ends.
     println!("main: started all four");
+    timeline.mark("started all four");
     let runner_codes = runners.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
 
     assert_eq!(codes, (0, 0));
     assert_eq!(runner_codes, [0; 4]);
     println!("main: ok, all six children exited with code 0");
+    if let Some(path) = timeline.save("multitask: two tasks at once, then four runners")? {
+        println!("main: timeline written to {}", path.display());
+    }
     Ok(())
 }
 
 /// The note's `dance` and `sing`: the same loop with a different word.
-fn perform(what: &str) {
+fn perform(what: &str, timeline: &Timeline) {
     for _ in 0..STEPS {
+        let _step = timeline.span(what); // one bar per step; ends at the loop's end
         println!("{what}...");
         sleep(STEP);
     }
 }
 
-fn run(name: &str) {
+fn run(name: &str, timeline: &Timeline) {
+    let _running = timeline.span(name);
     println!("{name} running");
     sleep(random_duration(Duration::from_millis(100), Duration::from_millis(500)));
     println!("{name} running end");

@@ -35,6 +35,7 @@
 mod faults;
 pub mod isolated;
 mod procs;
+pub mod svg;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
