@@ -342,7 +342,8 @@ fn side_by_side_answers_help_and_rejects_bad_arguments() {
 /// `STRESS_RUNS=50 cargo test --workspace stress` runs it longer.
 #[test]
 fn stress() {
-    let binaries: [(&str, &[&str]); 8] = [
+    let binaries: [(&str, &[&str]); 9] = [
+        (env!("CARGO_BIN_EXE_cluster"), &["--local", "2", "--n", "2000000"]),
         (env!("CARGO_BIN_EXE_pool_async"), &[]),
         (env!("CARGO_BIN_EXE_pool_background"), &[]),
         (env!("CARGO_BIN_EXE_pool_worker_dies"), &[]),
@@ -428,4 +429,122 @@ fn gil_compare_timeline() {
         assert!(!held.is_empty() && held.iter().all(|s| s == "holds the GIL"), "{held:?}");
     }
     assert_eq!(shown.mark_labels, ["2 threads", "2 threads + GIL", "2 processes"]);
+}
+
+/// The sum the notes' kernel gives for N = 30 000 000, however it is split.
+const CLUSTER_SUM: &str = "sum of (i*i) mod 1000000007 for i in 0..30000000 = 14993334113544338";
+
+#[test]
+fn cluster() {
+    assert_eq!(CLUSTER_SUM.rsplit(' ').next(), Some(expected_sum(30_000_000).to_string().as_str()));
+    for (args, processes, workers) in [
+        (&[][..], 1, 1),
+        (&["-w", "2"][..], 1, 2),
+        (&["--local", "2"][..], 2, 1),
+        (&["--local", "3"][..], 3, 1),
+        (&["--local", "2", "-w", "2"][..], 2, 2),
+    ] {
+        let out = run(env!("CARGO_BIN_EXE_cluster"), args);
+        out.assert_success();
+        // Printed once, by process 0, whatever the split.
+        assert_eq!(out.count(CLUSTER_SUM), 1, "{args:?}: {}", out.show());
+        let timing = out.line("process(es) x");
+        assert!(
+            timing.starts_with(&format!("{processes} process(es) x {workers} worker(s): ")),
+            "{timing}"
+        );
+        if processes > 1 {
+            let started = out.line("cluster: starting");
+            assert_eq!(started.matches("127.0.0.1:").count(), processes, "{started}");
+        }
+    }
+}
+
+#[test]
+fn cluster_rejects_bad_input() {
+    let dir = std::env::temp_dir().join(format!("cluster-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_hosts = dir.join("bad-hosts.txt");
+    std::fs::write(&bad_hosts, "127.0.0.1:4000\nnot an address\n").unwrap();
+    let short_hosts = dir.join("short-hosts.txt");
+    std::fs::write(&short_hosts, "127.0.0.1:4000\n").unwrap();
+    let (bad, short) = (bad_hosts.to_str().unwrap(), short_hosts.to_str().unwrap());
+    let cases: [(&[&str], &str); 10] = [
+        (&["-n", "2", "-p", "0", "-h", bad], "\"not an address\" is not HOST:PORT"),
+        (&["-n", "2", "-p", "0", "-h", short], "1 address(es) for 2 process(es)"),
+        (&["--peers", "127.0.0.1:4000,127.0.0.1:4001", "-p", "2"], "-p 2: out of range"),
+        (&["-n", "2", "-h", "/no/such/hosts"], "-h /no/such/hosts"),
+        (&["--local", "0"], "--local: a count from 1"),
+        (&["--local", "2", "-p", "1"], "--local chooses the processes"),
+        (&["-w", "0"], "-w: a count from 1"),
+        (&["--n", "0"], "N must be a whole number"),
+        (&["--connect-timeout", "never"], "--connect-timeout"),
+        (&["extra"], "unexpected argument"),
+    ];
+    for (args, message) in cases {
+        let out = run(env!("CARGO_BIN_EXE_cluster"), args);
+        out.assert_code(2);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.show());
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.show());
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.show());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Process 0 of two, whose peer never comes: an error within the timeout, not a wait.
+#[test]
+fn cluster_gives_up_on_an_unreachable_peer() {
+    let ports: Vec<String> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let peers = ports.join(",");
+    let args = ["--peers", &peers, "-p", "0", "--connect-timeout", "1"];
+    let out =
+        harness::run_with_timeout(env!("CARGO_BIN_EXE_cluster"), &args, Duration::from_secs(20));
+    out.assert_code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
+    assert!(out.stderr.contains("not connected to every peer within 1 s"), "{}", out.show());
+}
+
+/// A process killed in the middle of the computation: the others are ended, with one
+/// line saying which failed, and nothing is left running.
+#[test]
+fn cluster_ends_when_a_peer_dies() {
+    // N large enough that the debug build computes for minutes.
+    let mut run = harness::Running::start_alone(
+        env!("CARGO_BIN_EXE_cluster"),
+        &["--local", "2", "--n", "4000000000"],
+    );
+    run.wait_for_line("cluster: starting 2 processes");
+    let alive = run.wait_for_processes(3);
+    let victim = alive.iter().find(|m| m.pid != run.pid()).expect("a child").pid;
+    std::thread::sleep(Duration::from_secs(2)); // connected and computing by now
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), Signal::SIGKILL).unwrap();
+    let gone = run.wait_gone(Duration::from_secs(30));
+    gone.output.assert_code(1);
+    let stderr = &gone.output.stderr;
+    assert_eq!(stderr.lines().count(), 1, "{}", gone.output.show());
+    // The killed process first, then what its peer saw, in one line.
+    assert!(stderr.starts_with("cluster: process "), "{stderr}");
+    assert!(stderr.contains(" was killed by signal 9; process "), "{stderr}");
+    assert!(stderr.trim_end().ends_with("; ended the others"), "{stderr}");
+}
+
+/// Ctrl-C, `kill`, `kill -9` to the launcher end its processes at once.
+#[test]
+fn cluster_dies_with_its_children() {
+    for signal in SIGNALS {
+        let seen = interrupt(
+            env!("CARGO_BIN_EXE_cluster"),
+            &["--local", "2", "--n", "4000000000"],
+            "cluster: starting 2 processes",
+            3,
+            signal,
+            Duration::from_secs(1),
+        );
+        assert!(seen.alive.len() >= 3, "{signal}: {:?}", seen.alive);
+    }
 }

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         no_child_outlives_its_parent_whatever_the_method,
         a_closure_cannot_be_spawned,
         a_timeline_records_threads_and_children,
+        end_as_stdout_closed_ends_by_sigpipe,
     ])
 }
 
@@ -655,4 +656,10 @@ fn a_timeline_records_threads_and_children() {
     assert_eq!(shown.names().len(), 3, "{shown:?}");
     assert_eq!((shown.spans().len(), shown.marks, shown.cut), (3, 1, 1));
     assert_eq!(shown.mark_labels, ["child mark"]);
+}
+
+fn end_as_stdout_closed_ends_by_sigpipe() {
+    let mut child = Process::new(|| examples_process::end_as_stdout_closed());
+    child.start().unwrap();
+    assert_eq!(child.join().unwrap(), -13, "killed by SIGPIPE, as `cat` is");
 }

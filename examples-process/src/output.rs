@@ -129,6 +129,16 @@ fn handle_output_panic(info: &PanicHookInfo<'_>) -> bool {
     end_the_tree(tree)
 }
 
+/// Ends the program as a closed standard output does: quietly, killed by SIGPIPE, with
+/// every process it forked. For a program that learns it from a child it ran with
+/// `std::process::Command` (the child was killed by SIGPIPE): it shares no memory with
+/// the program, so it could not say so itself.
+pub fn end_as_stdout_closed() -> ! {
+    let tree = TREE.get_or_init(new_tree);
+    let _ = tree.state.compare_exchange(FINE, CLOSED, SeqCst, SeqCst);
+    end_the_tree(tree)
+}
+
 /// Ends the program if output has failed; called where a `DeferTermination` ends.
 pub(crate) fn end_if_failed() {
     if let Some(tree) = TREE.get()
