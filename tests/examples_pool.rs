@@ -489,6 +489,10 @@ fn cluster_rejects_bad_input() {
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.show());
     }
     std::fs::remove_dir_all(&dir).unwrap();
+    let help = run(env!("CARGO_BIN_EXE_cluster"), &["--help"]);
+    help.assert_success();
+    assert!(help.stdout.starts_with("usage: cluster "), "{}", help.show());
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_cluster")).assert_usage_error();
 }
 
 /// Process 0 of two, whose peer never comes: an error within the timeout, not a wait.

@@ -266,6 +266,10 @@ fn a_bad_timeline_path_is_a_usage_error() {
         assert!(out.stderr.contains("--timeline"), "{}", out.show());
         assert!(out.stdout.is_empty(), "nothing ran: {}", out.show());
     }
+    let help = run(env!("CARGO_BIN_EXE_multitask"), &["--help"]);
+    help.assert_success();
+    assert_eq!(help.stdout, "usage: multitask [--timeline FILE.svg]\n", "{}", help.show());
+    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_multitask")).assert_usage_error();
     let out = run(
         env!("CARGO_BIN_EXE_daemon_terminate"),
         &["daemon", "--timeline", "/no/such/dir/t.svg"],

@@ -148,9 +148,9 @@ impl Timeline {
     }
 
     /// For an example whose only argument is `--timeline FILE.svg`: a timeline writing
-    /// there, or [`off`](Timeline::off) without the flag. Anything else, or a file in a
-    /// directory that does not exist, ends the program with a one-line usage error and
-    /// exit code 2.
+    /// there, or [`off`](Timeline::off) without the flag. `--help` prints the usage and
+    /// exits; anything else, or a file in a directory that does not exist, ends the
+    /// program with a one-line usage error and exit code 2.
     pub fn from_args_or_exit() -> Timeline {
         let program = crate::output::program_name();
         let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -158,6 +158,10 @@ impl Timeline {
             eprintln!("{program}: {what}; usage: {program} [--timeline FILE.svg]");
             std::process::exit(2)
         };
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            println!("usage: {program} [--timeline FILE.svg]");
+            std::process::exit(0);
+        }
         let path = take_flag(&mut args).unwrap_or_else(|e| usage(&e));
         if let Some(extra) = args.first() {
             usage(&format!("unexpected argument {extra:?}"));
