@@ -588,13 +588,18 @@ fn goals(rows: &[Row]) -> String {
             [true, true],
             format!(
                 "Minor page faults per start (rows above): {} in the child and {} in the \
-                 parent for `Process`, against {} and {} for the bare calls: each first \
-                 write to a page shared with the other process after `fork` copies it. \
-                 `perf record -c 1 -e page-faults -g` over 200 starts shows the child's \
-                 writes to its identity, to three tables (children, hand-overs, passed \
-                 descriptors), to the heap for its name, to the hand-over gate and to \
-                 standard output's lock at exit, one page each. Keeping what a child \
-                 writes on one page, allocated before the fork, would close most of it.",
+                 parent for `Process`, against {} and {} for the bare calls. \
+                 `perf record -d -c 1 -e page-faults` over 200 starts shows where the \
+                 child's come from: about 9 are first runs of code pages (`fork` copies no \
+                 page-table entries for the program's code, so each code page the child \
+                 runs costs a fault: its name's allocation, the parent-death signal, the \
+                 hand-over, the flush of standard output at exit) and 4 are first writes \
+                 to data pages (its pid cache, its identity, the heap, the hand-over \
+                 gate); the parent's are its own first writes after `fork` to pages the \
+                 child still shares (the heap, its table of children). A bare child calls \
+                 `_exit` and runs almost no code. Less code between `fork` and the \
+                 target, on fewer pages, would narrow the gap; the target's own code pays \
+                 the same in any child.",
                 faults("Process, fork: in the child"),
                 faults("Process, fork: in the parent"),
                 faults("bare fork + waitpid: in the child"),
