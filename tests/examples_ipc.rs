@@ -151,21 +151,18 @@ fn value_touches_no_segment_it_did_not_make() {
 
 #[test]
 fn value_answers_help_and_rejects_bad_arguments() {
-    for help in ["--help", "-h"] {
-        run(env!("CARGO_BIN_EXE_value"), &[help]).assert_help();
-    }
-    for args in [
-        &["add", "/shmem_x", "0"][..],
-        &["add", "/shmem_x", "lots"],
-        &["add", "/shmem_x", "1001"],
-        &["add", "/shmem_x", "-3"],
-        &["add", "/shmem_x"],
-        &["add", "/no-such-segment-here", "3"],
-        &["subtract"],
-    ] {
-        run(env!("CARGO_BIN_EXE_value"), args).assert_usage_error();
-    }
-    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_value")).assert_usage_error();
+    harness::check_arguments(
+        env!("CARGO_BIN_EXE_value"),
+        &[
+            &["add", "/shmem_x", "0"],
+            &["add", "/shmem_x", "lots"],
+            &["add", "/shmem_x", "1001"],
+            &["add", "/shmem_x", "-3"],
+            &["add", "/shmem_x"],
+            &["add", "/no-such-segment-here", "3"],
+            &["subtract"],
+        ],
+    );
 }
 
 #[test]

@@ -120,13 +120,10 @@ fn daemon_thread() {
 
 #[test]
 fn daemon_thread_answers_help_and_rejects_bad_arguments() {
-    for help in ["--help", "-h"] {
-        run(env!("CARGO_BIN_EXE_daemon_thread"), &[help]).assert_help();
-    }
-    for args in [&["forever"][..], &[""], &["joined", "twice"]] {
-        run(env!("CARGO_BIN_EXE_daemon_thread"), args).assert_usage_error();
-    }
-    harness::run_with_non_utf8_argument(env!("CARGO_BIN_EXE_daemon_thread")).assert_usage_error();
+    harness::check_arguments(
+        env!("CARGO_BIN_EXE_daemon_thread"),
+        &[&["forever"], &[""], &["joined", "twice"]],
+    );
 }
 
 #[test]

@@ -2,29 +2,19 @@
 //! process-shared primitives CPython builds on: a semaphore and a lock.
 //!
 //! [`SharedMemory`] (from `examples_process`, re-exported here) is an anonymous
-//! `MAP_SHARED` mapping. It has no name, so nothing
-//! appears in `/dev/shm` and nothing is left behind, even if every process using it is
-//! killed: the kernel frees it when the last process unmaps it or exits.
+//! `MAP_SHARED` mapping. It has no name, so nothing appears in `/dev/shm` and nothing is
+//! left behind, even if every process using it is killed: the kernel frees it when the
+//! last process unmaps it or exits.
 //!
 //! Only types that implement [`ProcessShared`] can be put there: numbers, atomics,
 //! arrays and tuples of them, this module's [`Semaphore`] and [`RobustMutex`], and your
 //! own plain structs declared with [`process_shared!`](crate::process_shared). The
-//! compiler refuses the rest, which would be wrong in another process:
-//!
-//! ```compile_fail,E0277
-//! // A `String` points into this process's heap: another process would read garbage.
-//! let text = examples_ipc::shared::SharedMemory::new(std::sync::Mutex::new(String::new()));
-//! ```
+//! compiler refuses the rest, which would be wrong in another process (more examples
+//! in `examples_process::shared`):
 //!
 //! ```compile_fail,E0277
 //! // `&'static str` is `Copy`, yet it is a pointer into one process's memory.
 //! let name = examples_ipc::shared::RobustMutex::shared("main");
-//! ```
-//!
-//! ```compile_fail,E0277
-//! // `std::sync::Mutex` sleeps on a futex private to one process: a waiter in another
-//! // process would never be woken.
-//! let count = examples_ipc::shared::SharedMemory::new(std::sync::Mutex::new(0_u64));
 //! ```
 
 use std::cell::UnsafeCell;

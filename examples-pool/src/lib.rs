@@ -70,7 +70,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use examples_ipc::connection::{self, Connection};
-use examples_process::{Process, StartMethod, code_address, code_offset, passed_fds};
+use examples_process::{
+    Process, StartMethod, code_address, code_offset, panic_message, passed_fds,
+};
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
 use serde::de::DeserializeOwned;
@@ -726,7 +728,7 @@ fn serve(conn: Connection) {
     // to print or to start a thread is reported as usual (see `exit_on_stdout_failure`).
     let report = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let message = info.payload().downcast_ref::<String>().map_or("", String::as_str);
+        let message = panic_message(info.payload()).unwrap_or("");
         if !IN_TASK.get() || message.starts_with("failed ") {
             report(info);
         }
@@ -786,12 +788,8 @@ fn run_each<T: DeserializeOwned, R: Serialize>(
     let results =
         panic::catch_unwind(AssertUnwindSafe(|| args.into_iter().map(&f).collect::<Vec<R>>()))
             .map_err(|panic| {
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-            })
-            .map_err(|message| Failed::Panicked(message.unwrap_or_else(|| "a panic".into())))?;
+                Failed::Panicked(panic_message(&*panic).unwrap_or("a panic").into())
+            })?;
     postcard::to_stdvec(&results).map_err(|e| Failed::Panicked(e.to_string()))
 }
 

@@ -84,7 +84,7 @@ pub mod timeline;
 
 pub use command::{die_with_parent, run_self};
 pub use handover::{current_pid, moving_to_child};
-pub use output::{Failure, end_as_stdout_closed, exit_on_stdout_failure};
+pub use output::{Failure, end_as_stdout_closed, exit_on_stdout_failure, panic_message};
 pub use process::{
     Process, ProcessInfo, Run, active_children, current_process, parent_process, passed_fds,
 };

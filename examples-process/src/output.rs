@@ -94,16 +94,18 @@ fn new_tree() -> &'static Tree {
     tree
 }
 
+/// The text a panic carries: `panic!("literal")` gives a `&str`, a formatted message
+/// or a failed `expect` a `String`; anything else (`panic_any`) has none.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    let literal = payload.downcast_ref::<&str>().copied();
+    literal.or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 /// Recognises the panics that mean "output failed" (or "no more threads") and ends the
 /// program; returns false for any other panic.
 fn handle_output_panic(info: &PanicHookInfo<'_>) -> bool {
     let Some(tree) = TREE.get() else { return false };
-    let message = info
-        .payload()
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| info.payload().downcast_ref::<&str>().copied())
-        .unwrap_or("");
+    let message = panic_message(info.payload()).unwrap_or("");
     if let Some(error) = message
         .strip_prefix("failed printing to stdout: ")
         .or_else(|| message.strip_prefix("failed printing to stderr: "))

@@ -491,8 +491,7 @@ fn layout(title: &str, records: &[Record], now: Duration) -> Layout {
     let mut bars = Vec::new();
     let mut y = top;
     for (k, &(pid, tid, _)) in keys.iter().enumerate() {
-        let mut ends: Vec<f64> = Vec::new();
-        let mut row_bars = Vec::new();
+        let mut ends: Vec<f64> = Vec::new(); // where the last bar of each lane ends
         let mut spans: Vec<&Record> =
             records.iter().filter(|r| !r.mark && (r.pid, r.tid) == (pid, tid)).collect();
         spans.sort_by_key(|r| r.start);
@@ -503,21 +502,17 @@ fn layout(title: &str, records: &[Record], now: Duration) -> Layout {
                 ends.len() - 1
             });
             ends[lane] = end;
-            let colour = label_colour(&r.label);
-            row_bars.push((
-                lane,
-                x(start),
-                (x(end) - x(start)).max(1.0),
-                r.label.clone(),
-                r.end.is_none(),
-                colour,
-            ));
+            bars.push(Bar {
+                row: k,
+                x: x(start),
+                y: y + GAP / 2.0 + lane as f64 * (BAR + 2.0),
+                w: (x(end) - x(start)).max(1.0),
+                label: r.label.clone(),
+                cut: r.end.is_none(),
+                colour: label_colour(&r.label),
+            });
         }
         let h = (ends.len().max(1) as f64) * (BAR + 2.0) - 2.0 + GAP;
-        for (lane, bx, w, label, cut, colour) in row_bars {
-            let by = y + GAP / 2.0 + lane as f64 * (BAR + 2.0);
-            bars.push(Bar { row: k, x: bx, y: by, w, label, cut, colour });
-        }
         texts.push(Text {
             x: left - 12.0,
             y: y + h / 2.0 + 4.0,
@@ -550,10 +545,9 @@ fn layout(title: &str, records: &[Record], now: Duration) -> Layout {
     }
     let marks = mark_labels
         .iter()
-        .map(|&(mx, _, lane, _, pid, tid)| {
+        .map(|&(mx, _, _, _, pid, tid)| {
             let row = keys.iter().position(|&(p, t, _)| (p, t) == (pid, tid)).unwrap_or(0);
             // From just above the rows (its label sits above that, in its lane).
-            let _ = lane;
             (mx, top - 2.0, rows[row].y + rows[row].h / 2.0)
         })
         .collect();

@@ -40,6 +40,7 @@ use std::panic;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 
+use examples_process::Failure;
 use examples_process::timeline::Timeline;
 
 const PER_INCREMENT: u64 = 200_000;
@@ -50,7 +51,7 @@ static G_NUM: parking_lot::Mutex<u64> = parking_lot::Mutex::new(0);
 /// The timeline (off without `--timeline FILE.svg`), where every thread can reach it.
 static TIMELINE: OnceLock<Timeline> = OnceLock::new();
 
-fn main() {
+fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
     let timeline = TIMELINE.get_or_init(Timeline::from_args_or_exit);
     // Note 000: lock, add one, unlock; 200000 times in each of two threads.
@@ -84,14 +85,10 @@ fn main() {
     assert_eq!((std_value, parking_lot_value), (1, 1));
     println!("main: ok, {total} and {} with no update lost", 2 * WHOLE_LOOP);
     let title = "mutex_counter: a lock per step (t1, t2), then a lock around the whole loop";
-    match timeline.save(title) {
-        Ok(Some(path)) => println!("main: timeline written to {}", path.display()),
-        Ok(None) => {}
-        Err(e) => {
-            eprintln!("mutex_counter: {e}");
-            std::process::exit(1);
-        }
+    if let Some(path) = timeline.save(title)? {
+        println!("main: timeline written to {}", path.display());
     }
+    Ok(())
 }
 
 /// Note 004's `sum_num1`: the whole loop under the lock, then "sum1:".

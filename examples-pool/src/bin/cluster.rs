@@ -68,7 +68,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use examples_process::die_with_parent;
+use examples_process::{die_with_parent, panic_message};
 use timely::dataflow::InputHandle;
 use timely::dataflow::operators::{Exchange, Input, Inspect};
 use timely::{CommunicationConfig, Config, WorkerConfig};
@@ -311,12 +311,7 @@ fn free_ports(k: usize) -> io::Result<Vec<String>> {
 fn end_on_any_panic(process: usize) {
     let report = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("a thread panicked");
+        let message = panic_message(info.payload()).unwrap_or("a thread panicked");
         if message.starts_with("failed printing to") {
             return report(info); // standard output failed: see exit_on_stdout_failure
         }

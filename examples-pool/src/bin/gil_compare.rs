@@ -113,16 +113,16 @@ const RUNS: usize = 5;
 
 /// Runs `run` [`RUNS`] times; the row has the median time, and the result, which every
 /// run must have computed alike.
-fn median_of(name: &'static str, run: impl Fn() -> std::io::Result<u64>) -> std::io::Result<Row> {
-    let mut rows = (0..RUNS).map(|_| timed(name, &run)).collect::<std::io::Result<Vec<Row>>>()?;
+fn median_of(name: &'static str, run: impl Fn() -> io::Result<u64>) -> io::Result<Row> {
+    let mut rows = (0..RUNS).map(|_| timed(name, &run)).collect::<io::Result<Vec<Row>>>()?;
     if rows.iter().any(|r| r.result != rows[0].result) {
-        return Err(std::io::Error::other(format!("{name}: the runs computed different sums")));
+        return Err(io::Error::other(format!("{name}: the runs computed different sums")));
     }
     rows.sort_by_key(|r| r.took);
     Ok(rows.swap_remove(RUNS / 2))
 }
 
-fn timed(name: &'static str, run: impl FnOnce() -> std::io::Result<u64>) -> std::io::Result<Row> {
+fn timed(name: &'static str, run: impl FnOnce() -> io::Result<u64>) -> io::Result<Row> {
     let start = Instant::now();
     let result = run()?;
     Ok(Row { name, result, took: start.elapsed() })
@@ -188,7 +188,7 @@ fn draw_once(n: u64, timeline: &Timeline) -> io::Result<()> {
     Ok(())
 }
 
-fn io_bound() -> std::io::Result<Vec<Row>> {
+fn io_bound() -> io::Result<Vec<Row>> {
     Ok(vec![
         timed("serial", || Ok(workloads::naps_serially()))?,
         timed("20 threads", || Ok(workloads::naps_in_threads()))?,
@@ -197,7 +197,7 @@ fn io_bound() -> std::io::Result<Vec<Row>> {
 }
 
 /// Median time to start and join one child process, and one thread.
-fn start_costs() -> std::io::Result<(Duration, Duration)> {
+fn start_costs() -> io::Result<(Duration, Duration)> {
     let median = |mut times: Vec<Duration>| {
         times.sort();
         times[times.len() / 2]

@@ -20,6 +20,10 @@
 //! | 10 000 trivial tasks on a pool of 2        | `Pool(2).map`, default chunks and `chunksize=1` | `Pool::map`, `Pool::map_chunked(.., 1)` |
 //! | lock + unlock, 1 thread and 2 contending   | `threading.Lock`             | `parking_lot::Mutex`              |
 //!
+//! The Rust side of the kernel, naps, queues between processes, round trips and
+//! process starts is in `examples_pool::workloads` (`examples-pool/src/workloads.rs`),
+//! which the Rust-peers benchmark also runs.
+//!
 //! Run: `cargo run --release -p examples-pool --bin side_by_side` (about a minute).
 //! Options: `--quick` (small sizes, for a smoke test; the figures mean little),
 //! `--python PATH` (default `python3`), `--out DIR` (where the two files go; default
@@ -34,32 +38,24 @@
 //! ```sh
 //! cargo add examples-pool --path $REPO/examples-pool --no-default-features
 //! cargo add examples-process --path $REPO/examples-process
-//! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
-//! cargo add nix@0.31 --features process,poll
+//! cargo add nix@0.31 --features poll
 //! cargo add parking_lot@0.13
 //! cargo add crossbeam@0.8
 //! ```
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead};
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use examples_ipc::connection;
-use examples_ipc::queue::Queue;
-use examples_ipc::ring;
 use examples_pool::{Pool, workloads};
 use examples_process::timeline::Timeline;
 use examples_process::{Process, StartMethod};
-use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork};
 use parking_lot::Mutex;
 
 const USAGE: &str = "usage: side_by_side [--quick] [--python PATH] [--out DIR | --no-write]";
@@ -318,9 +314,9 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
     // memory map, and the thread workloads below leave a malloc arena per thread
     // (measured here: raw fork + waitpid 130 µs first, 400 µs after them).
     record("process_start_join", start_join(process_start_join)?);
-    record("fork_waitpid", start_join(raw_fork_waitpid)?);
+    record("fork_waitpid", start_join(workloads::fork_and_waitpid)?);
     for method in [StartMethod::Spawn, StartMethod::Forkserver] {
-        let once = || call_start_join(method);
+        let once = || workloads::start_and_join(method);
         record(&format!("start_join_{method}"), start_join_n(s.starts, once)?);
     }
     let (ready, join) = pool_background()?;
@@ -338,11 +334,13 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
     record("io_threads", io_median_time(&|| Ok(workloads::naps_in_threads()))?);
     record("io_processes", io_median_time(&workloads::naps_in_processes)?);
 
-    record("queue_processes", median_of(reps, || ipc_queue(s.items))?);
-    record("queue_ring", median_of(reps, || ring_queue(s.items))?);
-    record("queue_threads", median_of(reps, || thread_queue(s.items))?);
-    record("pipe_round_trip", median_of(reps, || pipe_round_trips(s.trips))?);
-    record("socketpair_round_trip", median_of(reps, || raw_round_trips(s.trips))?);
+    let items = s.items;
+    record("queue_processes", median_of(reps, || transfer(workloads::queue_to_child(items)))?);
+    record("queue_ring", median_of(reps, || transfer(workloads::ring_to_child(items)))?);
+    record("queue_threads", median_of(reps, || thread_queue(items))?);
+    let trips = |run: fn(u64) -> io::Result<(u64, Duration)>| per_trip(s.trips, run(s.trips));
+    record("pipe_round_trip", median_of(reps, || trips(workloads::pipe_round_trips))?);
+    record("socketpair_round_trip", median_of(reps, || trips(workloads::socketpair_round_trips))?);
     {
         let pool = Pool::new(2)?;
         let sum = |v: Vec<u64>| v.iter().sum::<u64>();
@@ -382,45 +380,14 @@ fn ident(x: u64) -> u64 {
     x
 }
 
-/// Times `items` integers from the parent to a child that sums them and sends the sum
-/// back, through `examples_ipc::queue::Queue`.
-fn ipc_queue(items: u64) -> io::Result<Sample> {
-    let (q, back) = (Queue::<u64>::unbounded()?, Queue::<u64>::unbounded()?);
-    let mut child = Process::new({
-        let (q, back) = (q.clone(), back.clone());
-        move || {
-            let sum = (0..items).map(|_| q.get().expect("an item")).sum();
-            back.put(sum).expect("the parent waits");
-        }
-    });
-    child.start()?;
-    let start = Instant::now();
-    for i in 0..items {
-        q.put(i).map_err(io::Error::other)?;
-    }
-    let sum = back.get().map_err(io::Error::other)?;
-    let took = start.elapsed();
-    child.join()?;
-    Ok(Sample { value: took.as_secs_f64(), result: sum })
+/// A transfer's duration as a sample, with the sum it carried.
+fn transfer(measured: io::Result<(u64, Duration)>) -> io::Result<Sample> {
+    measured.map(|(sum, took)| Sample { value: took.as_secs_f64(), result: sum })
 }
 
-/// The same through the shared-memory ring of `shm_queue`.
-fn ring_queue(items: u64) -> io::Result<Sample> {
-    let (tx, rx) = ring::channel::<u64, 1024>()?;
-    let (sum_tx, sum_rx) = ring::channel::<u64, 1>()?;
-    let mut child = Process::new(move || {
-        let sum = (0..items).map(|_| rx.pop().expect("an item")).sum();
-        sum_tx.push(sum).expect("the parent waits");
-    });
-    child.start()?;
-    let start = Instant::now();
-    for i in 0..items {
-        tx.push(i)?;
-    }
-    let sum = sum_rx.pop()?;
-    let took = start.elapsed();
-    child.join()?;
-    Ok(Sample { value: took.as_secs_f64(), result: sum })
+/// Seconds per round trip, with the echoes' sum.
+fn per_trip(trips: u64, measured: io::Result<(u64, Duration)>) -> io::Result<Sample> {
+    measured.map(|(sum, took)| Sample { value: took.as_secs_f64() / trips as f64, result: sum })
 }
 
 /// The same between two threads, through a crossbeam channel (CPython: `queue.Queue`).
@@ -441,60 +408,6 @@ fn thread_queue(items: u64) -> io::Result<Sample> {
     Ok(Sample { value: took.as_secs_f64(), result: sum })
 }
 
-/// Seconds per round trip over a `connection::pipe()` to an echoing child.
-fn pipe_round_trips(trips: u64) -> io::Result<Sample> {
-    let (parent, child_end) = connection::pipe()?;
-    let mut child = Process::new(move || {
-        while let Ok(Some(x)) = child_end.recv::<Option<u64>>() {
-            child_end.send(&Some(x)).expect("send");
-        }
-    });
-    child.start()?;
-    let sample = round_trips(trips, |i| {
-        parent.send(&Some(i))?;
-        parent.recv::<Option<u64>>()?.ok_or_else(|| io::Error::other("no echo"))
-    })?;
-    parent.send(&None::<u64>)?;
-    child.join()?;
-    Ok(sample)
-}
-
-/// The reference: 8 bytes each way over a bare `socketpair`, one `write` and one
-/// `read` per direction, no framing, no serialisation.
-fn raw_round_trips(trips: u64) -> io::Result<Sample> {
-    let (mut parent, mut child_end) = UnixStream::pair()?;
-    let mut child = Process::new(move || {
-        let mut word = [0; 8];
-        while child_end.read_exact(&mut word).is_ok() && word != [0xff; 8] {
-            child_end.write_all(&word).expect("write");
-        }
-    });
-    child.start()?;
-    let sample = round_trips(trips, |i| {
-        parent.write_all(&i.to_le_bytes())?;
-        let mut word = [0; 8];
-        parent.read_exact(&mut word)?;
-        Ok(u64::from_le_bytes(word))
-    })?;
-    parent.write_all(&[0xff; 8])?;
-    child.join()?;
-    Ok(sample)
-}
-
-/// Seconds per call of `trip(i)` over `trips` calls after 100 warm-up calls; the
-/// result is the sum of what the calls returned (the echoes).
-fn round_trips(trips: u64, mut trip: impl FnMut(u64) -> io::Result<u64>) -> io::Result<Sample> {
-    for i in 0..100 {
-        trip(i)?;
-    }
-    let start = Instant::now();
-    let mut total = 0;
-    for i in 0..trips {
-        total += trip(i)?;
-    }
-    Ok(Sample { value: start.elapsed().as_secs_f64() / trips as f64, result: total })
-}
-
 /// Median seconds of 50 runs of `once` after 3 warm-ups.
 fn start_join(once: impl FnMut() -> io::Result<()>) -> io::Result<Sample> {
     start_join_n(50, once)
@@ -506,18 +419,6 @@ fn start_join_n(runs: usize, mut once: impl FnMut() -> io::Result<()>) -> io::Re
         once()?;
     }
     median_of(runs, || timed(|| once().map(|()| 0)))
-}
-
-fn noop(_: ()) {}
-
-/// Start and join one process that does nothing, with `method`.
-fn call_start_join(method: StartMethod) -> io::Result<()> {
-    let mut p = Process::call(noop, ()).with_start_method(method);
-    p.start()?;
-    match p.join()? {
-        0 => Ok(()),
-        code => Err(io::Error::other(format!("{method} child exit code {code}"))),
-    }
 }
 
 fn square_slowly(i: u64) -> u64 {
@@ -550,19 +451,6 @@ fn process_start_join() -> io::Result<()> {
     match p.join()? {
         0 => Ok(()),
         code => Err(io::Error::other(format!("child exit code {code}"))),
-    }
-}
-
-/// The reference for starting a process: `fork`, `_exit(0)` in the child, `waitpid`.
-fn raw_fork_waitpid() -> io::Result<()> {
-    io::stdout().flush()?;
-    // SAFETY: the caller is single-threaded here; the child only calls `_exit`.
-    match unsafe { fork() }? {
-        ForkResult::Child => unsafe { libc::_exit(0) },
-        ForkResult::Parent { child } => match waitpid(child, None)? {
-            WaitStatus::Exited(_, 0) => Ok(()),
-            other => Err(io::Error::other(format!("child ended with {other:?}"))),
-        },
     }
 }
 

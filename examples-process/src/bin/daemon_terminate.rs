@@ -159,7 +159,9 @@ fn overview(timeline: &Timeline) -> io::Result<()> {
     for victim in &mut victims {
         victim.start()?;
     }
-    sleep(Duration::from_millis(50)); // (only so that the timeline shows them running)
+    if timeline.is_on() {
+        sleep(Duration::from_millis(50)); // so that the picture shows them running
+    }
     victims[0].terminate()?;
     timeline.mark("terminate()");
     victims[1].kill()?;

@@ -30,12 +30,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::thread;
 
+use examples_process::Failure;
 use examples_process::timeline::Timeline;
 
 const THREADS: usize = 5;
 const ROUNDS: usize = 200;
 
-fn main() {
+fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
     let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
     let first = round(true, &timeline);
@@ -60,14 +61,12 @@ fn main() {
     }
     assert_eq!(seen.values().sum::<usize>(), ROUNDS);
     println!("main: ok, every thread ran once in every round");
-    match timeline.save("unordered: five threads started in order 0 to 4 (round 1)") {
-        Ok(Some(path)) => println!("main: timeline written to {}", path.display()),
-        Ok(None) => {}
-        Err(e) => {
-            eprintln!("unordered: {e}");
-            std::process::exit(1);
-        }
+    if let Some(path) =
+        timeline.save("unordered: five threads started in order 0 to 4 (round 1)")?
+    {
+        println!("main: timeline written to {}", path.display());
     }
+    Ok(())
 }
 
 /// Starts threads 0..THREADS; each records (and maybe prints) that it ran. Returns the

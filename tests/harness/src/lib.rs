@@ -88,6 +88,20 @@ pub fn run_with_non_utf8_argument(bin: &str) -> Output {
     Running::spawn_with(bin, &[], Share::Shared { _guard: guard }, &setup).finish(TIMEOUT)
 }
 
+/// Checks the command line of a binary that takes arguments: `--help` and `-h` print
+/// its usage and exit 0; each of `bad`, and an argument that is not UTF-8, is a
+/// one-line usage error with exit code 2 (see [`Output::assert_usage_error`]).
+#[track_caller]
+pub fn check_arguments(bin: &str, bad: &[&[&str]]) {
+    for help in ["--help", "-h"] {
+        run(bin, &[help]).assert_help();
+    }
+    for args in bad {
+        run(bin, args).assert_usage_error();
+    }
+    run_with_non_utf8_argument(bin).assert_usage_error();
+}
+
 /// Runs `bin` with `args`, failing the test if it has not finished after `timeout`.
 pub fn run_with_timeout(bin: &str, args: &[&str], timeout: Duration) -> Output {
     Running::start(bin, args).finish(timeout)

@@ -14,24 +14,20 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::io::{IoSliceMut, Read, Write};
+use std::io::{self, IoSliceMut, Write};
 use std::mem::MaybeUninit;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use examples_ipc::connection;
-use examples_ipc::queue::Queue;
-use examples_ipc::ring;
-use examples_pool::Pool;
+use examples_pool::{Pool, workloads};
 use examples_process::{Process, StartMethod, stop_forkserver};
 use ipmpsc::{Receiver, Sender, SharedRingBuffer};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::Pid;
 use rustix::net::{RecvAncillaryBuffer, RecvFlags, recvmsg};
 
 type Error = Box<dyn std::error::Error>;
@@ -135,16 +131,17 @@ fn measure_processes() -> Result<Measured, Error> {
     let trip = "round trip";
     let pool = "10,000 trivial tasks, 2 workers";
     let mut m: Measured = Vec::new();
-    m.push((q, RING, "ms", median(|| timed_ms(sum, ring_queue))?));
+    m.push((q, RING, "ms", median(|| timed_ms(sum, || Ok(workloads::ring_to_child(ITEMS)?.0)))?));
     m.push((
         q,
         "examples_ipc::queue::Queue (MPMC, shared memory)",
         "ms",
-        median(|| timed_ms(sum, shm_queue))?,
+        median(|| timed_ms(sum, || Ok(workloads::queue_to_child(ITEMS)?.0)))?,
     ));
     m.push((q, "ipmpsc (MPSC, shared memory)", "ms", median(|| timed_ms(sum, ipmpsc_queue))?));
     m.push((q, "ipc-channel (Unix socket)", "ms", median(|| timed_ms(sum, ipc_channel_queue))?));
-    m.push((start, BARE_FORK, "µs", starts(STARTS, bare_fork)?));
+    let process = workloads::start_and_join;
+    m.push((start, BARE_FORK, "µs", starts(STARTS, workloads::fork_and_waitpid)?));
     m.push((start, PROCESS_FORK, "µs", starts(STARTS, || process(StartMethod::Fork))?));
     m.push((
         start,
@@ -155,15 +152,15 @@ fn measure_processes() -> Result<Measured, Error> {
     m.push((start, "Process, spawn", "µs", starts(STARTS, || process(StartMethod::Spawn))?));
     m.push((start, "procspawn (spawn)", "µs", starts(STARTS, procspawn_start)?));
     m.push((start, "Command of /bin/true", "µs", starts(STARTS, command_true)?));
-    let [child, parent] = faults(bare_fork)?;
+    let [child, parent] = faults(workloads::fork_and_waitpid)?;
     m.push((FAULTS, "bare fork + waitpid: in the child", "", child));
     m.push((FAULTS, "bare fork + waitpid: in the parent", "", parent));
     let [child, parent] = faults(|| process(StartMethod::Fork))?;
     m.push((FAULTS, "Process, fork: in the child", "", child));
     m.push((FAULTS, "Process, fork: in the parent", "", parent));
-    m.push((trip, RAW_TRIP, "µs", median(|| round_trips(raw_socketpair))?));
+    m.push((trip, RAW_TRIP, "µs", median(|| round_trips(workloads::socketpair_round_trips))?));
     m.push((trip, RECVMSG_TRIP, "µs", median(|| round_trips(raw_socketpair_recvmsg))?));
-    m.push((trip, PIPE_TRIP, "µs", median(|| round_trips(connection_pipe))?));
+    m.push((trip, PIPE_TRIP, "µs", median(|| round_trips(workloads::pipe_round_trips))?));
     m.push((trip, "ipc-channel", "µs", median(|| round_trips(ipc_channel_trips))?));
     let tasks = TASKS * (TASKS - 1) / 2;
     m.push((
@@ -216,7 +213,7 @@ fn timed_ms(expected: u64, run: impl FnOnce() -> Result<u64, Error>) -> Result<f
 }
 
 /// Median microseconds of `n` starts + joins after 3 warm-ups.
-fn starts(n: usize, mut once: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+fn starts(n: usize, mut once: impl FnMut() -> io::Result<()>) -> Result<f64, Error> {
     for _ in 0..3 {
         once()?;
     }
@@ -233,7 +230,7 @@ fn starts(n: usize, mut once: impl FnMut() -> Result<(), Error>) -> Result<f64, 
 /// Minor page faults per start + join of `once`, in the child and in the parent (the
 /// copies made on first write after `fork`, mostly), over [`STARTS`] starts after 3
 /// warm-ups.
-fn faults(mut once: impl FnMut() -> Result<(), Error>) -> Result<[f64; 2], Error> {
+fn faults(mut once: impl FnMut() -> io::Result<()>) -> Result<[f64; 2], Error> {
     let minor = |who| getrusage(who).map(|u| u.minor_page_faults() as f64);
     for _ in 0..3 {
         once()?;
@@ -249,49 +246,15 @@ fn faults(mut once: impl FnMut() -> Result<(), Error>) -> Result<[f64; 2], Error
 }
 
 /// Microseconds per round trip of `TRIPS`, by a contender that returns the echoes' sum.
-fn round_trips(run: fn(u64) -> Result<(u64, f64), Error>) -> Result<f64, Error> {
-    let (sum, seconds) = run(TRIPS)?;
+fn round_trips(run: fn(u64) -> io::Result<(u64, Duration)>) -> Result<f64, Error> {
+    let (sum, took) = run(TRIPS)?;
     if sum != TRIPS * (TRIPS - 1) / 2 {
         return Err(format!("round trips echoed {sum}").into());
     }
-    Ok(seconds * 1e6 / TRIPS as f64)
+    Ok(took.as_secs_f64() * 1e6 / TRIPS as f64)
 }
 
 // ---- queues ---------------------------------------------------------------------
-
-fn ring_queue() -> Result<u64, Error> {
-    let (tx, rx) = ring::channel::<u64, 1024>()?;
-    let (sum_tx, sum_rx) = ring::channel::<u64, 1>()?;
-    let mut child = Process::new(move || {
-        let sum = (0..ITEMS).map(|_| rx.pop().expect("an item")).sum();
-        sum_tx.push(sum).expect("the parent waits");
-    });
-    child.start()?;
-    for i in 0..ITEMS {
-        tx.push(i)?;
-    }
-    let sum = sum_rx.pop()?;
-    child.join()?;
-    Ok(sum)
-}
-
-fn shm_queue() -> Result<u64, Error> {
-    let (q, back) = (Queue::<u64>::unbounded()?, Queue::<u64>::unbounded()?);
-    let mut child = Process::new({
-        let (q, back) = (q.clone(), back.clone());
-        move || {
-            let sum = (0..ITEMS).map(|_| q.get().expect("an item")).sum();
-            back.put(sum).expect("the parent waits");
-        }
-    });
-    child.start()?;
-    for i in 0..ITEMS {
-        q.put(i)?;
-    }
-    let sum = back.get()?;
-    child.join()?;
-    Ok(sum)
-}
 
 fn ipmpsc_queue() -> Result<u64, Error> {
     let (_there, items) = SharedRingBuffer::create_temp(1 << 20)?;
@@ -341,65 +304,22 @@ fn crossbeam_queue() -> Result<u64, Error> {
 
 // ---- starting processes ----------------------------------------------------------
 
-fn noop(_: ()) {}
-
-fn process(method: StartMethod) -> Result<(), Error> {
-    let mut p = Process::call(noop, ()).with_start_method(method);
-    p.start()?;
-    match p.join()? {
-        0 => Ok(()),
-        code => Err(format!("{method} child exited with {code}").into()),
-    }
+fn procspawn_start() -> io::Result<()> {
+    let echo: u64 = procspawn::spawn(7_u64, |x| x).join().map_err(io::Error::other)?;
+    if echo != 7 { Err(io::Error::other("procspawn echoed wrong")) } else { Ok(()) }
 }
 
-fn bare_fork() -> Result<(), Error> {
-    // SAFETY: this program is single-threaded here; the child only calls `_exit`.
-    match unsafe { fork() }? {
-        ForkResult::Child => unsafe { nix::libc::_exit(0) },
-        ForkResult::Parent { child } => match waitpid(child, None)? {
-            WaitStatus::Exited(_, 0) => Ok(()),
-            other => Err(format!("child ended with {other:?}").into()),
-        },
-    }
-}
-
-fn procspawn_start() -> Result<(), Error> {
-    let echo: u64 = procspawn::spawn(7_u64, |x| x).join()?;
-    if echo != 7 { Err("procspawn echoed wrong".into()) } else { Ok(()) }
-}
-
-fn command_true() -> Result<(), Error> {
+fn command_true() -> io::Result<()> {
     let status = Command::new("/bin/true").status()?;
-    if status.success() { Ok(()) } else { Err(format!("/bin/true: {status}").into()) }
+    if status.success() { Ok(()) } else { Err(io::Error::other(format!("/bin/true: {status}"))) }
 }
 
 // ---- round trips -----------------------------------------------------------------
 
-fn raw_socketpair(trips: u64) -> Result<(u64, f64), Error> {
-    let (mut here, mut there) = UnixStream::pair()?;
-    let mut child = Process::new(move || {
-        let mut word = [0; 8];
-        while there.read_exact(&mut word).is_ok() && word != [0xff; 8] {
-            there.write_all(&word).expect("write");
-        }
-    });
-    child.start()?;
-    let mut trip = |i: u64| -> Result<u64, Error> {
-        here.write_all(&i.to_le_bytes())?;
-        let mut word = [0; 8];
-        here.read_exact(&mut word)?;
-        Ok(u64::from_le_bytes(word))
-    };
-    let result = timed_trips(trips, &mut trip);
-    here.write_all(&[0xff; 8])?;
-    child.join()?;
-    result
-}
-
-/// As `raw_socketpair`, but reading as `Connection` must: with `recvmsg` and room for
+/// As `workloads::socketpair_round_trips`, but reading as `Connection` must: with `recvmsg` and room for
 /// descriptors that may come with the bytes (a plain `read` would drop them).
-fn raw_socketpair_recvmsg(trips: u64) -> Result<(u64, f64), Error> {
-    fn read_word(stream: &UnixStream) -> std::io::Result<Option<[u8; 8]>> {
+fn raw_socketpair_recvmsg(trips: u64) -> io::Result<(u64, Duration)> {
+    fn read_word(stream: &UnixStream) -> io::Result<Option<[u8; 8]>> {
         let mut word = [0; 8];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -421,36 +341,17 @@ fn raw_socketpair_recvmsg(trips: u64) -> Result<(u64, f64), Error> {
         }
     });
     child.start()?;
-    let mut trip = |i: u64| -> Result<u64, Error> {
+    let result = workloads::round_trips(trips, |i| {
         (&here).write_all(&i.to_le_bytes())?;
-        let word = read_word(&here)?.ok_or("no echo")?;
+        let word = read_word(&here)?.ok_or_else(|| io::Error::other("no echo"))?;
         Ok(u64::from_le_bytes(word))
-    };
-    let result = timed_trips(trips, &mut trip);
+    });
     (&here).write_all(&[0xff; 8])?;
     child.join()?;
     result
 }
 
-fn connection_pipe(trips: u64) -> Result<(u64, f64), Error> {
-    let (here, there) = connection::pipe()?;
-    let mut child = Process::new(move || {
-        while let Ok(Some(x)) = there.recv::<Option<u64>>() {
-            there.send(&Some(x)).expect("send");
-        }
-    });
-    child.start()?;
-    let mut trip = |i: u64| -> Result<u64, Error> {
-        here.send(&Some(i))?;
-        here.recv::<Option<u64>>()?.ok_or_else(|| "no echo".into())
-    };
-    let result = timed_trips(trips, &mut trip);
-    here.send(&None::<u64>)?;
-    child.join()?;
-    result
-}
-
-fn ipc_channel_trips(trips: u64) -> Result<(u64, f64), Error> {
+fn ipc_channel_trips(trips: u64) -> io::Result<(u64, Duration)> {
     let (to_child, from_parent) = ipc_channel::ipc::channel::<Option<u64>>()?;
     let (to_parent, from_child) = ipc_channel::ipc::channel::<u64>()?;
     let mut child = Process::new(move || {
@@ -459,30 +360,13 @@ fn ipc_channel_trips(trips: u64) -> Result<(u64, f64), Error> {
         }
     });
     child.start()?;
-    let mut trip = |i: u64| -> Result<u64, Error> {
-        to_child.send(Some(i))?;
-        Ok(from_child.recv()?)
-    };
-    let result = timed_trips(trips, &mut trip);
-    to_child.send(None)?;
+    let result = workloads::round_trips(trips, |i| {
+        to_child.send(Some(i)).map_err(io::Error::other)?;
+        from_child.recv().map_err(io::Error::other)
+    });
+    to_child.send(None).map_err(io::Error::other)?;
     child.join()?;
     result
-}
-
-/// 100 warm-up trips, then `trips` timed ones: the echoes' sum and the seconds.
-fn timed_trips(
-    trips: u64,
-    trip: &mut dyn FnMut(u64) -> Result<u64, Error>,
-) -> Result<(u64, f64), Error> {
-    for i in 0..100 {
-        trip(i)?;
-    }
-    let started = Instant::now();
-    let mut sum = 0;
-    for i in 0..trips {
-        sum += trip(i)?;
-    }
-    Ok((sum, started.elapsed().as_secs_f64()))
 }
 
 // ---- pools -----------------------------------------------------------------------
