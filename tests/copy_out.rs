@@ -5,9 +5,13 @@
 //! must exit with code 0.
 //!
 //! `cargo add` and the builds run offline (`CARGO_NET_OFFLINE`): every crate they need
-//! is in Cargo's cache once the workspace has been built. All the crates share one
-//! target directory (`target/tmp/copy-out`), so each dependency is compiled once and a
-//! second run only rebuilds what changed.
+//! must be in Cargo's cache once the workspace has been built, on a machine whose cache
+//! was empty before. So the copy starts from the workspace's `Cargo.lock` (the versions
+//! such a cache holds), and after its build every registry package it builds must be
+//! one of the workspace's: a block that names a feature the workspace does not build
+//! (timely's default `getopts`, say) fails here even where an older cache happens to
+//! hold the crate. All the crates share one target directory (`target/tmp/copy-out`),
+//! so each dependency is compiled once and a second run only rebuilds what changed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -74,6 +78,8 @@ fn copy_out(repo: &Path, source: &Path, dir: &Path, target: &Path) -> Result<(),
     run(cargo(repo, target, parent).args(["new", "--quiet", "--vcs", "none", "--bin", &name]))
         .map_err(|e| format!("`cargo new {name}` failed: {e}"))?;
     fs::copy(source, dir.join("src/main.rs")).map_err(|e| format!("copy: {e}"))?;
+    let workspace_lock = repo.join("Cargo.lock");
+    fs::copy(&workspace_lock, dir.join("Cargo.lock")).map_err(|e| format!("copy: {e}"))?;
     for line in &block {
         // Through the shell, as the reader types it, so `$REPO` is expanded there.
         run(isolated(Command::new("sh").args(["-c", line]), repo, target, dir))
@@ -81,6 +87,23 @@ fn copy_out(repo: &Path, source: &Path, dir: &Path, target: &Path) -> Result<(),
     }
     run(cargo(repo, target, dir).args(["build", "--quiet"]))
         .map_err(|e| format!("the build with the block's dependencies failed:\n{e}"))?;
+    let known = registry_packages(&workspace_lock)?;
+    let built = run(cargo(repo, target, dir).args(tree_args()))
+        .map_err(|e| format!("`cargo tree` failed: {e}"))?;
+    let foreign: Vec<String> = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter(|line| !line.contains(" (/") && !line.ends_with("(*)")) // path packages, repeats
+        .map(|line| line.trim_end_matches(" (proc-macro)"))
+        .filter(|line| !known.iter().any(|k| k == line))
+        .map(String::from)
+        .collect();
+    if !foreign.is_empty() {
+        return Err(format!(
+            "the block needs packages the workspace never downloads (a fresh machine's cache \
+             lacks them): {}",
+            foreign.join(", ")
+        ));
+    }
 
     let args = ARGS.iter().find(|(bin, _)| *bin == name).map_or(Some(&[][..]), |(_, a)| *a);
     if let Some(args) = args {
@@ -121,6 +144,33 @@ fn copy_block(text: &str) -> Result<Vec<String>, String> {
         lines.push(line.to_string());
     }
     Ok(lines)
+}
+
+/// `cargo tree` arguments that list, one `name vVERSION` a line, the packages a build
+/// for this machine compiles (a `Cargo.lock` also lists other platforms' packages,
+/// which are never downloaded).
+fn tree_args() -> [&'static str; 7] {
+    ["tree", "--offline", "-e", "normal,build", "--prefix", "none", "--format={p}"]
+}
+
+/// The `name vVERSION` of every package from a registry in a `Cargo.lock`.
+fn registry_packages(lock: &Path) -> Result<Vec<String>, String> {
+    let text = fs::read_to_string(lock).map_err(|e| format!("cannot read {lock:?}: {e}"))?;
+    let mut packages = Vec::new();
+    for entry in text.split("[[package]]").skip(1) {
+        let field = |key: &str| {
+            entry
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().strip_prefix("= \""))
+                .map(|v| v.trim_end_matches('"').to_string())
+        };
+        if field("source ").is_some_and(|s| s.starts_with("registry+")) {
+            let (name, version) =
+                (field("name ").unwrap_or_default(), field("version ").unwrap_or_default());
+            packages.push(format!("{name} v{version}"));
+        }
+    }
+    Ok(packages)
 }
 
 /// `cargo` in `dir`, set up by [`isolated`].
@@ -195,4 +245,15 @@ fn a_block_is_read_and_checked() {
     let other = "//! ```sh\n//! cp x y\n//! ```\n";
     assert!(copy_block(other).unwrap_err().contains("`cp x y`"));
     assert!(copy_block("//! No block.\nfn main() {}\n").is_err());
+}
+
+#[test]
+fn registry_packages_are_read_from_a_lock() {
+    let dir = TempDir::new("lock-test");
+    let lock = dir.0.join("Cargo.lock");
+    let text = "version = 4\n\n[[package]]\nname = \"getopts\"\nversion = \"0.2.21\"\n\
+                source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n\
+                [[package]]\nname = \"examples-process\"\nversion = \"0.1.0\"\n";
+    fs::write(&lock, text).unwrap();
+    assert_eq!(registry_packages(&lock).unwrap(), ["getopts v0.2.21"]);
 }

@@ -53,7 +53,7 @@
 //!
 //! ```sh
 //! cargo add examples-process --path $REPO/examples-process
-//! cargo add timely@0.32
+//! cargo add timely@0.32 --no-default-features
 //! ```
 
 use std::cell::Cell;

@@ -6,8 +6,9 @@
 //!   group killed and fails the test with the binary's name and the output so far. A
 //!   run that leaves anything behind fails too: a process of its group still running
 //!   or not reaped (an orphan or a zombie), or a file in its `TMPDIR`.
-//! - [`stress`] runs a binary many times, alone, and also checks `/dev/shm` after each run;
-//!   then [`fault_runs`] runs it with its standard output closed after one line, on
+//! - Every run gets a `/dev/shm` of its own (a mount namespace; see [`run_with_shm`]),
+//!   which must be empty when it ends: a segment left there is that run's leak.
+//! - [`stress`] runs a binary many times, alone; then [`fault_runs`] runs it with its standard output closed after one line, on
 //!   `/dev/full`, and with at most 3 tasks, and checks that it ends at once, quietly or
 //!   with one line, and leaves nothing behind.
 //! - [`Running`] is a run in progress, for tests that signal a binary in the middle:
@@ -22,9 +23,8 @@
 //! can see it, reap it and report it. Processes are told apart by process group, which
 //! is the binary's pid; so runs on parallel test threads never see each other's.
 //!
-//! `/dev/shm` has no such owner mark, so `stress` and [`Running::start_alone`] run while
-//! no other run of the same test binary does (a lock in this crate); `cargo test` runs
-//! one test binary at a time, so nothing else of this workspace runs meanwhile.
+//! [`stress`] and [`Running::start_alone`] run while no other run of the same test binary
+//! does (a lock in this crate), for the examples whose point is timing.
 //!
 //! Integration tests get a binary's path from Cargo: `env!("CARGO_BIN_EXE_<name>")`
 //! (only for the test's own package). Tests never fork themselves: the test harness
@@ -35,6 +35,7 @@
 mod faults;
 pub mod isolated;
 mod procs;
+mod shm;
 pub mod svg;
 
 use std::collections::BTreeSet;
@@ -54,12 +55,13 @@ pub use faults::{FAULT_TIMEOUT, Fault, Setup, fault_runs, run_under, skipped};
 pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
 pub use procs::Member;
+use shm::PrivateShm;
 
 /// How long a run may take before it counts as a hang. Generous: it bounds a hang, it
 /// does not measure speed.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Ordinary runs share this lock; runs that check `/dev/shm` take it alone.
+/// Ordinary runs share this lock; runs that must not share the machine take it alone.
 static RUNS: RwLock<()> = RwLock::new(());
 
 /// What a finished run printed, and how it ended.
@@ -121,8 +123,8 @@ pub fn stress_runs() -> usize {
 
 /// Runs `bin` [`stress_runs`] times, one run at a time and alone. Each run must exit
 /// with code 0 (every example asserts its own invariants, so that means they held)
-/// and leave nothing behind: no process, no file in its `TMPDIR`, no new entry in
-/// `/dev/shm`. Then runs it once under each fault of [`fault_runs`].
+/// and leave nothing behind: no process, no file in its `TMPDIR` or its `/dev/shm`.
+/// Then runs it once under each fault of [`fault_runs`].
 pub fn stress(bin: &str, args: &[&str]) {
     let runs = stress_runs();
     for i in 1..=runs {
@@ -196,35 +198,33 @@ pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
     }
 }
 
-/// Runs `f` while no other run of this test binary goes on, for a test that puts
-/// something in `/dev/shm` itself (which would look like another run's leftover). Runs
-/// inside go through the [`Exclusive`] token.
-pub fn exclusive<R>(f: impl FnOnce(&Exclusive) -> R) -> R {
-    let _guard = RUNS.write().unwrap_or_else(PoisonError::into_inner);
-    f(&Exclusive(()))
-}
-
-/// Proof that [`exclusive`] holds the lock.
-pub struct Exclusive(());
-
-impl Exclusive {
-    /// [`run`], inside [`exclusive`].
-    pub fn run(&self, bin: &str, args: &[&str]) -> Output {
-        Running::spawn(bin, args, Share::Exclusive).finish(TIMEOUT)
-    }
+/// Runs `bin` with `args` (at most [`TIMEOUT`]) in a `/dev/shm` of its own: `prepare`
+/// may put files in it first, and `inspect` may read (and remove) what is there once
+/// the run has ended, before the check that the run left nothing there. Both are given
+/// the directory that the run sees as `/dev/shm` (the real `/dev/shm` where no mount
+/// namespace can be made).
+pub fn run_with_shm<R>(
+    bin: &str,
+    args: &[&str],
+    prepare: impl FnOnce(&Path),
+    inspect: impl FnOnce(&Path) -> R,
+) -> (Output, R) {
+    let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
+    let shm = PrivateShm::new();
+    let dir = shm.as_ref().map_or_else(|| PathBuf::from("/dev/shm"), |s| s.path().to_path_buf());
+    prepare(&dir);
+    let run = Running::spawn_in(bin, args, Share::Shared { _guard: guard }, &Setup::default(), shm);
+    let (mut inspect, mut inspected) = (Some(inspect), None);
+    let out = run.finish_inspecting(TIMEOUT, Duration::ZERO, &mut || {
+        inspected = inspect.take().map(|f| f(&dir));
+    });
+    (out, inspected.expect("inspected after the run"))
 }
 
 /// Which share of [`RUNS`] a run holds.
 enum Share {
-    Shared {
-        _guard: RwLockReadGuard<'static, ()>,
-    },
-    Alone {
-        _guard: RwLockWriteGuard<'static, ()>,
-        shm_before: BTreeSet<String>,
-    },
-    /// Inside [`exclusive`], which holds the lock.
-    Exclusive,
+    Shared { _guard: RwLockReadGuard<'static, ()> },
+    Alone { _guard: RwLockWriteGuard<'static, ()> },
 }
 
 /// A binary that is running, started by [`Running::start`].
@@ -234,10 +234,12 @@ pub struct Running {
     status: Option<ExitStatus>,
     group: Pid,
     tmp: PathBuf,
+    /// Its own `/dev/shm`, where one can be made.
+    shm: Option<PrivateShm>,
     lines: mpsc::Receiver<String>,
     stdout: Vec<String>,
     stderr: mpsc::Receiver<String>,
-    share: Share,
+    _share: Share,
 }
 
 /// How a signalled run ended: its output, and how long the whole tree took to go.
@@ -258,11 +260,10 @@ impl Running {
     }
 
     /// Like [`Running::start`], but waits until no other run of this test binary is
-    /// going on and runs alone, so that what appears in `/dev/shm` meanwhile is this
-    /// run's. Checked when the run ends.
+    /// going on and runs alone.
     pub fn start_alone(bin: &str, args: &[&str]) -> Running {
         let guard = RUNS.write().unwrap_or_else(PoisonError::into_inner);
-        Running::spawn(bin, args, Share::Alone { _guard: guard, shm_before: shm_entries() })
+        Running::spawn(bin, args, Share::Alone { _guard: guard })
     }
 
     fn spawn(bin: &str, args: &[&str], share: Share) -> Running {
@@ -271,6 +272,17 @@ impl Running {
 
     /// Starts a run with a fault set up: its standard output, its process limit.
     fn spawn_with(bin: &str, args: &[&str], share: Share, setup: &Setup) -> Running {
+        Running::spawn_in(bin, args, share, setup, PrivateShm::new())
+    }
+
+    /// Starts a run set up by `setup`, in `shm` as its `/dev/shm` if there is one.
+    fn spawn_in(
+        bin: &str,
+        args: &[&str],
+        share: Share,
+        setup: &Setup,
+        shm: Option<PrivateShm>,
+    ) -> Running {
         procs::become_subreaper();
         let name =
             Path::new(bin).file_name().map_or(bin.into(), |n| n.to_string_lossy().into_owned());
@@ -290,12 +302,16 @@ impl Running {
             .stderr(Stdio::piped())
             .process_group(0); // so that everything it starts can be found and ended
         setup.apply(&mut command);
+        if let Some(shm) = &shm {
+            shm.apply(&mut command);
+        }
         let mut child =
             command.spawn().unwrap_or_else(|e| panic!("{name}: cannot start {bin}: {e}"));
         let group = Pid::from_raw(child.id() as i32);
         let lines = read_lines_in_background(child.stdout.take(), setup.close_after);
         let stderr = read_in_background(child.stderr.take());
-        Running { name, child, status: None, group, tmp, lines, stdout: Vec::new(), stderr, share }
+        let stdout = Vec::new();
+        Running { name, child, status: None, group, tmp, shm, lines, stdout, stderr, _share: share }
     }
 
     /// The binary's pid (and its process group's id).
@@ -396,7 +412,19 @@ impl Running {
     }
 
     #[track_caller]
-    fn finish_within(mut self, timeout: Duration, grace: Duration) -> Output {
+    fn finish_within(self, timeout: Duration, grace: Duration) -> Output {
+        self.finish_inspecting(timeout, grace, &mut || {})
+    }
+
+    /// Like [`Running::finish_within`], running `inspect` once everything has ended and
+    /// before the check of what was left.
+    #[track_caller]
+    fn finish_inspecting(
+        mut self,
+        timeout: Duration,
+        grace: Duration,
+        inspect: &mut dyn FnMut(),
+    ) -> Output {
         let deadline = Instant::now() + timeout;
         while self.poll_status().is_none() {
             if Instant::now() >= deadline {
@@ -422,6 +450,7 @@ impl Running {
             problems.push(format!("left behind: {}", procs::describe(&left)));
             self.kill_all();
         }
+        inspect();
         self.collect(problems)
     }
 
@@ -470,11 +499,8 @@ impl Running {
             problems.push(format!("left in its TMPDIR: {files:?}"));
         }
         let _ = fs::remove_dir_all(&self.tmp);
-        if let Share::Alone { shm_before, .. } = &self.share {
-            let new: Vec<String> = shm_entries().difference(shm_before).cloned().collect();
-            if !new.is_empty() {
-                problems.push(format!("left in /dev/shm: {new:?}"));
-            }
+        if let Some(left) = self.shm.as_ref().map(PrivateShm::left).filter(|l| !l.is_empty()) {
+            problems.push(format!("left in /dev/shm: {left:?}"));
         }
         let mut stdout = self.stdout.join("\n");
         if !stdout.is_empty() {
@@ -495,12 +521,6 @@ impl Drop for Running {
         }
         let _ = fs::remove_dir_all(&self.tmp);
     }
-}
-
-fn shm_entries() -> BTreeSet<String> {
-    fs::read_dir("/dev/shm")
-        .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
 }
 
 /// Reads standard output line by line; after `close_after` lines (if given), closes
@@ -744,15 +764,37 @@ mod tests {
     }
 
     #[test]
-    fn a_run_alone_sees_what_it_leaves_in_dev_shm() {
-        let name = format!("harness-test-{}", std::process::id());
-        let script = format!("touch /dev/shm/{name}");
+    fn a_run_sees_only_what_it_leaves_in_dev_shm() {
+        // Another program's segment, made while the run goes on, is not the run's.
+        let other = Path::new("/dev/shm").join(format!("harness-other-{}", std::process::id()));
+        let script = "touch /dev/shm/left-by-the-run";
         let outcome = std::panic::catch_unwind(|| {
-            Running::start_alone("/bin/sh", &["-c", &script]).finish(TIMEOUT)
+            run_with_shm("/bin/sh", &["-c", script], |_| fs::write(&other, b"").unwrap(), |_| {})
         });
-        let _ = fs::remove_file(Path::new("/dev/shm").join(&name));
+        let _ = fs::remove_file(&other);
+        if PrivateShm::new().is_none() {
+            return; // no mount namespace here: said once, by the harness
+        }
         let message = *outcome.expect_err("the run should fail").downcast::<String>().unwrap();
-        assert!(message.contains(&format!("left in /dev/shm: [\"{name}\"]")), "{message}");
+        assert!(message.contains("left in /dev/shm: [\"left-by-the-run\"]"), "{message}");
+        assert!(!message.contains("harness-other"), "{message}");
+    }
+
+    #[test]
+    fn a_run_may_prepare_and_clear_its_dev_shm() {
+        let (out, seen) = run_with_shm(
+            "/bin/sh",
+            &["-c", "cat /dev/shm/given; echo made > /dev/shm/made"],
+            |dir| fs::write(dir.join("given"), "given\n").unwrap(),
+            |dir| {
+                let made = fs::read_to_string(dir.join("made")).unwrap();
+                fs::remove_file(dir.join("made")).unwrap();
+                fs::remove_file(dir.join("given")).unwrap();
+                made
+            },
+        );
+        out.assert_success();
+        assert_eq!((out.lines(), seen.as_str()), (vec!["given"], "made\n"));
     }
 
     #[test]
