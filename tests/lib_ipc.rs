@@ -33,7 +33,11 @@ fn main() -> ExitCode {
         semaphore_counts_across_processes,
         queue_between_processes_keeps_order_and_size,
         queue_many_processes_put_and_get_every_item_once,
-        queue_with_a_putter_killed_mid_item_fails_instead_of_waiting,
+        queue_with_a_putter_killed_mid_item_goes_on,
+        queue_putter_learns_that_its_getter_died,
+        queue_getter_terminated_while_idle_loses_nothing,
+        queue_put_timeouts_bound_the_wait_for_room,
+        joinable_queue_join_names_a_consumer_that_died,
         pipe_round_trip_and_end_of_file,
         manager_serves_every_process,
         manager_lists_and_dicts_behave_as_pythons,
@@ -45,11 +49,12 @@ fn main() -> ExitCode {
         process_lock_with_a_timeout,
         process_rlock_survives_a_dead_holder,
         process_condition_event_and_value,
+        process_condition_wakes_a_live_waiter_after_one_was_killed,
     ])
 }
 
 /// Starts `target` in a child and returns its handle.
-fn spawn(target: impl FnOnce() + 'static) -> Process {
+fn spawn(target: impl FnOnce() + Send + 'static) -> Process {
     let mut p = Process::new(target);
     p.start().expect("start");
     p
@@ -98,26 +103,36 @@ fn ring_end_used_then_moved_delivers_everything() {
     join_ok(child);
 }
 
+thread_local! {
+    /// A producer reachable from the parent and from every child it forks from this
+    /// thread (`fork` copies thread-locals too), without moving it into a target.
+    static TX: std::cell::OnceCell<ring::Producer<u32, 64>> = const { std::cell::OnceCell::new() };
+}
+
+fn with_tx<R>(f: impl FnOnce(&ring::Producer<u32, 64>) -> R) -> R {
+    TX.with(|tx| f(tx.get().expect("set by the test")))
+}
+
 fn ring_second_process_on_a_used_end_gets_an_error() {
     let (tx, rx) = ring::channel::<u32, 64>().unwrap();
-    // Reachable from the parent and from every child, as through a `static`.
-    let tx: &'static ring::Producer<u32, 64> = Box::leak(Box::new(tx));
-    tx.push(1).unwrap();
+    TX.with(|cell| cell.set(tx).ok().expect("once"));
+    with_tx(|tx| tx.push(1)).unwrap();
     let parent = current_pid();
-    let child = spawn(move || assert_eq!(tx.push(2), Err(RingError::OtherProcess(parent))));
+    let child =
+        spawn(move || assert_eq!(with_tx(|tx| tx.push(2)), Err(RingError::OtherProcess(parent))));
     join_ok(child);
-    tx.push(3).unwrap();
+    with_tx(|tx| tx.push(3)).unwrap();
     assert_eq!((rx.pop(), rx.pop()), (Ok(1), Ok(3)));
     assert_eq!(rx.pop_timeout(Duration::from_millis(10)), Err(RingError::Timeout));
 }
 
 fn ring_first_process_to_use_an_end_claims_it() {
     let (tx, rx) = ring::channel::<u32, 64>().unwrap();
-    let tx: &'static ring::Producer<u32, 64> = Box::leak(Box::new(tx));
-    let child = spawn(move || tx.push(7).unwrap());
+    TX.with(|cell| cell.set(tx).ok().expect("once"));
+    let child = spawn(|| with_tx(|tx| tx.push(7)).unwrap());
     let child_pid = child.pid().unwrap();
     join_ok(child);
-    assert_eq!(tx.push(8), Err(RingError::OtherProcess(child_pid)));
+    assert_eq!(with_tx(|tx| tx.push(8)), Err(RingError::OtherProcess(child_pid)));
     assert_eq!(rx.pop(), Ok(7));
 }
 
@@ -561,6 +576,45 @@ fn process_condition_event_and_value() {
     assert_eq!(total.get().unwrap(), 2000);
 }
 
+/// A waiter killed while it sleeps on a condition leaves nothing behind: a notify then
+/// returns at once, and the next waiter is woken by the next notify. (On a glibc
+/// `pthread_cond_t`, the dead waiter stayed counted: the first notify went to it, and
+/// the next one blocked for ever inside `pthread_cond_signal`, holding the lock.)
+fn process_condition_wakes_a_live_waiter_after_one_was_killed() {
+    let cond = Condition::shared(0_u32).unwrap();
+    let asleep = Semaphore::shared(0).unwrap();
+    let waiter = |cond: SharedMemory<Condition<u32>>, asleep: SharedMemory<Semaphore>| {
+        move || {
+            let mut state = cond.lock().unwrap();
+            asleep.release().unwrap(); // the parent can take the lock once we wait
+            let woken = state.wait_for(|n| *n > 0, Some(PATIENCE)).unwrap();
+            assert!(woken, "not woken by the notify");
+        }
+    };
+    // Each notify runs in a child, so that one that blocks fails the test in time.
+    let notify = |cond: &SharedMemory<Condition<u32>>, set: u32| {
+        let cond = cond.clone();
+        let notifier = spawn(move || {
+            let mut state = cond.lock().unwrap();
+            *state = set;
+            state.notify(1);
+        });
+        assert_eq!(notifier.join_timeout(PATIENCE).unwrap(), Some(0), "notify blocked");
+    };
+    let doomed = spawn(waiter(cond.clone(), asleep.clone()));
+    asleep.acquire(None).unwrap();
+    drop(cond.lock().unwrap()); // it has let go of the lock: it is asleep, or about to be
+    sleep(Duration::from_millis(50));
+    doomed.kill().unwrap();
+    assert_eq!(doomed.join().unwrap(), -9);
+    notify(&cond, 0); // nobody alive waits
+
+    let live = spawn(waiter(cond.clone(), asleep.clone()));
+    asleep.acquire(None).unwrap();
+    notify(&cond, 1);
+    join_ok(live);
+}
+
 fn queue_many_processes_put_and_get_every_item_once() {
     // Three putters and two getters, each a process; items of any size, some larger
     // than the ring, which stream through it.
@@ -595,32 +649,140 @@ fn queue_many_processes_put_and_get_every_item_once() {
     assert_eq!(q.qsize(), 0);
 }
 
-fn queue_with_a_putter_killed_mid_item_fails_instead_of_waiting() {
-    let q = Queue::<Vec<u8>>::unbounded().unwrap();
-    let mut putter = Process::new({
-        let q = q.clone();
-        // Three times the ring: it waits for room, holding the put lock, half written.
-        move || q.put(vec![7; 3 << 20]).unwrap()
-    });
-    putter.start().unwrap();
-    // Serialising 3 MiB takes a while in a debug build; then it writes 1 MiB and sleeps,
-    // waiting for room. Kill it once it sleeps.
-    let stat = format!("/proc/{}/stat", putter.pid().unwrap());
+/// Waits (at most 30 s) until process `pid` sleeps: it is waiting for something.
+fn wait_until_asleep(pid: i32) {
+    let stat = format!("/proc/{pid}/stat");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let state = std::fs::read_to_string(&stat).unwrap();
-        let state = state.rsplit(") ").next().unwrap().chars().next();
-        if state == Some('S') || std::time::Instant::now() > deadline {
-            break;
+        let text = std::fs::read_to_string(&stat).unwrap();
+        let state = text.rsplit(") ").next().unwrap().chars().next();
+        if state == Some('S') {
+            return;
         }
-        sleep(Duration::from_millis(20));
+        assert!(std::time::Instant::now() < deadline, "{pid} never slept");
+        sleep(Duration::from_millis(5));
     }
+}
+
+fn send_signal(p: &Process, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid().unwrap()), signal).unwrap();
+}
+
+/// A putter killed in the middle of an item: the item was never put, and the queue goes
+/// on (before, the queue was broken for good).
+fn queue_with_a_putter_killed_mid_item_goes_on() {
+    let q = Queue::<Vec<u8>>::unbounded().unwrap();
+    // Three times the ring: it waits for room, holding the put lock, a third written.
+    let putter = spawn({
+        let q = q.clone();
+        move || q.put(vec![7; 3 << 20]).unwrap()
+    });
+    wait_until_asleep(putter.pid().unwrap());
     putter.kill().unwrap();
     assert_eq!(putter.join().unwrap(), -9);
+    assert_eq!(q.qsize(), 0, "no whole item was put");
+    let next = spawn({
+        let q = q.clone();
+        move || q.put(vec![1, 2, 3]).unwrap()
+    });
+    assert_eq!(q.get_timeout(PATIENCE).unwrap(), [1, 2, 3], "the half-put item is dropped");
+    join_ok(next);
+    assert_eq!(q.qsize(), 0);
+}
+
+/// A getter killed in the middle of an item: the putter still writing it is told (before,
+/// it waited for room for ever), later calls do not wait on the dead getter, and the
+/// queue goes on.
+fn queue_putter_learns_that_its_getter_died() {
+    use nix::sys::signal::Signal;
+    let q = Queue::<Vec<u8>>::unbounded().unwrap();
+    let putter = spawn({
+        let q = q.clone();
+        move || match q.put(vec![7; 3 << 20]) {
+            Err(QueueError::TakerDied) => std::process::exit(3),
+            other => panic!("{other:?}"),
+        }
+    });
+    wait_until_asleep(putter.pid().unwrap()); // a third written, waiting for room
+    send_signal(&putter, Signal::SIGSTOP); // it holds the put lock, stopped
+    let getter = spawn({
+        let q = q.clone();
+        move || drop(q.get()) // takes what is there, then waits for the rest
+    });
+    wait_until_asleep(getter.pid().unwrap());
+    // The put lock's holder is stopped: a timed put gives up in time.
     let started = std::time::Instant::now();
-    let err = q.get().unwrap_err().to_string();
-    assert!(err.contains("broken"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "it did not wait for ever");
-    let again = q.get_timeout(Duration::from_secs(1)).unwrap_err().to_string();
-    assert!(again.contains("broken"), "and stays broken: {again}");
+    assert!(matches!(q.put_timeout(vec![1], Duration::from_millis(200)), Err(QueueError::Full)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    getter.kill().unwrap();
+    assert_eq!(getter.join().unwrap(), -9);
+    send_signal(&putter, Signal::SIGCONT);
+    assert_eq!(putter.join_timeout(PATIENCE).unwrap(), Some(3), "the putter was not told");
+    q.put(vec![9]).unwrap();
+    assert_eq!(q.get_timeout(PATIENCE).unwrap(), [9], "the queue goes on");
+    assert_eq!(q.qsize(), 0);
+}
+
+/// A getter terminated while it waits in `get()`, holding no item, loses nothing (before,
+/// it marked the queue broken and the next item was lost).
+fn queue_getter_terminated_while_idle_loses_nothing() {
+    let q = Queue::<u32>::bounded(2).unwrap();
+    let idle = spawn({
+        let q = q.clone();
+        move || drop(q.get())
+    });
+    wait_until_asleep(idle.pid().unwrap());
+    idle.terminate().unwrap();
+    assert_eq!(idle.join().unwrap(), -15);
+    q.put(41).unwrap();
+    assert_eq!((q.qsize(), q.get_timeout(PATIENCE).unwrap()), (1, 41));
+}
+
+/// Every timeout bounds every wait: the room in the ring too (before, `put_nowait` and
+/// `put_timeout` waited for room for ever).
+fn queue_put_timeouts_bound_the_wait_for_room() {
+    let q = Queue::<Vec<u8>>::unbounded().unwrap();
+    while q.put_timeout(vec![0; 100_000], Duration::from_millis(50)).is_ok() {} // fill it
+    let started = std::time::Instant::now();
+    assert!(matches!(q.put_nowait(vec![1; 200_000]), Err(QueueError::Full)));
+    assert!(matches!(
+        q.put_timeout(vec![1; 200_000], Duration::from_millis(50)),
+        Err(QueueError::Full)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let items = q.qsize();
+    assert!(items >= 10, "{items}");
+    for _ in 0..items {
+        assert_eq!(q.get_nowait().unwrap().len(), 100_000);
+    }
+    assert!(matches!(q.get_nowait(), Err(QueueError::Empty)));
+}
+
+/// A `JoinableQueue` consumer killed between `get` and `task_done`: `join` fails, naming
+/// it, instead of waiting for ever.
+fn joinable_queue_join_names_a_consumer_that_died() {
+    use examples_ipc::queue::JoinableQueue;
+    let q = JoinableQueue::<u32>::unbounded().unwrap();
+    for i in 0..3 {
+        q.put(i).unwrap();
+    }
+    let consumer = spawn({
+        let q = q.clone();
+        move || {
+            q.get().unwrap();
+            q.task_done().unwrap();
+            q.get().unwrap();
+            sleep(Duration::from_secs(60)); // killed before its task_done
+        }
+    });
+    wait_until(|| q.qsize() == 1);
+    consumer.kill().unwrap();
+    let pid = consumer.pid().unwrap();
+    assert_eq!(q.get().unwrap(), 2);
+    q.task_done().unwrap();
+    match q.join() {
+        Err(QueueError::Died { pid: died, unfinished: 1 }) => assert_eq!(died, pid),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(consumer.join().unwrap(), -9);
 }

@@ -3,72 +3,155 @@
 //! processes and threads.
 //!
 //! Two robust process-shared locks make it many-to-many: a putter holds the put lock
-//! while it writes one whole message (a 4-byte length, then the bytes), a getter holds
-//! the get lock while it reads one; between the two holders the ring is a
-//! single-producer single-consumer stream, as in [`ring`](crate::ring): the putter owns
-//! the bytes from `tail` to `head + CAPACITY`, the getter those from `head` to `tail`,
-//! and each publishes its counter with Release and reads the other's with Acquire. A
-//! message longer than the ring streams through it in pieces. A side that must wait
-//! spins briefly (yields, on one CPU), then sleeps on a futex word that the other side
-//! bumps when it moves.
+//! while it writes one message, a getter holds the get lock while it reads one; between
+//! the two holders the ring is a single-producer single-consumer stream, as in
+//! [`ring`](crate::ring).
 //!
-//! A process killed while it holds a lock leaves a half-written or half-read message;
-//! the next holder finds the lock recovered ([`Guard::holder_died`]) and the ring is
-//! broken from then on: every call fails with an error saying so, none waits for ever.
+//! A message travels as frames: an 8-byte header (flags `FIRST`/`LAST` and the frame's
+//! length, and for a first frame the message's whole length) and up to a quarter of the
+//! ring of its bytes. Each side moves with **one store**: a putter writes a whole frame,
+//! then publishes it by storing `tail`; a getter copies a whole frame out, then frees it
+//! by storing `head`. Each position also counts whole messages (those whose `LAST` frame
+//! it has passed), in the same word, so `len()` is always the number of whole messages
+//! in the ring. So a process killed anywhere leaves the ring consistent:
+//!
+//! - a putter killed, or a put that times out, between two frames of a message leaves a
+//!   message with no `LAST` frame: the next `FIRST` frame tells getters to drop it;
+//! - a getter killed between two frames leaves the rest of a message with no `FIRST`
+//!   frame: the next getter passes over it. That message is lost, with the getter that
+//!   was taking it, and its putter, if it still waits for room, is told so.
+//!
+//! A small message is one frame, so it is put and got whole or not at all.
+//!
+//! Nothing read from the shared memory is trusted: a position or a length that cannot be
+//! (more bytes than the ring, a frame longer than a quarter of it, a message longer than
+//! [`MAX_MESSAGE`]) marks the ring broken, and every call fails from then on, saying so.
 
 use std::cell::UnsafeCell;
-use std::hint::spin_loop;
+use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::thread::futex;
+use crossbeam_utils::CachePadded;
 
 use crate::shared::{Guard, Lock, ProcessShared, SharedMemory, new_lock};
+use crate::wait::Parking;
 
 /// Bytes in the ring. Only the pages that messages reach are ever touched.
 pub(crate) const CAPACITY: usize = 1 << 20;
 
-/// How long a side keeps looking before it sleeps (see `ring::SPIN`).
-const SPIN: Duration = Duration::from_micros(20);
+/// The longest message: as for a [`Connection`](crate::connection::Connection).
+pub(crate) const MAX_MESSAGE: usize = crate::connection::MAX_MESSAGE;
 
-/// How often a getter in the middle of a message checks that its putter is alive.
+/// The most bytes of a message in one frame: a quarter of the ring, so that a putter
+/// and a getter can work on one long message at once.
+const MAX_FRAGMENT: usize = CAPACITY / 4;
+
+/// A frame's header: flags and length (4 bytes), then the message's whole length.
+const HEADER: usize = 8;
+const FIRST: u32 = 1;
+const LAST: u32 = 2;
+
+/// How often a side that waits in the middle of a message checks that the other side is
+/// still at work on it.
 const CHECK: Duration = Duration::from_millis(100);
 
-/// A counter on a cache line of its own.
-#[repr(C, align(64))]
-struct Line(AtomicU64);
+/// A position: bytes passed (low 40 bits, wrapping) and whole messages passed (high 24
+/// bits, wrapping), in one word, so that one store moves both. Differences are taken
+/// modulo those widths; the ring holds far fewer than 2^24 messages (each frame is at
+/// least 8 bytes) and 2^40 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Position(u64);
 
-/// A flag on a cache line of its own: written rarely, read after every move, so it
-/// stays in the reader's cache.
-#[repr(C, align(64))]
-struct Flag(AtomicU32);
+const BYTE_BITS: u32 = 40;
+const BYTE_MASK: u64 = (1 << BYTE_BITS) - 1;
+const MESSAGE_MASK: u32 = (1 << (64 - BYTE_BITS)) - 1;
+
+impl Position {
+    fn bytes(self) -> u64 {
+        self.0 & BYTE_MASK
+    }
+
+    fn messages(self) -> u32 {
+        (self.0 >> BYTE_BITS) as u32
+    }
+
+    fn advanced(self, bytes: usize, last: bool) -> Position {
+        let bytes = (self.bytes() + bytes as u64) & BYTE_MASK;
+        let messages = (self.messages() + u32::from(last)) & MESSAGE_MASK;
+        Position((u64::from(messages) << BYTE_BITS) | bytes)
+    }
+
+    /// Bytes and messages from `earlier` to `self`.
+    fn since(self, earlier: Position) -> (u64, u32) {
+        let bytes = self.bytes().wrapping_sub(earlier.bytes()) & BYTE_MASK;
+        let messages = self.messages().wrapping_sub(earlier.messages()) & MESSAGE_MASK;
+        (bytes, messages)
+    }
+}
 
 #[repr(C)]
 struct Shared {
-    /// Bytes ever written; moved by the putter.
-    tail: Line,
-    /// Bytes ever read; moved by the getter.
-    head: Line,
-    getter_sleeps: Flag,
-    putter_sleeps: Flag,
-    /// Bumped when `tail` moves while a getter sleeps, and when `head` moves while a
-    /// putter sleeps: the futex words.
-    data: AtomicU32,
-    space: AtomicU32,
-    /// Set once a holder died in the middle of a message.
+    /// Where the putter writes next; moved (Release) only by the put lock's holder.
+    tail: CachePadded<AtomicU64>,
+    /// Where the getter reads next; moved (Release) only by the get lock's holder.
+    head: CachePadded<AtomicU64>,
+    /// Getters sleep here for data; putters wake them.
+    data: CachePadded<Parking>,
+    /// Putters sleep here for room; getters wake them.
+    room: CachePadded<Parking>,
+    /// Set once the positions or a header were found to make no sense.
     broken: AtomicU32,
     bytes: UnsafeCell<[u8; CAPACITY]>,
 }
 
 // SAFETY: `bytes` is written only by the one putter (it holds the put lock) in the range
-// it owns, and read only by the one getter (it holds the get lock) in the range it owns;
-// the two ranges never overlap, and a range changes hands only through `tail`/`head`
-// stores (Release) and loads (Acquire). Everything else is atomic.
+// it owns (from `tail` to `head + CAPACITY`), and read only by the one getter (it holds
+// the get lock) in the range it owns (from `head` to `tail`); the ranges never overlap,
+// and a range changes hands only through `tail`/`head` stores (Release) and loads
+// (Acquire). Everything else is atomic.
 unsafe impl Sync for Shared {}
 // SAFETY: atomics and bytes only: no pointer, no process-private handle; valid at any
-// address in any process.
+// address in any process, and all-zero is an empty ring.
 unsafe impl ProcessShared for Shared {}
+
+/// Why a send or a receive failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The deadline passed before the message was sent whole (none of it will arrive).
+    TimedOut,
+    /// The getter that was taking this message died: it is lost.
+    TakerDied,
+    /// The ring's shared memory makes no sense any more.
+    Broken(String),
+    /// The message is longer than [`MAX_MESSAGE`].
+    TooLong(usize),
+    /// A lock failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::TimedOut => f.write_str("timed out"),
+            Failure::TakerDied => {
+                f.write_str("the process that was taking this item died; the item is lost")
+            }
+            Failure::Broken(why) => write!(f, "the queue is broken: {why}"),
+            Failure::TooLong(len) => {
+                write!(f, "an item of {len} bytes is longer than a queue takes ({MAX_MESSAGE})")
+            }
+            Failure::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
 
 /// The shared ring and its two locks. Clones are the same ring.
 #[derive(Clone)]
@@ -76,292 +159,301 @@ pub(crate) struct ByteRing {
     shared: SharedMemory<Shared>,
     put_lock: SharedMemory<Lock>,
     get_lock: SharedMemory<Lock>,
-    /// The last `head` and `tail` this process read. Each only grows, so an old value
-    /// is a safe bound (less room, fewer bytes than there are): the other side's
-    /// counter, whose cache line lives on the other CPU, is read only when the old
-    /// value says "full" or "empty".
-    seen: std::sync::Arc<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    head: AtomicU64,
-    tail: AtomicU64,
 }
 
 impl ByteRing {
     pub(crate) fn new() -> io::Result<ByteRing> {
-        // SAFETY: the mapping is zeroed, and all zeros is a valid `Shared`: counters at
-        // 0 (an empty ring), no flag set, bytes that nobody reads before writing.
-        let shared = SharedMemory::with_init(|_| Ok(()))?;
         Ok(ByteRing {
-            shared,
+            shared: SharedMemory::zeroed()?, // an empty ring
             put_lock: new_lock()?,
             get_lock: new_lock()?,
-            seen: Default::default(),
         })
     }
 
-    /// Puts one message, waiting for room as long as it takes (a getter makes room).
-    #[cfg(test)]
-    pub(crate) fn send(&self, message: &[u8]) -> io::Result<()> {
-        let mut frame = vec![0; 4];
-        frame.extend_from_slice(message);
-        self.send_frame(&mut frame)
+    /// How many whole messages are in the ring (a snapshot).
+    pub(crate) fn len(&self) -> u32 {
+        let head = Position(self.shared.head.load(Ordering::Acquire));
+        let tail = Position(self.shared.tail.load(Ordering::Acquire));
+        tail.since(head).1
     }
 
-    /// Puts one message that `frame` holds after 4 bytes of room for its length (which
-    /// this fills in): header and message go in with one copy and one publication.
-    pub(crate) fn send_frame(&self, frame: &mut [u8]) -> io::Result<()> {
-        let len = u32::try_from(frame.len() - 4)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
-        frame[..4].copy_from_slice(&len.to_le_bytes());
-        let held = self.put_lock.lock()?;
-        self.check(&held)?;
-        self.write(frame)
+    /// Messages ever put whole, modulo 2^24.
+    pub(crate) fn sent(&self) -> u32 {
+        Position(self.shared.tail.load(Ordering::Acquire)).messages()
     }
 
-    /// Takes the oldest message; `Ok(None)` if none began to arrive before `deadline`.
-    pub(crate) fn recv(&self, deadline: Option<Instant>) -> io::Result<Option<Vec<u8>>> {
-        let held = match deadline {
-            None => self.get_lock.lock()?,
-            Some(at) => {
-                match self.get_lock.lock_timeout(at.saturating_duration_since(Instant::now()))? {
-                    Some(held) => held,
+    /// The modulus of [`sent`](ByteRing::sent).
+    pub(crate) const MESSAGES_WRAP: u32 = MESSAGE_MASK;
+
+    /// Puts `message` once fewer than `most` messages are in the ring and there is room,
+    /// waiting until `deadline` at most (for the lock, the count and the room).
+    pub(crate) fn send(
+        &self,
+        message: &[u8],
+        most: u32,
+        deadline: Option<Instant>,
+    ) -> Result<(), Failure> {
+        if message.len() > MAX_MESSAGE {
+            return Err(Failure::TooLong(message.len()));
+        }
+        let _held = lock_until(&self.put_lock, deadline)?.ok_or(Failure::TimedOut)?;
+        self.check()?;
+        let s = &*self.shared;
+        let tail = || Position(s.tail.load(Ordering::Relaxed)); // only we move it
+        let fewer = || {
+            let head = Position(s.head.load(Ordering::Acquire));
+            tail().since(head).1 < most
+        };
+        if !s.room.wait(fewer, deadline) {
+            return Err(Failure::TimedOut);
+        }
+        let start = tail();
+        let mut pieces = message.chunks(MAX_FRAGMENT).peekable();
+        let mut first = true;
+        loop {
+            let piece = pieces.next().unwrap_or(&[]);
+            let last = pieces.peek().is_none();
+            self.wait_for_room(HEADER + piece.len(), start, first, deadline)?;
+            let flags = if first { FIRST } else { 0 } | if last { LAST } else { 0 };
+            let mut header = [0; HEADER];
+            header[..4].copy_from_slice(&(flags | ((piece.len() as u32) << 2)).to_le_bytes());
+            header[4..].copy_from_slice(&(message.len() as u32).to_le_bytes());
+            let at = tail();
+            self.copy_in(at.bytes(), &header);
+            self.copy_in(at.bytes() + HEADER as u64, piece);
+            // The commit: the whole frame, and a whole message if it is the last.
+            s.tail.store(at.advanced(HEADER + piece.len(), last).0, Ordering::Release);
+            s.data.wake();
+            if last {
+                return Ok(());
+            }
+            first = false;
+        }
+    }
+
+    /// Waits (as the putter) until `need` bytes are free. In the middle of a message
+    /// (`!first`), checks every [`CHECK`] that the getter taking it is still alive.
+    fn wait_for_room(
+        &self,
+        need: usize,
+        start: Position,
+        first: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), Failure> {
+        let s = &*self.shared;
+        let free = || -> Result<bool, Failure> {
+            let tail = Position(s.tail.load(Ordering::Relaxed));
+            let head = Position(s.head.load(Ordering::Acquire));
+            let used = tail.since(head).0 as usize;
+            if used > CAPACITY {
+                return Err(self.broken(format!("{used} bytes in a ring of {CAPACITY}")));
+            }
+            Ok(CAPACITY - used >= need)
+        };
+        loop {
+            if free()? {
+                return Ok(());
+            }
+            let until = match deadline {
+                Some(at) if first => at,
+                _ => deadline.unwrap_or(far()).min(Instant::now() + CHECK),
+            };
+            if s.room.wait(|| free().unwrap_or(true), Some(until)) {
+                continue; // room, or a count to check again
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Err(Failure::TimedOut); // the frames sent so far are dropped
+            }
+            // Part of this message has been read and nobody is reading it now: its getter
+            // died (a live one holds the get lock until the message's last frame).
+            let head = Position(s.head.load(Ordering::Acquire));
+            let (read, _) = head.since(start);
+            let (sent, _) = Position(s.tail.load(Ordering::Relaxed)).since(start);
+            if read > 0 && read <= sent && self.get_lock.try_lock()?.is_some() {
+                return Err(Failure::TakerDied);
+            }
+        }
+    }
+
+    /// Takes the next message; `Ok(None)` if none began to arrive before `deadline` (a
+    /// message that has begun is waited for whole, as CPython's `get` does). `taking` is
+    /// called just before the message is taken out of the ring.
+    pub(crate) fn recv(
+        &self,
+        deadline: Option<Instant>,
+        taking: impl FnOnce(),
+    ) -> Result<Option<Vec<u8>>, Failure> {
+        let Some(_held) = lock_until(&self.get_lock, deadline)? else { return Ok(None) };
+        self.check()?;
+        let s = &*self.shared;
+        let mut partial: Option<Vec<u8>> = None;
+        loop {
+            let head = Position(s.head.load(Ordering::Relaxed)); // only we move it
+            let Some(available) = self.wait_for_data(head, partial.is_some(), deadline)? else {
+                match partial {
+                    Some(_) => {
+                        partial = None; // its putter is gone: drop what came of it
+                        continue;
+                    }
                     None => return Ok(None),
                 }
-            }
-        };
-        self.check(&held)?;
-        if !self.wait_for_data(4, deadline, false)? {
-            return Ok(None);
-        }
-        let mut message = vec![0; self.peek_length() as usize];
-        self.read(4, &mut message)?; // the header goes with the first piece
-        Ok(Some(message))
-    }
-
-    fn check(&self, held: &Guard<'_, ()>) -> io::Result<()> {
-        if held.holder_died() {
-            self.shared.broken.store(1, Ordering::SeqCst);
-        }
-        if self.shared.broken.load(Ordering::SeqCst) != 0 {
-            return Err(io::Error::other(
-                "the queue is broken: a process died in the middle of a put or a get",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Writes `data` as the one putter, waiting for room.
-    fn write(&self, mut data: &[u8]) -> io::Result<()> {
-        let s = &*self.shared;
-        while !data.is_empty() {
-            let tail = s.tail.0.load(Ordering::Relaxed); // only we move it
-            // Another process's putters may have moved far since: the old value can
-            // even put more than the ring between them.
-            let mut used = tail.saturating_sub(self.seen.head.load(Ordering::Relaxed));
-            if used as usize >= CAPACITY {
-                let head = s.head.0.load(Ordering::Acquire);
-                self.seen.head.fetch_max(head, Ordering::Relaxed);
-                used = tail - head;
-            }
-            if used as usize == CAPACITY {
-                self.wait_for_room()?;
-                continue;
-            }
-            let at = tail as usize % CAPACITY;
-            let n = data.len().min(CAPACITY - used as usize).min(CAPACITY - at);
-            // SAFETY: bytes `at..at + n` are ours: free (the getter has read past them)
-            // and written by no one else (we hold the put lock).
-            unsafe {
-                let start = s.bytes.get().cast::<u8>().add(at);
-                std::ptr::copy_nonoverlapping(data.as_ptr(), start, n);
-            }
-            s.tail.0.store(tail + n as u64, Ordering::SeqCst);
-            wake(&s.getter_sleeps.0, &s.data);
-            data = &data[n..];
-        }
-        Ok(())
-    }
-
-    /// The length in the header at `head` (at least 4 bytes are there).
-    fn peek_length(&self) -> u32 {
-        let s = &*self.shared;
-        let head = s.head.0.load(Ordering::Relaxed);
-        let mut header = [0; 4];
-        for (k, byte) in header.iter_mut().enumerate() {
-            let at = (head as usize + k) % CAPACITY;
-            // SAFETY: published bytes the getter owns (it waited for 4 of them).
-            *byte = unsafe { *s.bytes.get().cast::<u8>().add(at) };
-        }
-        u32::from_le_bytes(header)
-    }
-
-    /// Passes over `skip` bytes (all there already), then reads exactly `out.len()` bytes
-    /// as the one getter, waiting for them.
-    fn read(&self, mut skip: usize, mut out: &mut [u8]) -> io::Result<()> {
-        let s = &*self.shared;
-        while !out.is_empty() || skip > 0 {
-            let head = s.head.0.load(Ordering::Relaxed) + skip as u64; // only we move it
-            let mut ready = (self.seen.tail.load(Ordering::Relaxed).max(head) - head) as usize;
-            if ready == 0 {
-                let tail = s.tail.0.load(Ordering::Acquire);
-                self.seen.tail.fetch_max(tail, Ordering::Relaxed);
-                ready = (tail - head) as usize;
-            }
-            if ready == 0 && !out.is_empty() {
-                if skip > 0 {
-                    self.move_head(head); // let the putter have the header's room
-                    skip = 0;
+            };
+            let (flags, len, total) = self.read_header(head, available)?;
+            let last = flags & LAST != 0;
+            if flags & FIRST != 0 {
+                if total > MAX_MESSAGE || len > total {
+                    return Err(self.broken(format!("a frame of {len} bytes of {total}")));
                 }
-                self.wait_for_data(1, None, true)?;
+                partial = Some(Vec::with_capacity(total)); // drops an unfinished one
+            }
+            let Some(message) = &mut partial else {
+                // The rest of a message whose getter died: pass over it.
+                self.free(head.advanced(HEADER + len, last));
+                continue;
+            };
+            if message.len() + len > total || (last && message.len() + len != total) {
+                return Err(self.broken(format!("frames that do not add up to {total} bytes")));
+            }
+            let at = message.len();
+            message.resize(at + len, 0);
+            self.copy_out(head.bytes() + HEADER as u64, &mut message[at..]);
+            if !last {
+                self.free(head.advanced(HEADER + len, false));
                 continue;
             }
-            let at = head as usize % CAPACITY;
-            let n = out.len().min(ready).min(CAPACITY - at);
-            // SAFETY: bytes `at..at + n` were published by the putter (Acquire above)
-            // and are read by no one else (we hold the get lock).
-            unsafe {
-                let start = s.bytes.get().cast::<u8>().add(at);
-                std::ptr::copy_nonoverlapping(start, out.as_mut_ptr(), n);
-            }
-            self.move_head(head + n as u64);
-            (skip, out) = (0, &mut out[n..]);
+            taking();
+            self.free(head.advanced(HEADER + len, true));
+            return Ok(partial);
         }
-        Ok(())
     }
 
-    fn move_head(&self, to: u64) {
-        let s = &*self.shared;
-        s.head.0.store(to, Ordering::SeqCst);
-        wake(&s.putter_sleeps.0, &s.space);
-    }
-
-    fn wait_for_room(&self) -> io::Result<()> {
-        let s = &*self.shared;
-        let full = || {
-            (s.tail.0.load(Ordering::Relaxed) - s.head.0.load(Ordering::Acquire)) as usize
-                == CAPACITY
-        };
-        wait(&s.putter_sleeps.0, &s.space, || !full(), None).map(drop)
-    }
-
-    /// Waits until at least `bytes` can be read. `Ok(false)` at the deadline. Without
-    /// one, it checks every [`CHECK`] that a putter is still at work when a message has
-    /// begun (`mid_message`, or part of a header has come): if nobody holds the put
-    /// lock, or its holder died, the rest will never come, and that is an error.
+    /// Waits (as the getter) until a frame is there; returns the bytes available.
+    /// `None` when `deadline` passes before a message began, or, in the middle of a
+    /// message (`mid`), when its putter is gone without finishing it.
     fn wait_for_data(
         &self,
-        bytes: u64,
+        head: Position,
+        mid: bool,
         deadline: Option<Instant>,
-        mid_message: bool,
-    ) -> io::Result<bool> {
+    ) -> Result<Option<u64>, Failure> {
         let s = &*self.shared;
-        let available = || s.tail.0.load(Ordering::Acquire) - s.head.0.load(Ordering::Relaxed);
-        let ready = || available() >= bytes;
-        if ready() {
-            return Ok(true); // the usual case: no clock, no waiting
-        }
+        let available = || Position(s.tail.load(Ordering::Acquire)).since(head).0;
         loop {
-            let until = deadline.unwrap_or_else(|| Instant::now() + CHECK);
-            if wait(&s.getter_sleeps.0, &s.data, ready, Some(until))? {
-                return Ok(true);
-            }
-            if deadline.is_some() {
-                return Ok(false);
-            }
-            let begun = mid_message || available() > 0;
-            if let Some(held) = self.put_lock.try_lock()? {
-                let died = held.holder_died();
-                drop(held);
-                if died || (begun && !ready()) {
-                    s.broken.store(1, Ordering::SeqCst);
-                    return Err(io::Error::other(
-                        "the queue is broken: a process died in the middle of a put",
-                    ));
+            let until = if mid { Instant::now() + CHECK } else { deadline.unwrap_or_else(far) };
+            if s.data.wait(|| available() > 0, Some(until)) {
+                let bytes = available();
+                if bytes > CAPACITY as u64 {
+                    return Err(self.broken(format!("{bytes} bytes in a ring of {CAPACITY}")));
                 }
+                return Ok(Some(bytes));
             }
+            if !mid {
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            // Mid-message with nothing new: if nobody holds the put lock (or its holder
+            // died), the rest will never come. Holding it while we look, no putter can
+            // begin meanwhile.
+            if let Some(_putter_gone) = self.put_lock.try_lock()?
+                && available() == 0
+            {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads and checks the header at `head`: flags, the frame's length, the message's.
+    fn read_header(&self, head: Position, available: u64) -> Result<(u32, usize, usize), Failure> {
+        let mut header = [0; HEADER];
+        self.copy_out(head.bytes(), &mut header);
+        let word = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        let total = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
+        let (flags, len) = (word & 3, (word >> 2) as usize);
+        if len > MAX_FRAGMENT || (HEADER + len) as u64 > available {
+            return Err(self.broken(format!("a frame of {len} bytes, {available} available")));
+        }
+        Ok((flags, len, total))
+    }
+
+    /// As the getter: frees the ring up to `to`, and wakes a putter waiting for room.
+    fn free(&self, to: Position) {
+        self.shared.head.store(to.0, Ordering::Release);
+        self.shared.room.wake();
+    }
+
+    fn check(&self) -> Result<(), Failure> {
+        match self.shared.broken.load(Ordering::Acquire) {
+            0 => Ok(()),
+            _ => Err(Failure::Broken("its shared memory was found to make no sense".into())),
+        }
+    }
+
+    fn broken(&self, why: String) -> Failure {
+        self.shared.broken.store(1, Ordering::Release);
+        Failure::Broken(why)
+    }
+
+    /// Copies `data` into the ring at byte position `at`, wrapping at the end.
+    fn copy_in(&self, at: u64, data: &[u8]) {
+        let at = (at % CAPACITY as u64) as usize;
+        let first = data.len().min(CAPACITY - at);
+        let base = self.shared.bytes.get().cast::<u8>();
+        // SAFETY: the bytes from `at` (wrapping) for `data.len()` are the putter's: free
+        // (checked by `wait_for_room`) and written by no one else (the put lock). Both
+        // copies stay inside the ring (`first <= CAPACITY - at`, the rest from 0).
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(at), first);
+            std::ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
+        }
+    }
+
+    /// Copies the ring's bytes at position `at` into `out`, wrapping at the end.
+    fn copy_out(&self, at: u64, out: &mut [u8]) {
+        let at = (at % CAPACITY as u64) as usize;
+        let first = out.len().min(CAPACITY - at);
+        let base = self.shared.bytes.get().cast::<u8>();
+        // SAFETY: the bytes from `at` for `out.len()` were published by the putter (the
+        // caller saw them before `tail`, loaded with Acquire) and are read by no one else
+        // (the get lock); both copies stay inside the ring.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.add(at), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(base, out.as_mut_ptr().add(first), out.len() - first);
         }
     }
 }
 
-/// Waits until `ready()`, or `until` passes (then `Ok(false)`): spins (or yields, on
-/// one CPU) a little, then sleeps on `event`, saying so in `sleeps`.
-fn wait(
-    sleeps: &AtomicU32,
-    event: &AtomicU32,
-    ready: impl Fn() -> bool,
-    until: Option<Instant>,
-) -> io::Result<bool> {
-    if crate::ring::one_cpu() {
-        for _ in 0..4 {
-            if ready() {
-                return Ok(true);
-            }
-            std::thread::yield_now();
-        }
-    } else {
-        let spin_until = Instant::now() + SPIN;
-        loop {
-            for _ in 0..256 {
-                if ready() {
-                    return Ok(true);
-                }
-                spin_loop();
-            }
-            if Instant::now() >= spin_until {
-                break;
-            }
-        }
-    }
-    loop {
-        let seen = event.load(Ordering::SeqCst); // a later bump wakes the wait below
-        sleeps.store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst); // pairs with the fence after a move
-        if ready() {
-            sleeps.store(0, Ordering::Relaxed);
-            return Ok(true);
-        }
-        let left = match until {
-            None => None,
-            Some(at) => match at.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => {
-                    sleeps.store(0, Ordering::Relaxed);
-                    return Ok(ready());
-                }
-            },
-        };
-        let timeout = left.map(|t| futex::Timespec {
-            tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
-            tv_nsec: t.subsec_nanos().into(),
-        });
-        let _ = futex::wait(event, futex::Flags::empty(), seen, timeout.as_ref());
-        if ready() {
-            sleeps.store(0, Ordering::Relaxed); // awake: the other side need not call
-            return Ok(true);
-        }
+/// Takes `lock`, waiting until `deadline` at most (`None` then). A holder that died is
+/// no harm here: every move is one store, so the ring is whole whatever it was doing.
+fn lock_until(lock: &Lock, deadline: Option<Instant>) -> io::Result<Option<Guard<'_, ()>>> {
+    match deadline {
+        None => lock.lock().map(Some),
+        Some(at) => lock.lock_timeout(at.saturating_duration_since(Instant::now())),
     }
 }
 
-/// After a move (a SeqCst store, which this SeqCst load cannot pass): wakes the other
-/// side if it said it sleeps, and clears that, so the next moves make no system call.
-fn wake(sleeps: &AtomicU32, event: &AtomicU32) {
-    if sleeps.load(Ordering::SeqCst) != 0 && sleeps.swap(0, Ordering::SeqCst) != 0 {
-        event.fetch_add(1, Ordering::SeqCst);
-        let _ = futex::wake(event, futex::Flags::empty(), u32::MAX);
-    }
+/// A deadline for "no deadline" in a wait that needs one: about a century away.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn send(ring: &ByteRing, message: &[u8]) {
+        ring.send(message, u32::MAX, None).unwrap();
+    }
+
+    fn recv(ring: &ByteRing, deadline: Option<Instant>) -> Option<Vec<u8>> {
+        ring.recv(deadline, || {}).unwrap()
+    }
+
     #[test]
     fn many_putters_and_getters_each_message_whole_and_once() {
         let ring = ByteRing::new().unwrap();
-        // Sizes from empty to twice the ring: the large ones stream through in pieces.
+        // Sizes from empty to twice the ring: the long ones go through in several frames.
         let sizes = [0, 1, 3, 4, 5, 1000, 70_000, CAPACITY - 1, CAPACITY, 2 * CAPACITY + 7];
         let putters: Vec<_> = (0..3_u8)
             .map(|p| {
@@ -372,7 +464,7 @@ mod tests {
                         if let Some(first) = message.first_mut() {
                             *first = k as u8; // which size it is
                         }
-                        ring.send(&message).unwrap();
+                        send(&ring, &message);
                     }
                 })
             })
@@ -382,9 +474,7 @@ mod tests {
                 let ring = ring.clone();
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
-                    while let Some(m) =
-                        ring.recv(Some(Instant::now() + Duration::from_secs(2))).unwrap()
-                    {
+                    while let Some(m) = recv(&ring, Some(Instant::now() + Duration::from_secs(2))) {
                         got.push(m);
                     }
                     got
@@ -402,16 +492,57 @@ mod tests {
                 assert!(m[1..].iter().all(|&b| b == m[1]), "not mixed with another");
             }
         }
+        assert_eq!(ring.len(), 0);
     }
 
     #[test]
     fn a_get_with_a_deadline_returns_none_when_nothing_comes() {
         let ring = ByteRing::new().unwrap();
         let started = Instant::now();
-        assert!(ring.recv(Some(started + Duration::from_millis(50))).unwrap().is_none());
+        assert!(recv(&ring, Some(started + Duration::from_millis(50))).is_none());
         assert!(started.elapsed() >= Duration::from_millis(50));
-        assert!(ring.recv(Some(Instant::now())).unwrap().is_none(), "get_nowait");
-        ring.send(b"x").unwrap();
-        assert_eq!(ring.recv(Some(Instant::now())).unwrap().unwrap(), b"x");
+        assert!(recv(&ring, Some(Instant::now())).is_none(), "get_nowait");
+        send(&ring, b"x");
+        assert_eq!(ring.len(), 1);
+        assert_eq!(recv(&ring, Some(Instant::now())).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_put_that_times_out_half_way_is_dropped_whole() {
+        let ring = ByteRing::new().unwrap();
+        // Longer than the ring, with no getter: it times out after filling it.
+        let long = vec![1; 2 * CAPACITY];
+        let deadline = Some(Instant::now() + Duration::from_millis(50));
+        assert!(matches!(ring.send(&long, u32::MAX, deadline), Err(Failure::TimedOut)));
+        assert_eq!(ring.len(), 0, "not a whole message");
+        // A getter now drains the unfinished frames and takes the next message whole.
+        let getter = {
+            let ring = ring.clone();
+            std::thread::spawn(move || recv(&ring, Some(Instant::now() + Duration::from_secs(10))))
+        };
+        send(&ring, b"whole");
+        assert_eq!(getter.join().unwrap().unwrap(), b"whole");
+    }
+
+    #[test]
+    fn the_count_of_messages_bounds_a_put() {
+        let ring = ByteRing::new().unwrap();
+        ring.send(b"a", 1, None).unwrap();
+        let soon = Some(Instant::now() + Duration::from_millis(20));
+        assert!(matches!(ring.send(b"b", 1, soon), Err(Failure::TimedOut)));
+        assert_eq!(recv(&ring, None).unwrap(), b"a");
+        ring.send(b"b", 1, Some(Instant::now())).unwrap();
+    }
+
+    #[test]
+    fn nonsense_in_the_shared_memory_breaks_the_ring_without_a_panic() {
+        let ring = ByteRing::new().unwrap();
+        send(&ring, b"hello");
+        // A header that claims a frame longer than what was published.
+        // SAFETY: a test alone with the ring: nobody else reads or writes it.
+        unsafe { (*ring.shared.bytes.get())[0] = 0xff };
+        let err = ring.recv(None, || {}).unwrap_err();
+        assert!(matches!(err, Failure::Broken(_)), "{err}");
+        assert!(matches!(ring.send(b"x", u32::MAX, None), Err(Failure::Broken(_))));
     }
 }

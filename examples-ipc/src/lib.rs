@@ -6,7 +6,7 @@
 //! - [`manager`]: `Manager()` — a server process owning a dict, a list and a lock,
 //!   reached through proxies.
 //! - [`queue`]: `Queue(maxsize)` — messages through a ring of bytes in shared memory,
-//!   plus a shared semaphore of free slots.
+//!   which counts the items in it.
 //! - [`ring`]: a bounded single-producer single-consumer queue in shared memory, for
 //!   plain values, much faster than either (no CPython counterpart).
 //! - [`shared`]: anonymous shared memory, what may live in it ([`shared::ProcessShared`]),
@@ -22,6 +22,7 @@ pub mod queue;
 pub mod ring;
 pub mod shared;
 pub mod sync;
+mod wait;
 
 /// Declares a struct that may live in shared memory (see [`shared::ProcessShared`]).
 pub use examples_process::process_shared;

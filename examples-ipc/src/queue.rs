@@ -4,12 +4,24 @@
 //! a ring of bytes in anonymous shared memory, which any number of processes and
 //! threads may put into and get from; a put or a get of a small item makes no system
 //! call unless the other side sleeps. (CPython writes each pickled item into a pipe,
-//! from a feeder thread.) The ring has no item limit, so the limit is a process-shared
-//! semaphore of free slots in shared memory, as in CPython: `put` takes a slot, `get`
-//! returns one.
-//! A count of the items in the queue sits in the same shared memory, so `qsize`, `full`
-//! and `empty` give the same answer in every process, for bounded and unbounded queues.
-//! [`JoinableQueue`] adds `task_done` and `join`.
+//! from a feeder thread.) The ring counts the whole items in it, so `qsize`, `full` and
+//! `empty` give the same answer in every process, and a bounded `put` waits while the
+//! count is at the limit. [`JoinableQueue`] adds `task_done` and `join`.
+//!
+//! What a process that dies does to a queue (CPython's queue is left corrupt when a
+//! process dies in the middle of a pipe write or read):
+//!
+//! - a putter killed in the middle of an item: the item was never put; the queue goes on;
+//! - a getter killed in the middle of an item: the item is lost with it; the queue goes
+//!   on, and a putter still writing that item gets [`QueueError::TakerDied`];
+//! - a process killed while it waits, holding no item: nothing is lost;
+//! - a [`JoinableQueue`] consumer killed before `task_done`: `join` fails with
+//!   [`QueueError::Died`] instead of waiting for ever.
+//!
+//! Timeouts bound every wait of a call: for the lock, the count, and the room in the
+//! ring. A `put` that times out half-way through a long item puts none of it; a `get`'s
+//! timeout covers the wait for an item to begin, and an item that has begun is taken
+//! whole, as CPython's `get` reads a whole message once one has begun.
 //!
 //! | CPython                                  | here                                        |
 //! |------------------------------------------|---------------------------------------------|
@@ -17,6 +29,7 @@
 //! | `put(x)`, `put(x, timeout=t)`, `put_nowait(x)` | `put(x)?`, `put_timeout(x, t)?`, `put_nowait(x)?` |
 //! | `get()`, `get(timeout=t)`, `get_nowait()` | `get()?`, `get_timeout(t)?`, `get_nowait()?` |
 //! | `queue.Full`, `queue.Empty`              | `QueueError::Full`, `QueueError::Empty`     |
+//! | item larger than a pipe message (2 GiB)  | `QueueError::TooLarge` (64 MiB)             |
 //! | `qsize()`, `empty()`, `full()`           | `qsize()`, `empty()`, `full()`              |
 //! | `close()`, `join_thread()`               | `close()`, `join_thread()` (nothing to wait for) |
 //! | `JoinableQueue()`: `task_done()`, `join()` | `JoinableQueue::unbounded()?`: `task_done()?`, `join()?` |
@@ -25,21 +38,22 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use rustix::thread::futex;
+use crate::bytes::{self, ByteRing};
+use crate::shared::SharedMemory;
+use crate::wait::futex_wait;
 
-use crate::bytes::ByteRing;
-use crate::shared::{Semaphore, SharedMemory};
-
-/// Why a `put` or `get` did not happen.
+/// Why a `put`, a `get` or a `join` did not happen.
 #[derive(Debug)]
 pub enum QueueError {
-    /// The queue stayed full (CPython: `queue.Full`).
+    /// The queue stayed full, or the put could not begin, within the timeout (CPython:
+    /// `queue.Full`).
     Full,
     /// The queue stayed empty (CPython: `queue.Empty`).
     Empty,
@@ -48,7 +62,23 @@ pub enum QueueError {
     /// More `task_done` calls than items put (CPython: `ValueError: task_done() called
     /// too many times`).
     TaskDoneTooOften,
-    /// The operating system refused.
+    /// The process that was taking this item died in the middle of it: the item is
+    /// lost, and the queue goes on.
+    TakerDied,
+    /// `join`: the process with this pid died holding this many items it had taken and
+    /// not marked done, so `join` would wait for ever (CPython's does).
+    Died {
+        /// The process that died.
+        pid: i32,
+        /// The items it took and never marked done.
+        unfinished: u32,
+    },
+    /// The item, serialised, is this many bytes: more than a queue takes (64 MiB).
+    TooLarge(usize),
+    /// The queue's shared memory was found to make no sense (something overwrote it):
+    /// every call fails from then on.
+    Broken(String),
+    /// The item could not be serialised or deserialised, or the operating system refused.
     Io(io::Error),
 }
 
@@ -59,16 +89,47 @@ impl fmt::Display for QueueError {
             QueueError::Empty => f.write_str("empty"),
             QueueError::Closed => f.write_str("the queue is closed"),
             QueueError::TaskDoneTooOften => f.write_str("task_done() called too many times"),
+            QueueError::TakerDied => {
+                f.write_str("the process that was taking this item died; the item is lost")
+            }
+            QueueError::Died { pid, unfinished } => {
+                write!(f, "process {pid} died holding {unfinished} item(s) it never marked done")
+            }
+            QueueError::TooLarge(len) => write!(
+                f,
+                "an item of {len} bytes is larger than a queue takes ({} bytes)",
+                bytes::MAX_MESSAGE
+            ),
+            QueueError::Broken(why) => write!(f, "the queue is broken: {why}"),
             QueueError::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for QueueError {}
+impl std::error::Error for QueueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueueError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<io::Error> for QueueError {
     fn from(e: io::Error) -> Self {
         QueueError::Io(e)
+    }
+}
+
+impl From<bytes::Failure> for QueueError {
+    fn from(failure: bytes::Failure) -> Self {
+        match failure {
+            bytes::Failure::TimedOut => QueueError::Full,
+            bytes::Failure::TakerDied => QueueError::TakerDied,
+            bytes::Failure::Broken(why) => QueueError::Broken(why),
+            bytes::Failure::TooLong(len) => QueueError::TooLarge(len),
+            bytes::Failure::Io(e) => QueueError::Io(e),
+        }
     }
 }
 
@@ -82,8 +143,8 @@ impl From<QueueError> for io::Error {
 }
 
 /// A first-in first-out queue shared by a process and its forked children. Clone it
-/// to hand a copy to a child: all clones are the same queue. A `put` that fails (`Full`,
-/// or an item that cannot be serialised) gives its slot back, and drops the item.
+/// to hand a copy to a child: all clones are the same queue. A `put` that fails drops
+/// the item.
 ///
 /// ```
 /// use std::time::Duration;
@@ -107,12 +168,12 @@ pub struct Queue<T> {
 }
 
 struct Inner<T> {
-    /// The messages, shared by every process and thread.
+    /// The items, shared by every process and thread.
     ring: ByteRing,
-    /// Counts shared by every process: items in the queue, tasks not done.
-    counts: SharedMemory<Counts>,
-    /// Free slots and the capacity; `None` for an unbounded queue.
-    slots: Option<(SharedMemory<Semaphore>, u32)>,
+    /// The most items the queue holds (`u32::MAX`: no limit but the ring's room).
+    capacity: u32,
+    /// What a `JoinableQueue` counts; `None` for a plain queue.
+    tasks: Option<SharedMemory<Tasks>>,
     /// Set by `close` in this process (CPython's `close` is per process too).
     closed: AtomicBool,
     /// What the messages hold (a function pointer's type keeps `Inner` `Send + Sync`
@@ -120,42 +181,32 @@ struct Inner<T> {
     items: PhantomData<fn(T) -> T>,
 }
 
+/// How many processes at once a `JoinableQueue` keeps count of, for `join` to tell
+/// when one of them died holding items.
+const TAKERS: usize = 32;
+
+/// How often `join` looks for a consumer that died.
+const CHECK: Duration = Duration::from_millis(100);
+
 crate::process_shared! {
-    /// What every process of a queue counts together. Each count that putters and
-    /// getters both change is split in two, one per side, each on its own cache line,
-    /// so that a put and a get on two CPUs do not fight over one line.
+    /// What a `JoinableQueue`'s processes count together.
     #[repr(C)]
-    struct Counts {
-        /// Items ever put (their `put` counts them before sending, and takes it back if
-        /// the send fails).
-        put: Padded,
-        /// Items ever taken. `qsize()` is `put - got`.
-        got: Padded,
-        /// Items put whose `task_done` has not come yet (a `JoinableQueue`'s `join`
-        /// waits for 0); a futex word.
-        unfinished: Padded,
+    struct Tasks {
+        /// `task_done` calls, modulo the ring's count of items sent; a futex word.
+        done: CachePadded<AtomicU32>,
+        /// Who took items and has not marked them done.
+        takers: [Taker; TAKERS],
     }
 }
 
 crate::process_shared! {
-    /// A count alone on its cache line.
-    #[repr(C, align(64))]
-    struct Padded {
-        count: AtomicU32,
-    }
-}
-
-impl Padded {
-    fn new() -> Padded {
-        Padded { count: AtomicU32::new(0) }
-    }
-}
-
-impl std::ops::Deref for Padded {
-    type Target = AtomicU32;
-
-    fn deref(&self) -> &AtomicU32 {
-        &self.count
+    /// One process that took items from a `JoinableQueue`.
+    #[repr(C)]
+    struct Taker {
+        /// Its pid; 0 for a free slot.
+        pid: AtomicI32,
+        /// Items it took and has not marked done.
+        unfinished: AtomicU32,
     }
 }
 
@@ -169,7 +220,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// A queue with no limit (CPython: `Queue()`). `put` does not wait, unless the ring
     /// (1 MiB) is full of items nobody has taken yet.
     pub fn unbounded() -> io::Result<Queue<T>> {
-        Queue::with_slots(None)
+        Queue::make(u32::MAX, false)
     }
 
     /// A queue that holds at most `capacity` items (CPython: `Queue(capacity)`).
@@ -180,116 +231,84 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 "a bounded queue needs a capacity of at least 1",
             ));
         }
-        Queue::with_slots(Some((Semaphore::shared(capacity)?, capacity)))
+        Queue::make(capacity, false)
     }
 
-    fn with_slots(slots: Option<(SharedMemory<Semaphore>, u32)>) -> io::Result<Queue<T>> {
-        let ring = ByteRing::new()?;
-        let counts = SharedMemory::new(Counts {
-            put: Padded::new(),
-            got: Padded::new(),
-            unfinished: Padded::new(),
-        })?;
-        let closed = AtomicBool::new(false);
-        let inner = Inner { ring, counts, slots, closed, items: PhantomData };
+    fn make(capacity: u32, joinable: bool) -> io::Result<Queue<T>> {
+        let tasks = if joinable { Some(SharedMemory::zeroed()?) } else { None };
+        let inner = Inner {
+            ring: ByteRing::new()?,
+            capacity,
+            tasks,
+            closed: AtomicBool::new(false),
+            items: PhantomData,
+        };
         Ok(Queue { inner: Arc::new(inner) })
     }
 
     /// Puts an item, waiting while the queue is full (CPython: `put(item)`).
     pub fn put(&self, item: T) -> Result<(), QueueError> {
-        self.put_waiting(item, None)
+        self.put_until(item, None)
     }
 
-    /// Puts an item, waiting at most `timeout` for a free slot; `Full` after that
-    /// (CPython: `put(item, block=True, timeout=t)`).
+    /// Puts an item, waiting at most `timeout` in all; `Full` after that (CPython:
+    /// `put(item, block=True, timeout=t)`).
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), QueueError> {
-        self.put_waiting(item, Some(timeout))
+        self.put_until(item, Instant::now().checked_add(timeout))
     }
 
-    /// Puts an item if there is room now, else `Full` at once (CPython: `put_nowait`).
+    /// Puts an item if it can go in now, else `Full` at once (CPython: `put_nowait`).
     pub fn put_nowait(&self, item: T) -> Result<(), QueueError> {
-        self.put_waiting(item, Some(Duration::ZERO)) // a free slot is still taken at once
+        self.put_until(item, Some(Instant::now()))
     }
 
-    fn put_waiting(&self, item: T, timeout: Option<Duration>) -> Result<(), QueueError> {
+    fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), QueueError> {
         self.check_open()?;
-        if let Some((slots, _)) = &self.inner.slots
-            && !slots.acquire(timeout)?
-        {
-            return Err(QueueError::Full);
-        }
-        // Counted before it is sent, so that a `get` elsewhere never sees more taken
-        // than put; taken back if the send fails.
-        let counts = &self.inner.counts;
-        counts.put.fetch_add(1, SeqCst);
-        counts.unfinished.fetch_add(1, SeqCst);
-        let sent = postcard::to_extend(&item, vec![0; 4]) // room for the length
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-            .and_then(|mut frame| self.inner.ring.send_frame(&mut frame));
-        if let Err(e) = sent {
-            counts.put.fetch_sub(1, SeqCst);
-            self.task_finished();
-            self.free_slot()?; // the slot is not lost (CPython had this bug in its feeder)
-            return Err(QueueError::Io(e));
-        }
-        Ok(())
+        let bytes = postcard::to_stdvec(&item)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Ok(self.inner.ring.send(&bytes, self.inner.capacity, deadline)?)
     }
 
     /// Takes the oldest item, waiting while the queue is empty (CPython: `get()`).
     pub fn get(&self) -> Result<T, QueueError> {
-        self.check_open()?;
-        self.took(None)
+        self.get_until(None)
     }
 
-    /// Takes the oldest item, waiting at most `timeout`; `Empty` after that
-    /// (CPython: `get(block=True, timeout=t)`).
+    /// Takes the oldest item, waiting at most `timeout` for one to begin; `Empty` after
+    /// that (CPython: `get(block=True, timeout=t)`).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
-        self.check_open()?;
-        self.took(Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future)))
+        self.get_until(Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future)))
     }
 
     /// Takes the oldest item if there is one now, else `Empty` (CPython: `get_nowait`).
     pub fn get_nowait(&self) -> Result<T, QueueError> {
-        self.check_open()?;
-        self.took(Some(Instant::now()))
+        self.get_until(Some(Instant::now()))
     }
 
-    /// Takes the next message (waiting until `deadline`), counts it out, decodes it.
-    fn took(&self, deadline: Option<Instant>) -> Result<T, QueueError> {
-        let Some(bytes) = self.inner.ring.recv(deadline)? else {
+    fn get_until(&self, deadline: Option<Instant>) -> Result<T, QueueError> {
+        self.check_open()?;
+        let taking = || {
+            if let Some(tasks) = &self.inner.tasks {
+                tasks.took_one();
+            }
+        };
+        let Some(bytes) = self.inner.ring.recv(deadline, taking)? else {
             return Err(QueueError::Empty);
         };
-        self.taken()?;
         postcard::from_bytes(&bytes)
             .map_err(|e| QueueError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
-    }
-
-    /// An item has left the queue: count it out and free its slot.
-    fn taken(&self) -> io::Result<()> {
-        self.inner.counts.got.fetch_add(1, SeqCst);
-        self.free_slot()
-    }
-
-    fn free_slot(&self) -> io::Result<()> {
-        match &self.inner.slots {
-            Some((slots, _)) => slots.release(),
-            None => Ok(()),
-        }
     }
 
     /// How many items are in the queue, as seen from any process, bounded or not (as
     /// on Linux in CPython). A snapshot: other processes may change it at once.
     pub fn qsize(&self) -> u32 {
-        // `got` first: an item is counted in `put` before it can be taken, so `put`
-        // read after is never behind it.
-        let got = self.inner.counts.got.load(SeqCst);
-        self.inner.counts.put.load(SeqCst).saturating_sub(got)
+        self.inner.ring.len()
     }
 
-    /// Whether a `put` would wait now: a bounded queue with no free slot (CPython:
-    /// `full()`). An unbounded queue is never full.
+    /// Whether a `put` would wait now for the count: a bounded queue that holds its
+    /// capacity (CPython: `full()`). An unbounded queue is never full.
     pub fn full(&self) -> bool {
-        self.inner.slots.as_ref().is_some_and(|(slots, _)| slots.value() == 0)
+        self.inner.capacity != u32::MAX && self.qsize() >= self.inner.capacity
     }
 
     /// Whether the queue holds nothing (CPython: `empty()`).
@@ -312,24 +331,64 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn check_open(&self) -> Result<(), QueueError> {
         if self.inner.closed.load(SeqCst) { Err(QueueError::Closed) } else { Ok(()) }
     }
+}
 
-    /// One task fewer not done; wakes `join` at zero.
-    fn task_finished(&self) -> bool {
-        let unfinished = &self.inner.counts.unfinished;
-        match unfinished.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) {
-            Ok(1) => {
-                let _ = futex::wake(unfinished, futex::Flags::empty(), u32::MAX);
-                true
+impl Tasks {
+    /// This process took an item: counted in its slot, before the item leaves the ring
+    /// (so a taker killed in between is counted, not missed). A slot is this process's,
+    /// a free one, or one whose process has ended with nothing unfinished.
+    fn took_one(&self) {
+        let me = examples_process::current_pid();
+        if let Some(mine) = self.takers.iter().find(|t| t.pid.load(SeqCst) == me) {
+            mine.unfinished.fetch_add(1, SeqCst);
+            return;
+        }
+        for taker in &self.takers {
+            let pid = taker.pid.load(SeqCst);
+            let free = pid == 0 || (taker.unfinished.load(SeqCst) == 0 && process_has_ended(pid));
+            if free && taker.pid.compare_exchange(pid, me, SeqCst, SeqCst).is_ok() {
+                taker.unfinished.store(1, SeqCst);
+                return;
             }
-            Ok(_) => true,
-            Err(_) => false,
+        } // every slot busy: this process goes uncounted (join cannot tell if it dies)
+    }
+
+    /// One item marked done by this process: its slot counts one fewer.
+    fn done_one(&self) {
+        let me = examples_process::current_pid();
+        if let Some(mine) = self.takers.iter().find(|t| t.pid.load(SeqCst) == me) {
+            let _ = mine.unfinished.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
         }
     }
+
+    /// A process that ended holding unfinished items, if there is one.
+    fn dead_taker(&self) -> Option<(i32, u32)> {
+        self.takers.iter().find_map(|t| {
+            let (pid, unfinished) = (t.pid.load(SeqCst), t.unfinished.load(SeqCst));
+            (pid != 0 && unfinished > 0 && process_has_ended(pid)).then_some((pid, unfinished))
+        })
+    }
+}
+
+/// Whether the process `pid` has ended (gone, or a zombie not yet reaped). A pid can be
+/// reused once reaped: a process that ended long ago may look alive again, which makes
+/// `join` wait as CPython's does, never fail wrongly.
+fn process_has_ended(pid: i32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else { return true };
+    if rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
+        return true;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()));
+    let state = stat.ok().and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()));
+    matches!(state, Some('Z' | 'X'))
 }
 
 /// CPython's `multiprocessing.JoinableQueue`: a [`Queue`] whose `join` waits until every
 /// item put has been marked done with `task_done`, in whichever process. It derefs to
 /// its `Queue` for `put`, `get` and the rest.
+///
+/// `join` does not wait for a process that died holding items it never marked done: it
+/// fails with [`QueueError::Died`], naming it (CPython's waits for ever).
 ///
 /// ```
 /// use examples_ipc::queue::JoinableQueue;
@@ -367,30 +426,61 @@ impl<T> Clone for JoinableQueue<T> {
 impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// An unbounded joinable queue (CPython: `JoinableQueue()`).
     pub fn unbounded() -> io::Result<JoinableQueue<T>> {
-        Ok(JoinableQueue { queue: Queue::unbounded()? })
+        Ok(JoinableQueue { queue: Queue::make(u32::MAX, true)? })
     }
 
     /// A joinable queue of at most `capacity` items (CPython: `JoinableQueue(capacity)`).
     pub fn bounded(capacity: u32) -> io::Result<JoinableQueue<T>> {
-        Ok(JoinableQueue { queue: Queue::bounded(capacity)? })
+        if capacity == 0 {
+            return Queue::bounded(0).map(|queue| JoinableQueue { queue });
+        }
+        Ok(JoinableQueue { queue: Queue::make(capacity, true)? })
+    }
+
+    fn tasks(&self) -> &Tasks {
+        self.queue.inner.tasks.as_ref().expect("a joinable queue counts tasks")
+    }
+
+    /// Items put and not yet marked done, from the ring's count of items sent.
+    fn unfinished(&self, done: u32) -> u32 {
+        self.queue.inner.ring.sent().wrapping_sub(done) & ByteRing::MESSAGES_WRAP
     }
 
     /// Marks one item taken with `get` as processed (CPython: `task_done()`). More
     /// `task_done` calls than items put is an error, as CPython's `ValueError`.
     pub fn task_done(&self) -> Result<(), QueueError> {
-        if self.queue.task_finished() { Ok(()) } else { Err(QueueError::TaskDoneTooOften) }
+        let tasks = self.tasks();
+        let done = &tasks.done;
+        let mut seen = done.load(SeqCst);
+        loop {
+            if self.unfinished(seen) == 0 {
+                return Err(QueueError::TaskDoneTooOften);
+            }
+            let next = seen.wrapping_add(1) & ByteRing::MESSAGES_WRAP;
+            match done.compare_exchange(seen, next, SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+        tasks.done_one();
+        let _ = rustix::thread::futex::wake(done, rustix::thread::futex::Flags::empty(), u32::MAX);
+        Ok(())
     }
 
-    /// Waits until every item put so far has been marked done (CPython: `join()`).
+    /// Waits until every item put so far has been marked done (CPython: `join()`), or
+    /// fails if a process died holding items it never marked done.
     pub fn join(&self) -> Result<(), QueueError> {
-        let unfinished = &self.queue.inner.counts.unfinished;
+        let tasks = self.tasks();
         loop {
-            let now = unfinished.load(SeqCst);
-            if now == 0 {
+            let done = tasks.done.load(SeqCst);
+            if self.unfinished(done) == 0 {
                 return Ok(());
             }
-            // Sleeps only while the count is still `now`; `task_done` wakes at zero.
-            let _ = futex::wait(unfinished, futex::Flags::empty(), now, None);
+            if let Some((pid, unfinished)) = tasks.dead_taker() {
+                return Err(QueueError::Died { pid, unfinished });
+            }
+            // Sleeps while the count is still `done`; `task_done` wakes it.
+            futex_wait(&tasks.done, done, Some(CHECK));
         }
     }
 }
@@ -477,15 +567,14 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_put_gives_its_slot_back() {
+    fn a_failed_put_takes_no_room() {
         let q = Queue::<Unsendable>::bounded(1).unwrap();
         assert!(q.put(Unsendable).is_err());
         assert_eq!((q.qsize(), q.full(), q.empty()), (0, false, true));
-        // Before, the slot stayed taken and this put waited for ever.
-        assert!(q.put_timeout(Unsendable, Duration::from_millis(50)).is_err());
-        assert!(!matches!(
+        // The error is the serialisation's, not `Full`: nothing holds the one place.
+        assert!(matches!(
             q.put_timeout(Unsendable, Duration::from_millis(50)),
-            Err(QueueError::Full)
+            Err(QueueError::Io(_))
         ));
     }
 

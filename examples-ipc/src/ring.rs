@@ -51,16 +51,16 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::hint::spin_loop;
 use std::io;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use examples_process::{current_pid, moving_to_child};
-use rustix::thread::futex;
 
 use crate::shared::{ProcessShared, SharedMemory};
+use crate::wait::Parking;
 
 /// Why a `push` or `pop` did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,27 +99,15 @@ impl From<RingError> for io::Error {
     }
 }
 
-/// How long a side keeps looking before it goes to sleep. Waking a sleeping process
-/// costs a system call on one side and a trip through the scheduler on the other
-/// (measured here: often a millisecond on an idle virtual CPU), while the other side
-/// usually moves within microseconds; spinning longer would only burn the core.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Keeps each side's hot counter on its own cache line, so the two processes do not
-/// invalidate each other's line on every step.
-#[repr(C, align(64))]
-struct Line(AtomicU32);
-
-/// One side's state: its position, the event word the *other* side sleeps on, whether
-/// it sleeps, whether it closed, how often it slept, and which process uses it.
+/// One side's state: its position (on a cache line of its own, so the two processes do
+/// not invalidate each other's line on every step), where it sleeps, whether it closed,
+/// and which process uses it.
 #[repr(C)]
 struct Side {
-    position: Line,
-    /// Bumped to wake this side. A futex needs a word whose change means "look again".
-    event: AtomicU32,
-    sleeping: AtomicU32,
+    position: CachePadded<AtomicU32>,
+    /// Where this side sleeps when it must wait; the other side wakes it.
+    parking: Parking,
     closed: AtomicU32,
-    sleeps: AtomicU32,
     /// The pid of the process that uses this end; 0 until one claims it.
     owner: AtomicI32,
 }
@@ -214,7 +202,7 @@ pub fn channel<T: ProcessShared + Send, const N: usize>()
     const { assert!(N.is_power_of_two() && N <= 1 << 30, "N must be a power of two") };
     // An anonymous mapping starts zeroed, and all-zero is an empty, open ring: counters
     // at 0, nobody asleep, nothing closed, no owner; the slots are uninitialised by design.
-    let ring = SharedMemory::with_init(|_: &mut MaybeUninit<Ring<T, N>>| Ok(()))?;
+    let ring = SharedMemory::<Ring<T, N>>::zeroed()?;
     let end = |producer| End { ring: ring.clone(), producer, checked_for: Cell::new(0) };
     let producer = Producer { end: end(true), seen: Cell::new(0) };
     Ok((producer, Consumer { end: end(false), seen: Cell::new(0) }))
@@ -233,7 +221,7 @@ impl<T: ProcessShared + Send, const N: usize> Producer<T, N> {
 
     /// How many times this end has gone to sleep because the ring was full.
     pub fn sleeps(&self) -> u32 {
-        self.end.ring.producer.sleeps.load(Ordering::Relaxed)
+        self.end.ring.producer.parking.sleeps()
     }
 
     /// Closes the ring for the consumer (dropping the end does the same). Fails, and
@@ -245,12 +233,12 @@ impl<T: ProcessShared + Send, const N: usize> Producer<T, N> {
     fn push_until(&self, value: T, deadline: Option<Instant>) -> Result<(), RingError> {
         self.end.claim()?;
         let ring = &*self.end.ring;
-        let tail = ring.producer.position.0.load(Ordering::Relaxed); // only we move it
+        let tail = ring.producer.position.load(Ordering::Relaxed); // only we move it
         // Read the consumer's position only when the last one we saw says "full": each
         // read of it pulls its cache line over from the other core.
         if tail.wrapping_sub(self.seen.get()) >= N as u32 {
             let has_room = || {
-                self.seen.set(ring.consumer.position.0.load(Ordering::Acquire));
+                self.seen.set(ring.consumer.position.load(Ordering::Acquire));
                 tail.wrapping_sub(self.seen.get()) < N as u32
             };
             wait_for(&ring.producer, &ring.consumer, has_room, deadline)?;
@@ -277,7 +265,7 @@ impl<T: ProcessShared + Send, const N: usize> Consumer<T, N> {
 
     /// How many times this end has gone to sleep because the ring was empty.
     pub fn sleeps(&self) -> u32 {
-        self.end.ring.consumer.sleeps.load(Ordering::Relaxed)
+        self.end.ring.consumer.parking.sleeps()
     }
 
     /// Closes the ring for the producer (dropping the end does the same). Fails, and
@@ -289,11 +277,11 @@ impl<T: ProcessShared + Send, const N: usize> Consumer<T, N> {
     fn pop_until(&self, deadline: Option<Instant>) -> Result<T, RingError> {
         self.end.claim()?;
         let ring = &*self.end.ring;
-        let head = ring.consumer.position.0.load(Ordering::Relaxed); // only we move it
+        let head = ring.consumer.position.load(Ordering::Relaxed); // only we move it
         // As in `push`: read the producer's position only when the last one seen is used up.
         if self.seen.get() == head {
             let has_item = || {
-                self.seen.set(ring.producer.position.0.load(Ordering::Acquire));
+                self.seen.set(ring.producer.position.load(Ordering::Acquire));
                 self.seen.get() != head
             };
             match wait_for(&ring.consumer, &ring.producer, has_item, deadline) {
@@ -311,118 +299,32 @@ impl<T: ProcessShared + Send, const N: usize> Consumer<T, N> {
     }
 }
 
-/// Waits until `ready()`: spins a little, then sleeps on `me.event` until `other`
-/// moves or closes. Fails with `Closed` if `other` closed, `Timeout` after `deadline`.
+/// Waits until `ready()` (spinning a little, then sleeping until `other` moves or
+/// closes). Fails with `Closed` if `other` closed, `Timeout` after `deadline`.
 fn wait_for(
     me: &Side,
     other: &Side,
     ready: impl Fn() -> bool,
     deadline: Option<Instant>,
 ) -> Result<(), RingError> {
-    if one_cpu() {
-        // The other side cannot run while we spin: give it the CPU instead, so that it
-        // moves many items at once, before the system calls of sleeping and waking.
-        for _ in 0..YIELDS {
-            if ready() {
-                return Ok(());
-            }
-            std::thread::yield_now();
-        }
-    } else {
-        let spin_until = Instant::now() + SPIN;
-        'spin: loop {
-            for _ in 0..64 {
-                if ready() {
-                    return Ok(());
-                }
-                spin_loop();
-            }
-            if Instant::now() >= spin_until {
-                break 'spin;
-            }
-        }
+    let closed = || other.closed.load(Ordering::SeqCst) != 0;
+    if !me.parking.wait(|| ready() || closed(), deadline) {
+        return Err(RingError::Timeout);
     }
-    loop {
-        let event = me.event.load(Ordering::SeqCst); // before looking: a later bump wakes us
-        if ready() {
-            return Ok(());
-        }
-        if other.closed.load(Ordering::SeqCst) != 0 {
-            return Err(RingError::Closed);
-        }
-        me.sleeping.store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst); // pairs with the fence in `publish`
-        // Look again after saying we sleep: the other side either sees `sleeping` and
-        // bumps `event`, or moved before, and then we see it here.
-        if ready() || other.closed.load(Ordering::SeqCst) != 0 {
-            me.sleeping.store(0, Ordering::Relaxed);
-            continue;
-        }
-        me.sleeps.fetch_add(1, Ordering::Relaxed);
-        let left = match deadline {
-            None => None,
-            Some(at) => match at.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => {
-                    me.sleeping.store(0, Ordering::Relaxed);
-                    return Err(RingError::Timeout);
-                }
-            },
-        };
-        futex_wait(&me.event, event, left);
-        me.sleeping.store(0, Ordering::Relaxed);
-    }
+    if ready() { Ok(()) } else { Err(RingError::Closed) }
 }
 
-/// Moves `me`'s position to `to` and wakes `other` if it sleeps. Whoever wakes it
-/// clears its `sleeping` flag, so that the next moves make no system call while it is
-/// on its way back (on one CPU that can be many moves).
+/// Moves `me`'s position to `to` (Release: the slot's write is seen before the new
+/// position) and wakes `other` if it sleeps.
 fn publish(me: &Side, other: &Side, to: u32) {
-    // Release: the slot's write is seen before the new position. The fence (one full
-    // barrier per move, not two) orders this store before the load of `sleeping`; it
-    // pairs with the fence in `wait_for`, so either the sleeper sees the new position or
-    // we see its flag.
-    me.position.0.store(to, Ordering::Release);
-    fence(Ordering::SeqCst);
-    if other.sleeping.load(Ordering::Relaxed) != 0 && other.sleeping.swap(0, Ordering::SeqCst) != 0
-    {
-        other.event.fetch_add(1, Ordering::SeqCst);
-        futex_wake(&other.event);
-    }
-}
-
-/// How many times a side gives up the CPU before it sleeps, when only one CPU can run
-/// this process.
-const YIELDS: u32 = 4;
-
-/// Whether this process may run on one CPU only (`taskset -c 0`, a one-CPU machine or
-/// container): then spinning only delays the other side. Asked once.
-pub(crate) fn one_cpu() -> bool {
-    static ONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ONE.get_or_init(|| std::thread::available_parallelism().map_or(true, |n| n.get() == 1))
+    me.position.store(to, Ordering::Release);
+    other.parking.wake();
 }
 
 /// Marks `me` closed and wakes `other`, whatever it is doing.
 fn close(me: &Side, other: &Side) {
     me.closed.store(1, Ordering::SeqCst);
-    other.event.fetch_add(1, Ordering::SeqCst);
-    futex_wake(&other.event);
-}
-
-/// Sleeps while `word` still holds `expected`, at most `timeout`. Returns on a wake-up,
-/// a change, a signal or the timeout; the caller looks again in every case. Not the
-/// private form: the word is in memory shared with another process.
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let timeout = timeout.map(|t| futex::Timespec {
-        tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
-        tv_nsec: t.subsec_nanos().into(),
-    });
-    let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
-}
-
-/// Wakes the one process that may sleep on `word`.
-fn futex_wake(word: &AtomicU32) {
-    let _ = futex::wake(word, futex::Flags::empty(), 1);
+    other.parking.wake_always();
 }
 
 #[cfg(test)]

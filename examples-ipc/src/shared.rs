@@ -7,14 +7,45 @@
 //! last process unmaps it or exits.
 //!
 //! Only types that implement [`ProcessShared`] can be put there: numbers, atomics,
-//! arrays and tuples of them, this module's [`Semaphore`] and [`RobustMutex`], and your
-//! own plain structs declared with [`process_shared!`](crate::process_shared). The
-//! compiler refuses the rest, which would be wrong in another process (more examples
-//! in `examples_process::shared`):
+//! arrays and tuples of them, and your own plain structs declared with
+//! [`process_shared!`](crate::process_shared). The compiler refuses the rest, which
+//! would be wrong in another process (more examples in `examples_process::shared`):
 //!
 //! ```compile_fail,E0277
 //! // `&'static str` is `Copy`, yet it is a pointer into one process's memory.
 //! let name = examples_ipc::shared::RobustMutex::shared("main");
+//! ```
+//!
+//! This module's [`Semaphore`] and [`RobustMutex`] are set up in place by their own
+//! constructors (`shared`): a zeroed `sem_t` or `pthread_mutex_t` is a
+//! *process-private* one, whose waiters in another process would never be woken. So
+//! they are not `ProcessShared`, and safe code cannot make one out of zero bytes:
+//!
+//! ```compile_fail,E0277
+//! use examples_ipc::shared::{RobustMutex, SharedMemory};
+//! let zeroed = SharedMemory::<RobustMutex<u32>>::zeroed();
+//! ```
+//!
+//! ```compile_fail,E0277
+//! use examples_ipc::shared::{Semaphore, SharedMemory};
+//! let zeroed = SharedMemory::<Semaphore>::zeroed();
+//! ```
+//!
+//! ```compile_fail,E0277
+//! use examples_ipc::{shared::SharedMemory, sync::RLock};
+//! let zeroed = SharedMemory::<RLock>::zeroed();
+//! ```
+//!
+//! ```compile_fail,E0277
+//! use examples_ipc::{shared::SharedMemory, sync::Condition};
+//! let zeroed = SharedMemory::<Condition<u32>>::zeroed();
+//! ```
+//!
+//! ```
+//! use examples_ipc::shared::{RobustMutex, SharedMemory};
+//! let made = RobustMutex::shared(0_u32)?; // the way to make one
+//! let zeroed = SharedMemory::<[u32; 2]>::zeroed()?; // plain values may start at zero
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::cell::UnsafeCell;
@@ -40,9 +71,6 @@ pub struct Semaphore {
 unsafe impl Sync for Semaphore {}
 // SAFETY: as above; a `sem_t` is not tied to the thread that made it.
 unsafe impl Send for Semaphore {}
-// SAFETY: initialised with `pshared = 1`, a `sem_t` holds no pointer and is woken
-// through a shared futex, so it works at any address in any process.
-unsafe impl ProcessShared for Semaphore {}
 
 impl Semaphore {
     /// A semaphore holding `permits`, in new shared memory.
@@ -67,10 +95,9 @@ impl Semaphore {
     }
 
     fn make(permits: u32, bound: u32) -> io::Result<SharedMemory<Semaphore>> {
-        SharedMemory::with_init(|slot: &mut MaybeUninit<Semaphore>| {
-            let slot = slot.as_mut_ptr();
-            // SAFETY: `slot` points to writable shared memory for one `Semaphore`; the
-            // semaphore is made with pshared = 1, then the bound is written beside it.
+        let init = |slot: *mut Semaphore| {
+            // SAFETY: `slot` points to writable, zeroed shared memory for one
+            // `Semaphore`, not yet seen by anyone else.
             unsafe {
                 if libc::sem_init(std::ptr::addr_of_mut!((*slot).sem).cast(), 1, permits) != 0 {
                     return Err(io::Error::last_os_error());
@@ -78,7 +105,11 @@ impl Semaphore {
                 std::ptr::addr_of_mut!((*slot).bound).write(bound);
             }
             Ok(())
-        })
+        };
+        // SAFETY: on success the slot holds a semaphore made with pshared = 1 (no
+        // pointer, woken through a shared futex: it works in any process that maps it)
+        // and its bound.
+        unsafe { SharedMemory::init_in_place(init) }
     }
 
     /// Takes a permit, waiting at most `timeout` (for ever if `None`, or if the timeout
@@ -170,18 +201,16 @@ pub struct RobustMutex<T> {
 // SAFETY: `value` is only reached through a guard that holds `mutex`, so one thread at
 // a time uses it, and `T: Send` lets that be any thread (as for `std::sync::Mutex`).
 unsafe impl<T: ProcessShared + Send> Sync for RobustMutex<T> {}
-// SAFETY: a process-shared robust pthread mutex holds no pointer (glibc keeps the robust
-// list in each thread, not in the mutex) and its waiters sleep on a shared futex; the
-// value is `ProcessShared`.
-unsafe impl<T: ProcessShared> ProcessShared for RobustMutex<T> {}
 
 impl<T: ProcessShared + Send> RobustMutex<T> {
     /// `value` behind a new lock, in a new anonymous shared mapping.
     pub fn shared(value: T) -> io::Result<SharedMemory<RobustMutex<T>>> {
-        // SAFETY: `with_init` hands us writable memory for one `RobustMutex<T>`.
-        SharedMemory::with_init(|slot: &mut MaybeUninit<RobustMutex<T>>| unsafe {
-            RobustMutex::init(slot.as_mut_ptr(), value)
-        })
+        // SAFETY: fresh, writable memory for one `RobustMutex<T>`, unused so far.
+        let init = |slot| unsafe { RobustMutex::init(slot, value) };
+        // SAFETY: on success `init` has made a process-shared robust mutex (no pointer:
+        // glibc keeps the robust list in each thread, not in the mutex; waiters sleep on
+        // a shared futex) beside a `ProcessShared` value.
+        unsafe { SharedMemory::init_in_place(init) }
     }
 
     /// Initialises a lock holding `value` at `slot`, in memory that other processes
@@ -298,6 +327,29 @@ pub fn new_lock() -> io::Result<SharedMemory<Lock>> {
 }
 
 /// Access to a [`RobustMutex`]'s value; the lock is released when it is dropped.
+///
+/// Not `Send`: it stays with the thread that locked, and so it cannot be moved into a
+/// forked child either (where the parent's copy, dropped by `start`, would unlock while
+/// the child still writes):
+///
+/// ```compile_fail,E0277
+/// use examples_ipc::shared::RobustMutex;
+/// use examples_process::Process;
+///
+/// let counter = Box::leak(Box::new(RobustMutex::shared(0_u64)?));
+/// let mut held = counter.lock()?;
+/// let child = Process::new(move || *held += 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// ```
+/// use examples_ipc::shared::RobustMutex;
+/// use examples_process::Process;
+///
+/// let counter = Box::leak(Box::new(RobustMutex::shared(0_u64)?));
+/// let child = Process::new(move || *counter.lock().expect("lock") += 1); // lock there
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Guard<'a, T> {
     cell: &'a RobustMutex<T>,
     holder_died: bool,

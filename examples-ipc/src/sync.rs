@@ -19,7 +19,6 @@
 use std::cell::UnsafeCell;
 use std::io;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -29,6 +28,7 @@ use nix::libc;
 use rustix::thread::futex;
 
 use crate::shared::{Guard, Lock, ProcessShared, RobustMutex, SharedMemory, new_lock};
+use crate::wait::futex_wait;
 
 /// CPython's `multiprocessing.RLock()`: a lock that the thread holding it may take
 /// again; it is free once released as many times as taken. Robust, like
@@ -54,18 +54,17 @@ pub struct RLock {
     count: AtomicU32,
 }
 
-// SAFETY: a robust process-shared mutex and atomics, all meaningful in any process.
-unsafe impl ProcessShared for RLock {}
-
 impl RLock {
     /// A new reentrant lock in a new anonymous shared mapping.
     pub fn shared() -> io::Result<SharedMemory<RLock>> {
-        SharedMemory::with_init(|slot: &mut MaybeUninit<RLock>| {
-            let slot = slot.as_mut_ptr();
-            // SAFETY: fresh zeroed memory for one `RLock`; the atomics are valid at zero
-            // and the mutex is initialised here before anyone can use it.
+        let init = |slot: *mut RLock| {
+            // SAFETY: fresh zeroed memory for one `RLock`: the atomics are valid at zero
+            // and the mutex is set up here before anyone can use it.
             unsafe { RobustMutex::init(std::ptr::addr_of_mut!((*slot).mutex), ()) }
-        })
+        };
+        // SAFETY: on success the slot holds a process-shared robust mutex (set up by
+        // `RobustMutex::init`) and atomics at zero, all meaningful in any process.
+        unsafe { SharedMemory::init_in_place(init) }
     }
 
     /// Takes the lock, waiting if another thread holds it.
@@ -102,7 +101,21 @@ impl RLock {
     }
 }
 
-/// One hold of an [`RLock`]; dropping it releases that hold.
+/// One hold of an [`RLock`]; dropping it releases that hold. Not `Send`, so it cannot
+/// be moved into a forked child either:
+///
+/// ```compile_fail,E0277
+/// let rlock = Box::leak(Box::new(examples_ipc::sync::RLock::shared()?));
+/// let held = rlock.acquire()?;
+/// let child = examples_process::Process::new(move || drop(held));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// ```
+/// let rlock = Box::leak(Box::new(examples_ipc::sync::RLock::shared()?));
+/// let child = examples_process::Process::new(move || drop(rlock.acquire()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
     /// Not `Send`: the holds belong to the thread that took them.
@@ -129,6 +142,18 @@ fn this_thread() -> u64 {
 /// CPython's `multiprocessing.Condition()`: a lock around a state, and a way to sleep
 /// until another thread or process changes the state and says so.
 ///
+/// The lock is a [`RobustMutex`]; the sleeping is on one futex word that every
+/// `notify` bumps, as [`Event`] sleeps on its flag. A waiter killed while it sleeps
+/// leaves nothing behind: the kernel drops it from the futex's queue, so the next
+/// `notify(1)` wakes a live waiter. (glibc's `pthread_cond_t`, used here before, keeps
+/// counting a killed waiter: the next signal went to it, and the one after waited for
+/// it for ever.)
+///
+/// `notify(n)` wakes `n` of the waiters asleep; a waiter that has let go of the lock
+/// but is not asleep yet sees the bump and returns too, so a wake-up may come to one
+/// more waiter than asked, as any condition variable allows: check the state, as
+/// [`wait_for`](ConditionGuard::wait_for) does.
+///
 /// ```
 /// use examples_ipc::sync::Condition;
 /// use examples_process::Process;
@@ -153,44 +178,25 @@ fn this_thread() -> u64 {
 #[repr(C)]
 pub struct Condition<T> {
     mutex: RobustMutex<T>,
-    cond: UnsafeCell<libc::pthread_cond_t>,
+    /// Bumped by every notify; waiters sleep on it (a futex word, shared flag).
+    notified: AtomicU32,
 }
 
 // SAFETY: the state is reached only through the mutex's guard (`T: Send` lets it be
-// any thread's), and a `pthread_cond_t` is made for concurrent use.
+// any thread's), and the futex word is atomic.
 unsafe impl<T: ProcessShared + Send> Sync for Condition<T> {}
-// SAFETY: a process-shared condition variable (`PTHREAD_PROCESS_SHARED`) holds no pointer
-// and wakes through a shared futex; the mutex and state are `ProcessShared`.
-unsafe impl<T: ProcessShared> ProcessShared for Condition<T> {}
 
 impl<T: ProcessShared + Send> Condition<T> {
-    /// `state` behind a lock and a condition variable, in a new anonymous shared mapping.
+    /// `state` behind a lock and a condition, in a new anonymous shared mapping.
     pub fn shared(state: T) -> io::Result<SharedMemory<Condition<T>>> {
-        SharedMemory::with_init(|slot: &mut MaybeUninit<Condition<T>>| {
-            let slot = slot.as_mut_ptr();
-            // SAFETY: fresh memory for one `Condition<T>`: the mutex and the condition
-            // variable are initialised in place, process-shared, before any use; the
-            // attribute object lives on this frame and is destroyed before returning.
-            unsafe {
-                RobustMutex::init(std::ptr::addr_of_mut!((*slot).mutex), state)?;
-                let mut attr = MaybeUninit::<libc::pthread_condattr_t>::uninit();
-                check(libc::pthread_condattr_init(attr.as_mut_ptr()))?;
-                let attr = attr.as_mut_ptr();
-                let made =
-                    check(libc::pthread_condattr_setpshared(attr, libc::PTHREAD_PROCESS_SHARED))
-                        .and_then(|()| {
-                            check(libc::pthread_condattr_setclock(attr, libc::CLOCK_MONOTONIC))
-                        })
-                        .and_then(|()| {
-                            check(libc::pthread_cond_init(
-                                std::ptr::addr_of_mut!((*slot).cond).cast(),
-                                attr,
-                            ))
-                        });
-                libc::pthread_condattr_destroy(attr);
-                made
-            }
-        })
+        let init = |slot: *mut Condition<T>| {
+            // SAFETY: fresh zeroed memory for one `Condition<T>`: the futex word is valid
+            // at zero, and the mutex is set up here, before anyone can use it.
+            unsafe { RobustMutex::init(std::ptr::addr_of_mut!((*slot).mutex), state) }
+        };
+        // SAFETY: on success the slot holds a process-shared robust mutex, a
+        // `ProcessShared` state and an atomic word: all meaningful in any process.
+        unsafe { SharedMemory::init_in_place(init) }
     }
 
     /// Takes the lock (CPython: `with cond:`); wait and notify through the guard.
@@ -200,6 +206,20 @@ impl<T: ProcessShared + Send> Condition<T> {
 }
 
 /// The lock of a [`Condition`], held: the state through `*guard`, and `wait` / `notify`.
+/// Not `Send`, so it cannot be moved into a forked child either:
+///
+/// ```compile_fail,E0277
+/// let cond = Box::leak(Box::new(examples_ipc::sync::Condition::shared(0_u32)?));
+/// let mut held = cond.lock()?;
+/// let child = examples_process::Process::new(move || held.notify(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// ```
+/// let cond = Box::leak(Box::new(examples_ipc::sync::Condition::shared(0_u32)?));
+/// let child = examples_process::Process::new(move || cond.lock().expect("lock").notify(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ConditionGuard<'a, T> {
     guard: Guard<'a, T>,
     cond: &'a Condition<T>,
@@ -235,52 +255,50 @@ impl<T> ConditionGuard<'_, T> {
         Ok(true)
     }
 
-    /// Wakes at most `n` waiters (CPython: `notify(n)`).
+    /// Wakes `n` waiters (CPython: `notify(n)`).
     pub fn notify(&self, n: usize) {
-        for _ in 0..n {
-            // SAFETY: an initialised condition variable.
-            unsafe { libc::pthread_cond_signal(self.cond.cond.get()) };
-        }
+        self.cond.notified.fetch_add(1, SeqCst);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        let _ = futex::wake(&self.cond.notified, futex::Flags::empty(), n);
     }
 
     /// Wakes every waiter (CPython: `notify_all()`).
     pub fn notify_all(&self) {
-        // SAFETY: an initialised condition variable.
-        unsafe { libc::pthread_cond_broadcast(self.cond.cond.get()) };
+        self.notify(usize::MAX);
     }
 
-    /// Sleeps on the condition variable until woken or `deadline`; false on timeout.
+    /// Lets go of the lock, sleeps until notified or `deadline`, takes the lock again;
+    /// false if the deadline passed first.
     fn wait_until(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
-        let (cond, mutex) = (self.cond.cond.get(), self.guard.mutex_ptr());
-        // SAFETY: this thread holds `mutex` (the guard), as `pthread_cond_wait` requires;
-        // it is held again when the call returns, as the guard expects.
-        let rc = unsafe {
-            match deadline {
-                None => libc::pthread_cond_wait(cond, mutex),
-                Some(at) => {
-                    let mut now = MaybeUninit::<libc::timespec>::uninit();
-                    libc::clock_gettime(libc::CLOCK_MONOTONIC, now.as_mut_ptr());
-                    let now = now.assume_init();
-                    let left = at.saturating_duration_since(Instant::now());
-                    let nanos = now.tv_nsec as u64 + u64::from(left.subsec_nanos());
-                    let ts = libc::timespec {
-                        tv_sec: now.tv_sec
-                            + left.as_secs() as libc::time_t
-                            + (nanos / 1_000_000_000) as libc::time_t,
-                        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-                    };
-                    libc::pthread_cond_timedwait(cond, mutex, &ts)
-                }
+        let word = &self.cond.notified;
+        // Read while holding the lock: a notify, which needs the lock, comes after this.
+        let seen = word.load(SeqCst);
+        let mutex = self.guard.mutex_ptr();
+        // SAFETY: this thread holds the mutex (the guard); it takes it again below
+        // before returning, as the guard expects.
+        unsafe { libc::pthread_mutex_unlock(mutex) };
+        let notified = loop {
+            let left = match deadline {
+                None => None,
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break word.load(SeqCst) != seen,
+                },
+            };
+            // Sleeps only while the word is still `seen`; a notify bumps it, then wakes.
+            futex_wait(word, seen, left);
+            if word.load(SeqCst) != seen {
+                break true;
             }
         };
-        match rc {
-            0 => Ok(true),
-            libc::ETIMEDOUT => Ok(false),
+        // SAFETY: the mutex was set up by `RobustMutex::init`; this thread let it go above.
+        match unsafe { libc::pthread_mutex_lock(mutex) } {
+            0 => Ok(notified),
             libc::EOWNERDEAD => {
-                // The lock's last holder died; it is ours again, made consistent.
+                // Its last holder died holding it; it is ours again, made consistent.
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
                 check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-                Ok(true)
+                Ok(notified)
             }
             e => Err(io::Error::from_raw_os_error(e)),
         }
@@ -369,12 +387,8 @@ impl Event {
                     _ => return false,
                 },
             };
-            let ts = left.map(|t| futex::Timespec {
-                tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
-                tv_nsec: t.subsec_nanos().into(),
-            });
             // Sleeps only while the flag is still 0; `set` wakes every sleeper.
-            let _ = futex::wait(&self.flag, futex::Flags::empty(), 0, ts.as_ref());
+            futex_wait(&self.flag, 0, left);
         }
         true
     }

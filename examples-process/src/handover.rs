@@ -115,6 +115,7 @@ pub(crate) fn hand_over(child: i32, drop_copies: impl FnOnce()) {
 /// All-zero bytes must be a valid `T`, and `T` must be usable from several processes
 /// at once (atomics only).
 pub(crate) unsafe fn shared_page<T>() -> io::Result<&'static T> {
+    const { assert!(align_of::<T>() <= crate::shared::PAGE, "a page aligns to 4096, no more") };
     let len = NonZeroUsize::new(size_of::<T>()).unwrap_or(NonZeroUsize::MIN);
     // SAFETY: a fresh anonymous mapping aliases nothing; it is zeroed, which the caller
     // promises is a valid `T`, and never unmapped, so the reference lives for ever.

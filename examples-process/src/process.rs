@@ -65,8 +65,10 @@ pub struct Process {
 
 /// What a process runs.
 enum Target {
-    /// Any closure: fork only.
-    Closure(Box<dyn FnOnce()>),
+    /// Any closure: fork only. `Send`, as a thread's is: the closure moves to another
+    /// process, and what may not cross threads may not cross `fork` either (a lock
+    /// guard would be unlocked by the parent's drop while the child still writes).
+    Closure(Box<dyn FnOnce() + Send>),
     /// `fn(A)` and its encoded arguments: every start method.
     Call(Portable),
     /// A `call` whose arguments failed to serialise: `start` reports it.
@@ -113,13 +115,34 @@ impl Process {
     /// assert_eq!(parent.join()?, 0, "a failed assert in the child gives exit code 1");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn new(target: impl FnOnce() + 'static) -> Process {
+    ///
+    /// The target is `Send`, as a thread's is: what it captures moves into another
+    /// process. A lock guard, for one, is refused, since `start` drops the parent's copy
+    /// (which unlocks) while the child would go on writing through its own:
+    ///
+    /// ```compile_fail,E0277
+    /// use examples_process::Process;
+    ///
+    /// let lock: &'static std::sync::Mutex<u32> = Box::leak(Box::default());
+    /// let mut held = lock.lock().unwrap(); // a `MutexGuard` is not `Send`
+    /// let child = Process::new(move || *held += 1);
+    /// ```
+    ///
+    /// The same without the guard compiles (the child gets its own copy of the value):
+    ///
+    /// ```
+    /// use examples_process::Process;
+    ///
+    /// let lock: &'static std::sync::Mutex<u32> = Box::leak(Box::default());
+    /// let child = Process::new(move || *lock.lock().unwrap() += 1);
+    /// ```
+    pub fn new(target: impl FnOnce() + Send + 'static) -> Process {
         Process::with_class("Process", Target::Closure(Box::new(target)))
     }
 
     /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
     /// CPython names an instance of a `Process` subclass.
-    pub fn from_run<R: Run + 'static>(mut obj: R) -> Process {
+    pub fn from_run<R: Run + Send + 'static>(mut obj: R) -> Process {
         let type_name = std::any::type_name::<R>();
         let class = type_name.rsplit("::").next().unwrap_or(type_name);
         Process::with_class(class, Target::Closure(Box::new(move || obj.run())))

@@ -5,10 +5,10 @@
 //! appears in `/dev/shm` and nothing is left behind, even if every process using it is
 //! killed: the kernel frees it when the last process unmaps it or exits.
 //!
-//! Only types that implement [`ProcessShared`] can be put there: numbers, atomics,
-//! arrays and tuples of them, and your own plain structs declared with
-//! [`process_shared!`](crate::process_shared) (`examples_ipc` adds its semaphore and
-//! robust lock). The compiler refuses the rest, which would be wrong in another process:
+//! Only types that implement [`ProcessShared`] can be put there by safe code: numbers,
+//! atomics, arrays and tuples of them, and your own plain structs declared with
+//! [`process_shared!`](crate::process_shared). The compiler refuses the rest, which
+//! would be wrong in another process:
 //!
 //! ```compile_fail,E0277
 //! // A `String` points into this process's heap: another process would read garbage.
@@ -20,9 +20,37 @@
 //! // process would never be woken.
 //! let count = examples_process::shared::SharedMemory::new(std::sync::Mutex::new(0_u64));
 //! ```
+//!
+//! Locks and semaphores made for processes (`examples_ipc`'s) need setting up in place
+//! and are not `ProcessShared`: each is made by its own constructor, which uses
+//! [`SharedMemory::init_in_place`]. So safe code cannot make one from zero bytes (a
+//! zeroed pthread mutex is a *process-private* one, whose waiters in another process
+//! would never be woken).
+//!
+//! A mapping is aligned to the page (4 KiB), so a type that asks for more is refused:
+//!
+//! ```compile_fail,E0080
+//! #[repr(align(65536))]
+//! struct Huge(u8);
+//! // SAFETY: a plain byte (the alignment is what is wrong here).
+//! unsafe impl examples_process::shared::ProcessShared for Huge {}
+//! let huge = examples_process::shared::SharedMemory::new(Huge(0));
+//! ```
+//!
+//! (The same with `align(4096)` is accepted.)
+//!
+//! ```
+//! #[repr(align(4096))]
+//! struct Paged(u8);
+//! // SAFETY: a plain byte.
+//! unsafe impl examples_process::shared::ProcessShared for Paged {}
+//! let paged = examples_process::shared::SharedMemory::new(Paged(7))?;
+//! assert_eq!((paged.0, std::ptr::from_ref(&*paged) as usize % 4096), (7, 0));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io;
-use std::mem::{MaybeUninit, size_of};
+use std::mem::size_of;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -42,8 +70,11 @@ use std::sync::atomic::{
 /// - holds no handle private to one process (a file descriptor number, a thread id);
 /// - waits, if it waits at all, in a way other processes can wake (a futex without
 ///   `FUTEX_PRIVATE_FLAG`, a process-shared pthread object), unlike `std::sync::Mutex`;
-/// - is valid at any address it is mapped at, and valid as all-zero bytes if it is
-///   placed in a zeroed mapping before being written;
+/// - is valid at any address it is mapped at, and all-zero bytes are a valid, working
+///   value of it ([`SharedMemory::zeroed`] hands out such memory), which rules out
+///   types that must be set up in place (a pthread mutex: zeroed, it is a
+///   process-private one);
+/// - asks for no more alignment than a page (4096 bytes);
 /// - has no `Drop` that must run: a shared value is never dropped, as no single
 ///   process owns it.
 ///
@@ -54,7 +85,8 @@ use std::sync::atomic::{
     message = "`{Self}` cannot be placed in memory shared between processes",
     label = "not `ProcessShared`",
     note = "shared memory holds plain values: numbers, atomics, arrays and tuples of them, \
-            `Semaphore`, `RobustMutex`, and structs declared with `process_shared!`",
+            and structs declared with `process_shared!`; a lock for processes is made by its \
+            own constructor (`RobustMutex::shared`)",
     note = "a pointer (`String`, `Vec`, `Box`, `&str`) is valid only in the process that \
             made it, and `std::sync::Mutex` cannot wake a waiter in another process"
 )]
@@ -70,6 +102,10 @@ macro_rules! plain {
 plain!(bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, ());
 plain!(AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize);
 plain!(AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize);
+
+// SAFETY: a `ProcessShared` value with padding around it (`repr(C)`, aligned to 128
+// bytes or less, well within a page): the same value, valid all-zero as it is.
+unsafe impl<T: ProcessShared> ProcessShared for crossbeam_utils::CachePadded<T> {}
 
 // SAFETY: an array of `ProcessShared` values is those values side by side.
 unsafe impl<T: ProcessShared, const N: usize> ProcessShared for [T; N] {}
@@ -142,8 +178,11 @@ macro_rules! process_shared {
 /// unmapped when the last clone in this process is dropped. A forked child sees the
 /// same memory, not a copy.
 ///
-/// `T` must be [`ProcessShared`]: the compiler refuses anything that would be wrong in
-/// another process. `T` is never dropped: other processes may still use it.
+/// Safe code puts only [`ProcessShared`] values there ([`new`](SharedMemory::new),
+/// [`zeroed`](SharedMemory::zeroed)): the compiler refuses anything that would be wrong
+/// in another process. Types that must be set up in place use
+/// [`init_in_place`](SharedMemory::init_in_place). `T` is never dropped: other processes
+/// may still use it.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -160,7 +199,7 @@ macro_rules! process_shared {
 /// assert_eq!(counter.load(SeqCst), 5); // the child's write, seen by the parent
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct SharedMemory<T: ProcessShared + Sync> {
+pub struct SharedMemory<T: Sync> {
     mapping: Arc<Mapping<T>>,
 }
 
@@ -175,49 +214,75 @@ unsafe impl<T: Sync> Send for Mapping<T> {}
 unsafe impl<T: Sync> Sync for Mapping<T> {}
 
 impl<T: ProcessShared + Sync> SharedMemory<T> {
-    /// Maps shared memory and initialises it in place with `init`, which receives the
-    /// slot as zero bytes (a valid `T`, as every `ProcessShared` type is valid all-zero)
-    /// and writes what differs; an error unmaps it again.
-    pub fn with_init(
-        init: impl FnOnce(&mut MaybeUninit<T>) -> io::Result<()>,
+    /// Puts `value` in a new shared mapping.
+    pub fn new(value: T) -> io::Result<SharedMemory<T>> {
+        // SAFETY: the closure writes a whole `T` into the slot.
+        unsafe {
+            SharedMemory::init_in_place(|slot: *mut T| {
+                slot.write(value);
+                Ok(())
+            })
+        }
+    }
+
+    /// A new shared mapping holding a `T` of zero bytes, which is a valid, working value
+    /// of every `ProcessShared` type (an empty ring, a counter at 0, a cleared flag).
+    pub fn zeroed() -> io::Result<SharedMemory<T>> {
+        // SAFETY: the mapping starts zeroed, and `T: ProcessShared` promises that zero
+        // bytes are a valid `T`, in any process.
+        unsafe { SharedMemory::init_in_place(|_| Ok(())) }
+    }
+}
+
+impl<T: Sync> SharedMemory<T> {
+    /// Maps zeroed shared memory for one `T` and lets `init` set it up in place, for
+    /// the types that cannot be made elsewhere and moved in (a process-shared pthread
+    /// mutex or semaphore); an error from `init` unmaps it again.
+    ///
+    /// # Safety
+    ///
+    /// When `init` returns `Ok`, the slot (zeroed before the call) must hold a valid
+    /// `T` that works from every process that maps it: no pointer or process-private
+    /// handle in it, and any waiting done through process-shared objects (set up with
+    /// `PTHREAD_PROCESS_SHARED`, or a futex without the private flag).
+    pub unsafe fn init_in_place(
+        init: impl FnOnce(*mut T) -> io::Result<()>,
     ) -> io::Result<SharedMemory<T>> {
         let ptr = map_zeroed::<T>()?;
-        // SAFETY: the memory is aligned, large enough for T, zeroed, and ours alone so far.
-        if let Err(e) = init(unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }) {
+        if let Err(e) = init(ptr.as_ptr()) {
             drop(Mapping { ptr }); // unmaps it
             return Err(e);
         }
         Ok(SharedMemory { mapping: Arc::new(Mapping { ptr }) })
     }
-
-    /// Puts `value` in a new shared mapping.
-    pub fn new(value: T) -> io::Result<SharedMemory<T>> {
-        SharedMemory::with_init(|slot| {
-            slot.write(value);
-            Ok(())
-        })
-    }
 }
 
-impl<T: ProcessShared + Sync> Clone for SharedMemory<T> {
+impl<T: Sync> Clone for SharedMemory<T> {
     fn clone(&self) -> Self {
         SharedMemory { mapping: Arc::clone(&self.mapping) }
     }
 }
 
-impl<T: ProcessShared + Sync> Deref for SharedMemory<T> {
+impl<T: Sync> Deref for SharedMemory<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: initialised in `with_init`, mapped until the last clone is dropped.
+        // SAFETY: initialised when made (`init_in_place`'s contract), mapped until the
+        // last clone is dropped.
         unsafe { self.mapping.ptr.as_ref() }
     }
 }
 
-/// A new zeroed anonymous `MAP_SHARED` mapping, large enough for one `T` (page-aligned).
+/// The alignment every mapping has: a page (the smallest page size Linux uses).
+pub(crate) const PAGE: usize = 4096;
+
+/// A new zeroed anonymous `MAP_SHARED` mapping, large enough for one `T` (page-aligned;
+/// a `T` that needs more alignment fails to compile).
 #[cfg(not(miri))]
 fn map_zeroed<T>() -> io::Result<NonNull<T>> {
     use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
     use std::num::NonZeroUsize;
+
+    const { assert!(align_of::<T>() <= PAGE, "shared memory is aligned to 4096 bytes, no more") };
 
     let len = NonZeroUsize::new(size_of::<T>().max(1)).unwrap_or(NonZeroUsize::MIN);
     // SAFETY: a fresh anonymous mapping aliases nothing; the callers only put

@@ -131,7 +131,7 @@ impl Timeline {
     /// A timeline that records, in memory shared with children forked afterwards.
     pub fn recording() -> io::Result<Timeline> {
         // All-zero is an empty log; only the origin differs.
-        let log = SharedMemory::<Log>::with_init(|_| Ok(()))?;
+        let log = SharedMemory::<Log>::zeroed()?;
         log.origin.store(now_ns(), Ordering::Relaxed);
         Ok(Timeline { log: Some(log), path: None })
     }
