@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         the_pool_works_while_the_parent_does_not_call_it,
         tasks_behind_a_dead_worker_run_on_the_others,
         a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver,
+        results_nobody_can_ask_for_are_not_kept,
+        imap_gives_the_results_before_a_failing_input,
+        a_callback_may_submit_more_work,
+        a_worker_that_talks_nonsense_is_killed_and_its_task_fails,
     ])
 }
 
@@ -347,4 +351,133 @@ fn a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver() {
         drop(pool);
     }
     stop_forkserver();
+}
+
+/// This process's resident memory, in MiB.
+fn resident_mib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (pages * 4096) >> 20
+}
+
+/// 100 KiB of text (a string travels as one block of bytes, quickly even in a debug build).
+fn hundred_kib(x: u64) -> String {
+    char::from(b'a' + (x % 26) as u8).to_string().repeat(100 << 10)
+}
+
+/// Results whose `AsyncResult` was dropped (after their callback ran) and an abandoned
+/// `imap`'s results are dropped, not kept (before, 1,500 callbacks grew the pool from 2
+/// to 146 MiB).
+fn results_nobody_can_ask_for_are_not_kept() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let pool = Pool::new(2).unwrap();
+    let before = resident_mib();
+    let called = Rc::new(Cell::new(0));
+    for x in 0..1500 {
+        let called = Rc::clone(&called);
+        drop(
+            pool.apply_async(hundred_kib, x)
+                .unwrap()
+                .callback(move |_| called.set(called.get() + 1)),
+        );
+    }
+    let mut abandoned = pool.imap(hundred_kib, 0..500, 1).unwrap();
+    assert_eq!(abandoned.next().unwrap().unwrap().len(), 100 << 10);
+    drop(abandoned);
+    assert_eq!(pool.apply(square, 3).unwrap(), 9); // drives the pool: every callback runs
+    while called.get() < 1500 {
+        pool.apply(square, 0).unwrap();
+    }
+    let grown = resident_mib().saturating_sub(before);
+    assert!(grown < 40, "{grown} MiB kept for results nobody can ask for");
+}
+
+/// The input of `imap` read as it goes: an input that panics at item 3 gives the three
+/// results before it, then the error (CPython's `test_imap_handle_iterable_exception`;
+/// before, the whole input was read first and nothing came back).
+fn imap_gives_the_results_before_a_failing_input() {
+    let pool = Pool::new(2).unwrap();
+    let input = (0..10_u64).inspect(|&x| {
+        if x == 3 {
+            std::panic::set_hook(Box::new(|_| {}));
+            panic!("item 3 cannot be made");
+        }
+    });
+    let got: Vec<Result<u64, PoolError>> = pool.imap(square, input, 1).unwrap().collect();
+    let _ = std::panic::take_hook();
+    assert_eq!(got.len(), 4, "{got:?}");
+    let values: Vec<u64> = got[..3].iter().map(|r| *r.as_ref().unwrap()).collect();
+    assert_eq!(values, [0, 1, 4]);
+    assert!(matches!(&got[3], Err(PoolError::Input(m)) if m.contains("item 3")), "{got:?}");
+}
+
+/// A callback that submits work to the pool it came from (CPython allows it; before,
+/// it panicked: the pool's state was borrowed while callbacks ran).
+fn a_callback_may_submit_more_work() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let pool = Rc::new(Pool::new(2).unwrap());
+    let second: Rc<RefCell<Option<u64>>> = Rc::default();
+    let first = pool.apply_async(square, 3).unwrap().callback({
+        let (pool, second) = (Rc::clone(&pool), Rc::clone(&second));
+        move |&nine: &u64| *second.borrow_mut() = Some(pool.apply(square, nine).unwrap())
+    });
+    assert_eq!(first.get().unwrap(), 9);
+    assert_eq!(*second.borrow(), Some(81));
+}
+
+/// Writes `bytes` to every socket this worker holds: its connection to the pool is one.
+fn write_to_sockets(bytes: &[u8]) {
+    for fd in 3..256 {
+        // SAFETY: `fstat` and `write` on descriptor numbers; a closed one fails harmlessly.
+        unsafe {
+            let mut stat = std::mem::zeroed::<nix::libc::stat>();
+            if nix::libc::fstat(fd, &mut stat) == 0
+                && stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFSOCK
+            {
+                nix::libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+            }
+        }
+    }
+}
+
+/// A header announcing 4 GiB, then nothing.
+fn babble(_: ()) -> u64 {
+    write_to_sockets(&[0xff; 4]);
+    sleep(Duration::from_secs(60)); // still alive: the pool must not wait for it
+    0
+}
+
+/// A well-formed answer, for a task that does not exist.
+fn answer_another_task(_: ()) -> u64 {
+    #[derive(serde::Serialize)]
+    struct Done {
+        id: u64,
+        result: Result<Vec<u8>, ()>,
+    }
+    let body = postcard::to_stdvec(&Done { id: 999_999, result: Ok(vec![0]) }).unwrap();
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend(body);
+    write_to_sockets(&frame);
+    sleep(Duration::from_secs(60));
+    0
+}
+
+/// A worker that sends something that is no answer to its task (a huge length, an
+/// answer for another task) is killed, its task fails, and the pool goes on (before,
+/// the parent waited for ever to reap a worker that was still alive, or took the
+/// answer of another task as this one's).
+fn a_worker_that_talks_nonsense_is_killed_and_its_task_fails() {
+    let pool = Pool::new(2).unwrap();
+    let check = |outcome: Result<u64, PoolError>, started: Instant| {
+        assert!(matches!(outcome, Err(PoolError::BadWorker(_))), "{outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(30), "it waited for the worker");
+        assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9], "the pool goes on");
+        assert_eq!(pool.worker_pids().len(), 2);
+    };
+    let started = Instant::now();
+    check(pool.apply(babble, ()), started);
+    let started = Instant::now();
+    check(pool.apply(answer_another_task, ()), started);
 }

@@ -25,8 +25,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::mem::MaybeUninit;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -34,10 +33,6 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
-use rustix::net::{
-    self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
-};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -120,17 +115,19 @@ impl Connection {
         self.send_framed(|frames| values.into_iter().try_fold(frames, frame_into))
     }
 
-    /// Writes what `fill` puts in the reused send buffer, in one system call.
+    /// Writes what `fill` puts in the reused send buffer, in one system call. The buffer's
+    /// lock is held until the write is done: two threads sending at once send one whole
+    /// message after the other, never interleaved.
     fn send_framed(&self, fill: impl FnOnce(Vec<u8>) -> io::Result<Vec<u8>>) -> io::Result<()> {
-        // Taken out, so that a send on another thread meanwhile allocates its own.
-        let mut frames = std::mem::take(&mut *lock(&self.outbox));
+        let mut outbox = lock(&self.outbox);
+        let mut frames = std::mem::take(&mut *outbox);
         frames.clear();
         let frames = fill(frames)?;
-        (&self.stream).write_all(&frames)?;
+        let sent = (&self.stream).write_all(&frames);
         if frames.capacity() <= KEEP {
-            *lock(&self.outbox) = frames; // reused by the next send
+            *outbox = frames; // reused by the next send
         }
-        Ok(())
+        sent
     }
 
     /// Waits for one message (CPython: `conn.recv()`). Once the other end is closed
@@ -243,16 +240,12 @@ impl Connection {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_fd(&self, fd: impl AsFd) -> io::Result<()> {
-        let fds = [fd.as_fd()];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        control.push(SendAncillaryMessage::ScmRights(&fds));
         // One frame: the length 1, then the byte the descriptor rides on.
         let mut frame = [0_u8; 5];
         frame[..4].copy_from_slice(&1_u32.to_be_bytes());
         frame[4] = FD_MARK;
-        let sent =
-            net::sendmsg(&self.stream, &[IoSlice::new(&frame)], &mut control, SendFlags::NOSIGNAL)?;
+        let _sending = lock(&self.outbox); // no other send between the pieces
+        let sent = examples_process::reduction::send_fds(&self.stream, &frame, &[fd.as_fd()])?;
         if sent != frame.len() {
             (&self.stream).write_all(&frame[sent..])?;
         }
@@ -261,23 +254,19 @@ impl Connection {
 
     /// Receives a file descriptor sent with [`send_fd`](Connection::send_fd) (CPython:
     /// `multiprocessing.reduction.recv_handle`). The next message must be one.
+    ///
+    /// A descriptor that no `recv_fd` takes (it came with a message read as data, or a
+    /// peer sent more than one) is closed when the message it came with is received.
     pub fn recv_fd(&self) -> io::Result<OwnedFd> {
         let mut inbox = lock(&self.inbox);
         let len = inbox.next_message(&self.stream)?;
         let is_fd = len == 1 && inbox.unread()[4] == FD_MARK;
         // The descriptor came with the frame's bytes (the kernel hands it over with the
         // first read that takes any of them), so it is in the inbox by now.
-        match inbox.fds.pop_front() {
-            Some(fd) if is_fd => {
-                inbox.consume(5);
-                Ok(fd)
-            }
-            other => {
-                if let Some(fd) = other {
-                    inbox.fds.push_front(fd);
-                }
-                Err(io::Error::new(io::ErrorKind::InvalidData, "the message is not a descriptor"))
-            }
+        let mut fds = inbox.consume_with_fds(4 + len);
+        match fds.pop_front() {
+            Some(fd) if is_fd => Ok(fd), // any others came with it unasked: closed here
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the message is not a descriptor")),
         }
     }
 }
@@ -306,13 +295,16 @@ const READ_AHEAD: usize = 64 << 10;
 const KEEP: usize = 1 << 20;
 
 /// What has been read and not yet received: `buf[start..end]`, and the descriptors
-/// that came with it.
+/// that came with it, each with the stream position where the read that brought it
+/// ended (it belongs to a message that starts before that).
 #[derive(Debug, Default)]
 struct Inbox {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    fds: VecDeque<OwnedFd>,
+    /// Bytes received (consumed) so far: the stream position of `buf[start]`.
+    consumed: u64,
+    fds: VecDeque<(u64, OwnedFd)>,
 }
 
 impl Inbox {
@@ -327,14 +319,30 @@ impl Inbox {
         (unread.len() >= 4 + len).then_some(len)
     }
 
+    /// Receives the `n` bytes at the front; the descriptors that came with them (read
+    /// no later than those bytes end) are closed.
     fn consume(&mut self, n: usize) {
+        drop(self.consume_with_fds(n));
+    }
+
+    /// Receives the `n` bytes at the front and hands over the descriptors that came with
+    /// them.
+    fn consume_with_fds(&mut self, n: usize) -> VecDeque<OwnedFd> {
         self.start += n;
+        self.consumed += n as u64;
+        let mut taken = VecDeque::new();
+        while self.fds.front().is_some_and(|(at, _)| *at <= self.consumed) {
+            taken.extend(self.fds.pop_front().map(|(_, fd)| fd));
+        }
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
             if self.buf.len() > KEEP {
                 self.buf = Vec::new();
             }
+            // Nothing unread is left for them to belong to.
+            taken.extend(self.fds.drain(..).map(|(_, fd)| fd));
         }
+        taken
     }
 
     /// Reads until a whole message is at the front; returns its length (its bytes are
@@ -371,24 +379,10 @@ impl Inbox {
         if self.buf.len() < room {
             self.buf.resize(room, 0); // zeroed once; reused afterwards
         }
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let got = loop {
-            match net::recvmsg(
-                stream,
-                &mut [IoSliceMut::new(&mut self.buf[self.end..])],
-                &mut control,
-                RecvFlags::CMSG_CLOEXEC,
-            ) {
-                Err(rustix::io::Errno::INTR) => continue,
-                other => break other?.bytes,
-            }
-        };
-        for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = message {
-                self.fds.extend(fds);
-            }
-        }
+        let (got, fds) = examples_process::reduction::recv_fds(stream, &mut self.buf[self.end..])?;
+        // They belong to a message that starts within what this read brought.
+        let read_to = self.consumed + (self.end - self.start + got) as u64;
+        self.fds.extend(fds.into_iter().map(|fd| (read_to, fd)));
         if got == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
@@ -588,6 +582,55 @@ mod tests {
         assert_eq!(text, "through the passed end");
         a.send(&1_u8).unwrap();
         assert_eq!(b.recv_fd().unwrap_err().kind(), io::ErrorKind::InvalidData, "not a descriptor");
+    }
+
+    #[test]
+    fn two_threads_sending_at_once_never_interleave() {
+        let (a, b) = pipe().unwrap();
+        let a = std::sync::Arc::new(a);
+        // Each message is larger than the socket's buffer, so each write takes several
+        // system calls: unserialised, the other thread's bytes would land in between.
+        let senders: Vec<_> = (0..2_u8)
+            .map(|k| {
+                let a = std::sync::Arc::clone(&a);
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        a.send_bytes(&vec![k; 300_000]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(a); // the senders' copies go when they end: then end-of-file
+        for _ in 0..40 {
+            let message = b.recv_bytes().expect("a whole message");
+            assert_eq!(message.len(), 300_000);
+            assert!(message.iter().all(|&x| x == message[0]), "two messages interleaved");
+        }
+        senders.into_iter().for_each(|s| s.join().unwrap());
+    }
+
+    fn open_descriptors() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+
+    #[test]
+    fn descriptors_nobody_asked_for_are_closed() {
+        let (a, b) = pipe().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let before = open_descriptors();
+        for i in 0..3000_u32 {
+            // A plain message with a descriptor riding on it (a confused or hostile peer).
+            let mut frame = 4_u32.to_be_bytes().to_vec();
+            frame.extend_from_slice(&i.to_le_bytes());
+            examples_process::reduction::send_fds(&a.stream, &frame, &[file.as_fd()]).unwrap();
+            assert_eq!(b.recv_bytes().unwrap(), i.to_le_bytes());
+        }
+        // Other tests run meanwhile on other threads: allow for their few descriptors.
+        let after = open_descriptors();
+        assert!(after < before + 50, "{before} descriptors before, {after} after");
+        // A descriptor that does come as one is still handed over.
+        a.send_fd(&file).unwrap();
+        drop(b.recv_fd().unwrap());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | `parent_process()`                       | [`parent_process`]                     |
 //! | `p.sentinel`, `p.close()`                | `sentinel()`, `close()?`               |
 //! | `p.daemon = True` after `start()`: error | `set_daemon(true)` → `Err`             |
-//! | `Process(target=f, args=(a,))`           | `Process::call(f, a)` (a `fn`, serde arguments) |
+//! | `Process(target=f, args=(a,))`           | `Process::call(f, a)` (a named function, serde arguments) |
 //! | `get_context("spawn").Process(...)`      | `.with_start_method(StartMethod::Spawn)` |
 //! | `if __name__ == "__main__":`             | [`main_guard`]`()` first in `main`     |
 //!
@@ -77,6 +77,7 @@ mod command;
 mod handover;
 mod output;
 mod process;
+pub mod reduction;
 pub mod shared;
 mod signals;
 mod start;
@@ -89,9 +90,7 @@ pub use process::{
     Process, ProcessInfo, Run, active_children, current_process, parent_process, passed_fds,
 };
 pub use signals::DeferTermination;
-pub use start::{
-    StartMethod, code_address, code_offset, ensure_forkserver, main_guard, stop_forkserver,
-};
+pub use start::{StartMethod, ensure_forkserver, main_guard, named, stop_forkserver};
 
 use std::time::{Duration, Instant};
 

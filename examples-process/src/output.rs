@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 use std::io::{self, Write};
 use std::panic::{self, PanicHookInfo};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::SeqCst};
 use std::sync::{Once, OnceLock};
 
 use nix::libc;
@@ -229,6 +229,11 @@ pub(crate) fn program_name() -> String {
 /// `Debug` form of the error `main` returns; an `io::Error`'s is a struct
 /// (`Os { code: 11, kind: WouldBlock, ... }`), while `Failure`'s is the message.
 ///
+/// Making a `Failure` says the program is failing: a [`Process`](crate::Process) handle
+/// dropped from then on (as `?` returns from `main` and its locals drop) terminates its
+/// child instead of waiting for it, since the child may wait for something the failing
+/// code held. So an error returned from `main` never turns into a wait.
+///
 /// ```
 /// use examples_process::Failure;
 ///
@@ -244,6 +249,7 @@ pub struct Failure(Box<dyn Error + Send + Sync>);
 
 impl<E: Error + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Failure {
+        FAILING.store(true, SeqCst);
         Failure(Box::new(error))
     }
 }
@@ -251,8 +257,18 @@ impl<E: Error + Send + Sync + 'static> From<E> for Failure {
 impl Failure {
     /// A failure with a message of your own.
     pub fn new(message: impl Into<String>) -> Failure {
+        FAILING.store(true, SeqCst);
         Failure(message.into().into())
     }
+}
+
+/// Set once a [`Failure`] has been made in this process: the program is on its way out
+/// with an error, so handles dropped from then on end their children instead of waiting.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has made a [`Failure`].
+pub(crate) fn failing() -> bool {
+    FAILING.load(SeqCst)
 }
 
 impl fmt::Debug for Failure {

@@ -149,8 +149,18 @@ impl Process {
     }
 
     /// A process that will call `f(args)` (CPython: `Process(target=f, args=(a,))`).
-    /// Unlike a closure, a function and serde arguments can cross `exec`, so this works
-    /// with every [`StartMethod`]; fork is still the default.
+    /// Unlike a closure, a named function and serde arguments can cross `exec`, so this
+    /// works with every [`StartMethod`]; fork is still the default. `f` is a function
+    /// named as such (`greet`), or a closure that captures nothing: what crosses is a
+    /// record the compiler makes for it in this executable (see [`named`](crate::named)),
+    /// never an address to jump to. A function pointer held in a variable is refused at
+    /// compile time, since nothing could say which function it is in another process:
+    ///
+    /// ```compile_fail,E0080
+    /// fn greet(name: String) { println!("hello, {name}"); }
+    /// let f: fn(String) = greet;
+    /// let p = examples_process::Process::call(f, "world".to_string());
+    /// ```
     ///
     /// ```
     /// use examples_process::{Process, StartMethod, current_process};
@@ -167,7 +177,11 @@ impl Process {
     /// assert_eq!(p.start_method(), StartMethod::Fork);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn call<A: Serialize + DeserializeOwned>(f: fn(A), args: A) -> Process {
+    pub fn call<A, F>(f: F, args: A) -> Process
+    where
+        A: Serialize + DeserializeOwned,
+        F: Fn(A) + Copy + Send + 'static,
+    {
         let target = Portable::new(f, &args).map_or_else(Target::Unsendable, Target::Call);
         Process::with_class("Process", target)
     }
@@ -389,7 +403,7 @@ impl Process {
         let launch = Launch::new(self.name.clone(), self.identity.clone(), self.daemon, portable);
         let started = match self.method {
             StartMethod::Spawn => start::spawn(&launch, &self.fds),
-            _ => start::forkserver(&launch, &self.fds, false).map(|s| (s.pid, Some(s))),
+            _ => start::forkserver::start(&launch, &self.fds, false).map(|s| (s.pid, Some(s))),
         };
         let (pid, served) = started.map_err(|e| {
             io::Error::new(
@@ -412,6 +426,7 @@ impl Process {
             parent: Pid::from_raw(current_pid()),
             exitcode: Mutex::new(None),
             sentinel: OnceLock::new(),
+            holder: OnceLock::new(),
             served,
         });
         // Only a weak reference: the table must not keep a child's record alive after
@@ -483,9 +498,11 @@ impl Process {
                 self.fds.clear(); // the child has its copies
                 // What the target captured now belongs to the child: the parent's
                 // copies are dropped, with `moving_to_child()` saying so, before the
-                // child may run.
+                // child may run. The gate opens even if one of those drops panics (the
+                // panic goes on to the caller, whose handle then ends the child).
+                let gate = OpenOnDrop(Some(ticket));
                 handover::hand_over(pid.as_raw(), || drop(target));
-                ticket.open();
+                drop(gate);
                 Ok(())
             }
         }
@@ -662,6 +679,18 @@ impl fmt::Debug for Process {
     }
 }
 
+/// Opens a child's gate when dropped: after the parent's copies of the target are
+/// dropped, or while a panic in one of those drops unwinds.
+struct OpenOnDrop(Option<handover::Ticket>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.0.take() {
+            ticket.open();
+        }
+    }
+}
+
 /// How long a handle dropped while its thread panics gives the child to end after
 /// SIGTERM, before SIGKILL.
 const GRACE: Duration = Duration::from_secs(1);
@@ -669,25 +698,36 @@ const GRACE: Duration = Duration::from_secs(1);
 impl Drop for Process {
     /// CPython's exit handler, for this one child: terminate a daemon, then wait.
     ///
-    /// While the thread is panicking, a non-daemon child is terminated too: the program
-    /// is failing, and the child may be waiting for something this thread held (a lock,
-    /// a channel end), so waiting for it could be for ever. It gets SIGTERM, then
-    /// SIGKILL after a second, and is reaped either way.
+    /// While the thread is panicking, or once the program has made a [`Failure`] (an
+    /// error `main` is about to return, through `?`), a non-daemon child is terminated
+    /// too: the program is failing, and the child may be waiting for something the
+    /// failing code held (a lock, a channel end), so waiting for it could be for ever.
+    /// It gets SIGTERM, then SIGKILL after a second, and is reaped either way.
+    ///
+    /// [`Failure`]: crate::Failure
     ///
     /// A handle that `start` moved into another child (its parent's copy, dropped while
     /// [`moving_to_child`] is `Some`) neither waits nor terminates: the process that
-    /// holds it now decides. This process still reaps the child when it ends (the next
-    /// time it starts, joins or drops a process, or calls [`active_children`]).
+    /// holds it now decides. This process still reaps the child once it has ended *and*
+    /// the child holding the handle has been reaped (the next time it starts, joins or
+    /// drops a process, or calls [`active_children`]): until then it stays a zombie, so
+    /// that its pid, through which the holder signals and polls it, cannot be given to
+    /// another process.
     fn drop(&mut self) {
         let Some(child) = self.child.take() else { return };
         if !child.is_ours() {
             return; // a copy inherited by a forked child: not ours to wait for
         }
-        if moving_to_child().is_some() {
+        if let Some(holder) = moving_to_child() {
+            let holder =
+                lock(&CHILDREN).iter().filter_map(Weak::upgrade).find(|c| c.pid.as_raw() == holder);
+            if let Some(holder) = holder {
+                let _ = child.holder.set(Arc::downgrade(&holder));
+            }
             lock(&HANDED_OVER).push(child);
             return;
         }
-        if self.daemon || std::thread::panicking() {
+        if self.daemon || std::thread::panicking() || crate::output::failing() {
             let _ = child.signal(Signal::SIGTERM);
             let ended = child.wait_end(Some(GRACE));
             if !matches!(ended, Ok(true)) {
@@ -758,7 +798,7 @@ pub fn active_children() -> Vec<ProcessInfo> {
     let alive: Vec<Arc<Child>> = children
         .iter()
         .filter_map(Weak::upgrade)
-        .filter(|c| matches!(c.reap(), Ok(None)))
+        .filter(|c| !c.held() && matches!(c.reap(), Ok(None)))
         .collect();
     *children = alive.iter().map(Arc::downgrade).collect();
     alive
@@ -787,6 +827,8 @@ struct Child {
     exitcode: Mutex<Option<i32>>,
     /// A pidfd, opened only if `sentinel` is asked for.
     sentinel: OnceLock<OwnedFd>,
+    /// The child the handle was moved into, if it was (see `held`).
+    holder: OnceLock<Weak<Child>>,
     /// A child of a fork server: its pidfd and the socket its exit code comes on.
     served: Option<Served>,
 }
@@ -822,6 +864,9 @@ impl Child {
     /// The exit code if the child has ended (reaping it the first time), else `None`.
     fn reap(&self) -> io::Result<Option<i32>> {
         self.check_ours()?;
+        if self.held() {
+            return Ok(None);
+        }
         let mut code = lock(&self.exitcode);
         if let (None, Some(served)) = (*code, &self.served) {
             *code = start::served_exit_code(&served.status)?;
@@ -873,6 +918,9 @@ impl Child {
         }
     }
 
+    /// Sends `signal`. By pid: in the parent the pid is this child's until it reaps it
+    /// (checked under the lock); in a process the handle was moved into, the parent does
+    /// not reap it while that process lives (see `held`), so the pid is still its own.
     fn signal(&self, signal: Signal) -> io::Result<()> {
         if let Some(served) = &self.served {
             // A pidfd names this process and no other, whoever reaps it.
@@ -883,12 +931,19 @@ impl Child {
                 other => other.map_err(io::Error::from),
             };
         }
-        // Not reaped yet (checked under the lock): the pid is still this child's.
         match self.with_pid(|pid| kill(pid, signal)) {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether the handle was moved into another child of this process that has not
+    /// been reaped yet: then this child stays unreaped too (a zombie once it exits), so
+    /// that its pid, which that process signals and polls, cannot go to another process.
+    fn held(&self) -> bool {
+        let holder = self.holder.get().and_then(Weak::upgrade);
+        holder.is_some_and(|holder| lock(&holder.exitcode).is_none())
     }
 }
 
@@ -996,7 +1051,11 @@ fn wait_until_single_threaded() -> io::Result<()> {
     loop {
         // One `stat`: procfs counts a process's threads in its task directory's links
         // (threads + 2).
-        let threads = rustix::fs::stat("/proc/self/task")?.st_nlink.saturating_sub(2);
+        let task = rustix::fs::stat("/proc/self/task").map_err(|e| {
+            let why = format!("cannot count this process's threads ({e}), and fork needs one");
+            start::proc_needed(io::Error::new(io::Error::from(e).kind(), why))
+        })?;
+        let threads = task.st_nlink.saturating_sub(2);
         if threads == 1 {
             return Ok(());
         }

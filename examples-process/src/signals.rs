@@ -10,6 +10,9 @@ thread_local! {
     /// The signal mask before the outermost `DeferTermination` of this thread, if any:
     /// a child forked meanwhile gets it back (see `restore_in_child`).
     static BEFORE: Cell<Option<SigSet>> = const { Cell::new(None) };
+    /// How many `DeferTermination`s of this thread are alive: the mask comes back when
+    /// the last one goes, whatever order they are dropped in.
+    static LIVE: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Holds back Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT while it lives, so that a
@@ -43,13 +46,24 @@ thread_local! {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct DeferTermination {
-    previous: SigSet,
-    outermost: bool,
     _this_thread: PhantomData<*const ()>,
 }
 
 impl DeferTermination {
     /// Starts holding the signals back, on the calling thread.
+    ///
+    /// Guards may be dropped in any order: the signals come back when the last one of
+    /// the thread goes.
+    ///
+    /// ```
+    /// use examples_process::DeferTermination;
+    ///
+    /// let first = DeferTermination::new()?;
+    /// let second = DeferTermination::new()?;
+    /// drop(first); // still held: `second` lives
+    /// drop(second); // let through again
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<DeferTermination> {
         let mut held = SigSet::empty();
         for signal in
@@ -59,33 +73,38 @@ impl DeferTermination {
         }
         let mut previous = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut previous))?;
-        let outermost = BEFORE.get().is_none();
-        if outermost {
+        if LIVE.get() == 0 {
             BEFORE.set(Some(previous));
         }
-        Ok(DeferTermination { previous, outermost, _this_thread: PhantomData })
+        LIVE.set(LIVE.get() + 1);
+        Ok(DeferTermination { _this_thread: PhantomData })
     }
 }
 
 impl Drop for DeferTermination {
     fn drop(&mut self) {
-        if self.outermost {
-            BEFORE.set(None);
-            // An output failure inside the stretch (see `exit_on_stdout_failure`)
-            // unwound to here; now the program ends.
-            crate::output::end_if_failed();
+        LIVE.set(LIVE.get().saturating_sub(1));
+        if LIVE.get() > 0 {
+            return;
         }
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.previous), None);
+        // An output failure inside the stretch (see `exit_on_stdout_failure`) unwound to
+        // here; now the program ends.
+        crate::output::end_if_failed();
+        if let Some(before) = BEFORE.take() {
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
+        }
     }
 }
 
 /// Whether this thread is inside a `DeferTermination` stretch.
 pub(crate) fn holding() -> bool {
-    BEFORE.get().is_some()
+    LIVE.get() > 0
 }
 
-/// In a forked child: the mask from before any `DeferTermination` of the forking thread.
+/// In a forked child: the mask from before any `DeferTermination` of the forking thread
+/// (the parent's guards are not the child's: it never drops them).
 pub(crate) fn restore_in_child() {
+    LIVE.set(0);
     if let Some(before) = BEFORE.take() {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
     }
