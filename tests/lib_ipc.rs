@@ -46,6 +46,9 @@ fn main() -> ExitCode {
         manager_lock_skips_a_waiter_that_died,
         manager_namespace_and_queue_across_processes,
         manager_rlock_semaphore_and_condition,
+        manager_releases_what_a_dead_client_held,
+        manager_notify_wakes_a_live_waiter_not_a_dead_one,
+        manager_client_killed_mid_send_costs_only_itself,
         process_lock_with_a_timeout,
         process_rlock_survives_a_dead_holder,
         process_condition_event_and_value,
@@ -487,6 +490,73 @@ fn manager_rlock_semaphore_and_condition() {
     join_ok(waiter);
     // (Waiting without the lock, CPython's RuntimeError, does not compile: `wait` is a
     // method of the guard that `acquire` returns.)
+}
+
+/// A client killed while it holds the manager's lock: the lock is released (before, it
+/// stayed taken for ever, as CPython's does).
+fn manager_releases_what_a_dead_client_held() {
+    let manager = Manager::start().unwrap();
+    let holding = Event::shared().unwrap();
+    let holder = spawn({
+        let (proxy, holding) = (manager.proxy(), holding.clone());
+        move || {
+            let _held = proxy.lock().unwrap();
+            holding.set();
+            sleep(Duration::from_secs(60)); // killed while holding it
+        }
+    });
+    assert!(holding.wait(Some(PATIENCE)));
+    holder.kill().unwrap();
+    assert_eq!(holder.join().unwrap(), -9);
+    let taker = spawn({
+        let proxy = manager.proxy();
+        move || drop(proxy.lock().unwrap())
+    });
+    assert_eq!(taker.join_timeout(PATIENCE).unwrap(), Some(0), "the lock stayed taken");
+}
+
+/// `notify(1)` with a dead waiter and a live one: the live one is woken, and the count
+/// says one (before, the dead waiter was counted and the live one slept on).
+fn manager_notify_wakes_a_live_waiter_not_a_dead_one() {
+    let manager = Manager::start().unwrap();
+    let condition = manager.proxy().condition().unwrap();
+    let waiter = |condition: examples_ipc::manager::ConditionProxy| {
+        spawn(move || {
+            let mut held = condition.acquire().unwrap();
+            held.wait().unwrap();
+        })
+    };
+    let doomed = waiter(condition.clone());
+    wait_until(|| condition.waiters().unwrap() == 1);
+    let live = waiter(condition.clone());
+    wait_until(|| condition.waiters().unwrap() == 2);
+    doomed.kill().unwrap();
+    assert_eq!(doomed.join().unwrap(), -9);
+    let woken = condition.acquire().unwrap().notify(1).unwrap();
+    assert_eq!(woken, 1);
+    assert_eq!(live.join_timeout(PATIENCE).unwrap(), Some(0), "the live waiter slept on");
+}
+
+/// A client killed half-way through sending a large value: the server goes on serving
+/// everyone else (before, it ended the server). The kill comes at several moments, so
+/// that some land in the middle of a send.
+fn manager_client_killed_mid_send_costs_only_itself() {
+    let manager = Manager::start().unwrap();
+    let ns = manager.proxy().namespace().unwrap();
+    for round in 0..10_u64 {
+        let sender = spawn({
+            let ns = ns.clone();
+            let big = "x".repeat(32 << 20); // a string travels as one block: the send is long
+            move || loop {
+                ns.set("big", &big).unwrap();
+            }
+        });
+        sleep(Duration::from_millis(20 + 15 * round));
+        sender.kill().unwrap();
+        assert_eq!(sender.join().unwrap(), -9);
+        ns.set("small", &round).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(ns.get::<u64>("small").unwrap(), Some(round));
+    }
 }
 
 fn process_lock_with_a_timeout() {

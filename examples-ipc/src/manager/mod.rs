@@ -6,11 +6,14 @@
 //! `manager.Namespace()` and the others do: any number of dicts and lists, namespaces,
 //! queues, `RLock`s, semaphores and conditions. Values are any serde type: the server
 //! keeps them serialised and never looks inside, and each proxy is typed, so a
-//! `DictProxy<i64, String>` only takes and gives those. A [`Proxy`] sends each call as
-//! a message over an `ipc-channel` channel, with a fresh reply channel attached, and
-//! waits for the answer. A request that cannot be answered yet (a lock that is taken,
-//! an empty queue, a condition waited on) is queued, not waited for, so the server keeps
-//! answering other clients meanwhile.
+//! `DictProxy<i64, String>` only takes and gives those. Each [`Proxy`] value has a
+//! connection of its own to the server (a socket pair it makes on first use and hands
+//! over through the manager's door), sends each call as a message and waits for the
+//! answer. A request that cannot be answered yet (a lock that is taken, an empty queue,
+//! a condition waited on) is queued, not waited for, so the server keeps answering
+//! other clients meanwhile; the server reads and writes every connection without
+//! blocking, so a client that stops, or talks nonsense, costs only itself (see the
+//! `server` module).
 //!
 //! | CPython                                  | here                                          |
 //! |------------------------------------------|-----------------------------------------------|
@@ -28,9 +31,15 @@
 //! | `c.notify()`, `c.notify_all()`           | `guard.notify(1)?`, `guard.notify_all()?`     |
 //! | `IndexError`, `KeyError`                 | an `InvalidInput` error; `None`               |
 //!
-//! Locks belong to a process: a client is named by its pid, so two threads of one
-//! process share its holds. A proxy cannot be stored inside another object (CPython
-//! allows nested proxies): the server keeps values as bytes, and a proxy is a channel.
+//! Locks belong to a proxy (its connection), as the kernel tells the server who made it:
+//! a lock taken through one proxy is released through it, and when its connection
+//! closes, or its process dies, whatever it held is released and its waits forgotten
+//! (CPython's manager keeps such a lock taken for ever). A clone of a proxy is another
+//! connection; in a forked child, a proxy makes a connection of its own on first use.
+//! A proxy's calls are made one at a time: give each thread its own clone. A proxy cannot
+//! be stored inside another object (CPython allows nested proxies): the server keeps
+//! values as bytes, and a proxy is a connection. The manager listens nowhere: the door is
+//! an unnamed socket pair, reachable only by the program's own processes.
 //!
 //! ```
 //! use examples_ipc::manager::Manager;
@@ -51,78 +60,24 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use examples_process::{Process, current_pid, moving_to_child};
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-/// Which server-side object a call is about. Object 0 is the manager's `Lock`.
-type Id = usize;
+use crate::connection::Connection;
 
-const LOCK: Id = 0;
+mod objects;
+mod protocol;
+mod server;
 
-/// A value as the server keeps it: serialised by the proxy, opaque to the server.
-type Bytes = Vec<u8>;
-
-#[derive(Serialize, Deserialize, Debug)]
-enum Kind {
-    Dict,
-    List(Vec<Bytes>),
-    Namespace,
-    Queue,
-    RLock,
-    Semaphore(u32),
-    Condition,
-}
-
-#[derive(Serialize, Deserialize, Debug)]
-enum Call {
-    New(Kind),
-    Acquire(Id),
-    Release(Id),
-    Waiters(Id),
-    Len(Id),
-    Items(Id),
-    DictSet(Id, Bytes, Bytes),
-    DictGet(Id, Bytes),
-    DictRemove(Id, Bytes),
-    ListAppend(Id, Vec<Bytes>),
-    ListSet(Id, i64, Bytes),
-    ListGet(Id, i64),
-    ListPop(Id, Option<i64>),
-    NsSet(Id, String, Bytes),
-    NsGet(Id, String),
-    Put(Id, Bytes),
-    Take(Id),
-    Wait(Id),
-    Notify(Id, usize),
-    Shutdown,
-}
-
-#[derive(Serialize, Deserialize, Debug)]
-enum Reply {
-    Done,
-    Count(usize),
-    Made(Id),
-    Value(Option<Bytes>),
-    Values(Vec<Bytes>),
-    Pairs(Vec<(Bytes, Bytes)>),
-    /// The call does not fit the object, an index is out of range, or the caller does
-    /// not hold the lock.
-    Refused(String),
-}
-
-#[derive(Serialize, Deserialize)]
-struct Request {
-    call: Call,
-    client: i32,
-    reply: IpcSender<Reply>,
-}
+use protocol::{Bytes, Call, Id, Kind, LOCK, Reply};
 
 /// The running server; dropping it shuts the server down (CPython: leaving
 /// `with Manager() as manager:`).
@@ -138,19 +93,39 @@ pub struct Manager {
 /// How long `shutdown` and `drop` wait for the server to end before killing it.
 const STOP_PATIENCE: Duration = Duration::from_secs(5);
 
-/// A handle to the manager's objects, for any process. Clone it for each child.
-#[derive(Clone)]
+/// A handle to the manager's objects, for any process. Clone it for each child and
+/// each thread: each clone is a connection of its own.
 pub struct Proxy {
-    requests: IpcSender<Request>,
+    /// The manager's door: a sequenced-packet socket on which a proxy hands the server
+    /// one end of its connection.
+    door: Arc<OwnedFd>,
+    /// This proxy's connection, and the process that made it (a fork's copy is not its).
+    connection: Mutex<Option<(i32, Connection)>>,
+}
+
+impl Clone for Proxy {
+    fn clone(&self) -> Proxy {
+        Proxy { door: Arc::clone(&self.door), connection: Mutex::new(None) }
+    }
 }
 
 impl Manager {
     /// Forks the server, which starts with the manager's lock only.
     pub fn start() -> io::Result<Manager> {
-        let (requests, incoming) = ipc::channel::<Request>()?;
-        let mut server = Process::new(move || serve(incoming)).with_name("SyncManager");
-        server.start()?; // the parent's copy of `incoming` is dropped: only the server reads
-        Ok(Manager { server, proxy: Proxy { requests } })
+        let (door, server_door) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let mut server = Process::new(move || {
+            server::close_all_but(&server_door); // the client's door end included
+            server::serve(server_door)
+        })
+        .with_name("SyncManager");
+        server.start()?; // the parent's copy of the server's end is dropped
+        let door = Arc::new(door);
+        Ok(Manager { server, proxy: Proxy { door, connection: Mutex::new(None) } })
     }
 
     /// A proxy to hand to a child.
@@ -259,7 +234,7 @@ impl Proxy {
 
     fn acquire(&self, id: Id) -> io::Result<Held<'_>> {
         self.call(Call::Acquire(id))?;
-        Ok(Held { proxy: self, id })
+        Ok(Held { proxy: self, id, _not_send: PhantomData })
     }
 
     fn waiters(&self, id: Id) -> io::Result<usize> {
@@ -275,28 +250,59 @@ impl Proxy {
 
     fn value<T: DeserializeOwned>(&self, call: Call) -> io::Result<Option<T>> {
         match self.call(call)? {
-            Reply::Value(bytes) => bytes.as_deref().map(decode).transpose(),
+            Reply::Value(bytes) => bytes.map(|b| decode(&b)).transpose(),
             other => Err(unexpected(other)),
         }
     }
 
+    /// Sends `call` on this proxy's connection (made on first use in this process) and
+    /// waits for the answer.
     fn call(&self, call: Call) -> io::Result<Reply> {
         let gone =
             |e| io::Error::new(io::ErrorKind::BrokenPipe, format!("the manager is gone: {e}"));
-        let (reply, answer) = ipc::channel()?;
-        self.requests.send(Request { call, client: current_pid(), reply }).map_err(gone)?;
-        // If the server ends before answering, the reply channel is closed: an error.
-        match answer.recv().map_err(gone)? {
-            Reply::Refused(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
-            reply => Ok(reply),
+        let mut connection = lock(&self.connection);
+        let me = current_pid();
+        if connection.as_ref().is_none_or(|(pid, _)| *pid != me) {
+            *connection = None; // a copy made by fork is the parent's: closed here
+            *connection = Some((me, self.connect().map_err(gone)?));
         }
+        let (_, conn) = connection.as_ref().expect("made above");
+        let answer = conn.send(&call).and_then(|()| conn.recv::<Reply>());
+        match answer {
+            Ok(Reply::Refused(why)) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                *connection = None; // broken: the next call starts afresh
+                Err(gone(e))
+            }
+        }
+    }
+
+    /// A new connection to the server: a socket pair, one end handed over on the door.
+    fn connect(&self) -> io::Result<Connection> {
+        let (mine, theirs) = crate::connection::pipe()?;
+        let theirs = OwnedFd::from(theirs);
+        let fd = rustix::fd::AsFd::as_fd(&theirs);
+        examples_process::reduction::send_fds(&*self.door, b"S", &[fd])?;
+        debug_assert!(theirs.as_raw_fd() >= 0);
+        Ok(mine)
     }
 }
 
-/// Holds a manager lock, `RLock` or semaphore permit; dropping it releases it.
+/// Holds a manager lock, `RLock` or semaphore permit; dropping it releases it. Not
+/// `Send`: the hold belongs to the proxy's connection, used from this process.
+///
+/// ```compile_fail,E0277
+/// let manager = examples_ipc::manager::Manager::start()?;
+/// let proxy: &'static _ = Box::leak(Box::new(manager.proxy()));
+/// let held = proxy.lock()?;
+/// let child = examples_process::Process::new(move || drop(held));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Held<'a> {
     proxy: &'a Proxy,
     id: Id,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for Held<'_> {
@@ -525,301 +531,21 @@ impl ConditionGuard<'_> {
 }
 
 fn encode<T: Serialize>(value: &T) -> io::Result<Bytes> {
-    postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    let bytes =
+        postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(Bytes::from(bytes))
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// A client waiting for an answer: its pid and where to send the answer.
-type Waiter = (i32, IpcSender<Reply>);
-
-/// A lock on the server: who holds it, how often (for an `RLock`), who waits.
-#[derive(Default)]
-struct Lock {
-    holder: Option<(i32, usize)>,
-    reentrant: bool,
-    waiting: VecDeque<Waiter>,
-}
-
-impl Lock {
-    /// Takes the lock for `client` if it can: `Some(reply)` to send now, else `None`
-    /// (the request waits in line).
-    fn acquire(
-        &mut self,
-        client: i32,
-        reply: IpcSender<Reply>,
-    ) -> Option<(IpcSender<Reply>, Reply)> {
-        match &mut self.holder {
-            None => self.holder = Some((client, 1)),
-            Some((holder, count)) if self.reentrant && *holder == client => *count += 1,
-            Some(_) => {
-                self.waiting.push_back((client, reply));
-                return None;
-            }
-        }
-        Some((reply, Reply::Done))
-    }
-
-    /// Releases one hold of `client`'s; a lock let go goes to the next waiter.
-    fn release(&mut self, client: i32) -> Reply {
-        match &mut self.holder {
-            Some((holder, count)) if *holder == client => {
-                *count -= 1;
-                if *count == 0 {
-                    self.holder = None;
-                    self.pass_on();
-                }
-                Reply::Done
-            }
-            _ => Reply::Refused("release of a lock this process does not hold".into()),
-        }
-    }
-
-    /// Gives the free lock to the first waiter that is still there: a waiter that died
-    /// (its reply channel is closed) cannot take it, and if it were given the lock,
-    /// nobody could ever take it again.
-    fn pass_on(&mut self) {
-        while let Some((next, reply)) = self.waiting.pop_front() {
-            if reply.send(Reply::Done).is_ok() {
-                self.holder = Some((next, 1));
-                return;
-            }
-        }
-    }
-}
-
-/// One object the server made on request.
-enum Object {
-    /// Pairs in insertion order, as a Python dict keeps them.
-    Dict(Vec<(Bytes, Bytes)>),
-    List(Vec<Bytes>),
-    Namespace(BTreeMap<String, Bytes>),
-    Queue {
-        items: VecDeque<Bytes>,
-        getters: VecDeque<Waiter>,
-    },
-    Lock(Lock),
-    Semaphore {
-        permits: u32,
-        waiting: VecDeque<Waiter>,
-    },
-    Condition {
-        lock: Lock,
-        notified_later: VecDeque<Waiter>,
-    },
-}
-
-/// The server loop: one request at a time; requests that must wait are queued.
-fn serve(incoming: IpcReceiver<Request>) {
-    let mut objects: Vec<Object> = vec![Object::Lock(Lock::default())]; // LOCK
-    // Every sender gone (or a broken channel) also ends the server.
-    while let Ok(Request { call, client, reply }) = incoming.recv() {
-        let answer = match call {
-            Call::New(kind) => {
-                objects.push(match kind {
-                    Kind::Dict => Object::Dict(Vec::new()),
-                    Kind::List(items) => Object::List(items),
-                    Kind::Namespace => Object::Namespace(BTreeMap::new()),
-                    Kind::Queue => {
-                        Object::Queue { items: VecDeque::new(), getters: VecDeque::new() }
-                    }
-                    Kind::RLock => Object::Lock(Lock { reentrant: true, ..Lock::default() }),
-                    Kind::Semaphore(permits) => {
-                        Object::Semaphore { permits, waiting: VecDeque::new() }
-                    }
-                    Kind::Condition => {
-                        Object::Condition { lock: Lock::default(), notified_later: VecDeque::new() }
-                    }
-                });
-                Some((reply, Reply::Made(objects.len() - 1)))
-            }
-            Call::Shutdown => {
-                let _ = reply.send(Reply::Done);
-                break;
-            }
-            call => object_call(&mut objects, call, client, reply),
-        };
-        if let Some((reply, answer)) = answer {
-            let _ = reply.send(answer); // a client that has gone away is not our problem
-        } // else: answered later
-    }
-}
-
-/// Python's index: from the start, or from the end if negative; `None` out of range.
-fn python_index(index: i64, len: usize) -> Option<usize> {
-    let index = if index < 0 { index + len as i64 } else { index };
-    usize::try_from(index).ok().filter(|&i| i < len)
-}
-
-fn out_of_range() -> Reply {
-    Reply::Refused("list index out of range".into())
-}
-
-/// A call on one of the objects: `Some((where, answer))` to answer now, `None` if the
-/// request waits (for a lock, a permit, an item, a notification).
-fn object_call(
-    objects: &mut [Object],
-    call: Call,
-    client: i32,
-    reply: IpcSender<Reply>,
-) -> Option<(IpcSender<Reply>, Reply)> {
-    let id = match &call {
-        Call::Acquire(id)
-        | Call::Release(id)
-        | Call::Waiters(id)
-        | Call::Len(id)
-        | Call::Items(id)
-        | Call::DictSet(id, ..)
-        | Call::DictGet(id, _)
-        | Call::DictRemove(id, _)
-        | Call::ListAppend(id, _)
-        | Call::ListSet(id, ..)
-        | Call::ListGet(id, _)
-        | Call::ListPop(id, _)
-        | Call::NsSet(id, ..)
-        | Call::NsGet(id, _)
-        | Call::Put(id, _)
-        | Call::Take(id)
-        | Call::Wait(id)
-        | Call::Notify(id, _) => *id,
-        Call::New(_) | Call::Shutdown => {
-            return Some((reply, Reply::Refused("not an object call".into())));
-        }
-    };
-    let Some(object) = objects.get_mut(id) else {
-        return Some((reply, Reply::Refused(format!("no object {id}"))));
-    };
-    let answer = match (object, call) {
-        (Object::Dict(pairs), Call::DictSet(_, key, value)) => {
-            match pairs.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, old)) => Reply::Value(Some(std::mem::replace(old, value))),
-                None => {
-                    pairs.push((key, value));
-                    Reply::Value(None)
-                }
-            }
-        }
-        (Object::Dict(pairs), Call::DictGet(_, key)) => {
-            Reply::Value(pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
-        }
-        (Object::Dict(pairs), Call::DictRemove(_, key)) => {
-            let at = pairs.iter().position(|(k, _)| *k == key);
-            Reply::Value(at.map(|i| pairs.remove(i).1))
-        }
-        (Object::Dict(pairs), Call::Len(_)) => Reply::Count(pairs.len()),
-        (Object::Dict(pairs), Call::Items(_)) => Reply::Pairs(pairs.clone()),
-        (Object::List(items), Call::ListAppend(_, more)) => {
-            items.extend(more);
-            Reply::Done
-        }
-        (Object::List(items), Call::ListSet(_, index, value)) => {
-            match python_index(index, items.len()) {
-                Some(i) => {
-                    items[i] = value;
-                    Reply::Done
-                }
-                None => out_of_range(),
-            }
-        }
-        (Object::List(items), Call::ListGet(_, index)) => match python_index(index, items.len()) {
-            Some(i) => Reply::Value(Some(items[i].clone())),
-            None => out_of_range(),
-        },
-        (Object::List(items), Call::ListPop(_, index)) => {
-            match python_index(index.unwrap_or(-1), items.len()) {
-                Some(i) => Reply::Value(Some(items.remove(i))),
-                None if items.is_empty() => Reply::Refused("pop from empty list".into()),
-                None => out_of_range(),
-            }
-        }
-        (Object::List(items), Call::Len(_)) => Reply::Count(items.len()),
-        (Object::List(items), Call::Items(_)) => Reply::Values(items.clone()),
-        (Object::Lock(lock) | Object::Condition { lock, .. }, Call::Acquire(_)) => {
-            return lock.acquire(client, reply);
-        }
-        (Object::Lock(lock) | Object::Condition { lock, .. }, Call::Release(_)) => {
-            lock.release(client)
-        }
-        (Object::Lock(lock), Call::Waiters(_)) => Reply::Count(lock.waiting.len()),
-        (Object::Condition { lock, notified_later }, Call::Waiters(_)) => {
-            Reply::Count(lock.waiting.len() + notified_later.len())
-        }
-        (Object::Namespace(attributes), Call::NsSet(_, name, value)) => {
-            attributes.insert(name, value);
-            Reply::Done
-        }
-        (Object::Namespace(attributes), Call::NsGet(_, name)) => {
-            Reply::Value(attributes.get(&name).cloned())
-        }
-        (Object::Queue { items, getters }, Call::Put(_, value)) => {
-            items.push_back(value);
-            // The first getter still there takes it (a getter that died is skipped).
-            while let Some(item) = items.pop_front() {
-                let Some((_, getter)) = getters.pop_front() else {
-                    items.push_front(item); // nobody waits: it stays queued
-                    break;
-                };
-                if getter.send(Reply::Value(Some(item.clone()))).is_err() {
-                    items.push_front(item);
-                }
-            }
-            Reply::Done
-        }
-        (Object::Queue { items, getters }, Call::Take(_)) => match items.pop_front() {
-            Some(item) => Reply::Value(Some(item)),
-            None => {
-                getters.push_back((client, reply));
-                return None;
-            }
-        },
-        (Object::Queue { items, .. }, Call::Len(_)) => Reply::Count(items.len()),
-        (Object::Semaphore { permits, waiting }, Call::Acquire(_)) => {
-            if *permits == 0 {
-                waiting.push_back((client, reply));
-                return None;
-            }
-            *permits -= 1;
-            Reply::Done
-        }
-        (Object::Semaphore { permits, waiting }, Call::Release(_)) => {
-            *permits += 1;
-            while *permits > 0 {
-                let Some((_, next)) = waiting.pop_front() else { break };
-                if next.send(Reply::Done).is_ok() {
-                    *permits -= 1;
-                }
-            }
-            Reply::Done
-        }
-        (Object::Semaphore { waiting, .. }, Call::Waiters(_)) => Reply::Count(waiting.len()),
-        (Object::Condition { lock, notified_later }, Call::Wait(_)) => {
-            if !matches!(lock.holder, Some((holder, _)) if holder == client) {
-                Reply::Refused("cannot wait on un-acquired lock".into())
-            } else {
-                // Let go of the lock; the answer comes once notified and holding it again.
-                lock.holder = None;
-                lock.pass_on();
-                notified_later.push_back((client, reply));
-                return None;
-            }
-        }
-        (Object::Condition { lock, notified_later }, Call::Notify(_, n)) => {
-            if !matches!(lock.holder, Some((holder, _)) if holder == client) {
-                Reply::Refused("cannot notify on un-acquired lock".into())
-            } else {
-                // The notified line up for the lock; their `wait` returns when they get it.
-                let woken = n.min(notified_later.len());
-                lock.waiting.extend(notified_later.drain(..woken));
-                Reply::Count(woken)
-            }
-        }
-        _ => Reply::Refused(format!("object {id} has no such call")),
-    };
-    Some((reply, answer))
-}
-
 fn unexpected(reply: Reply) -> io::Error {
     io::Error::other(format!("unexpected reply from the manager: {reply:?}"))
+}
+
+/// Locks a proxy's connection, ignoring poisoning: a panic while it was held left at
+/// worst a call half made, which the next call finds broken and starts afresh.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
