@@ -257,3 +257,53 @@ fn registry_packages_are_read_from_a_lock() {
     fs::write(&lock, text).unwrap();
     assert_eq!(registry_packages(&lock).unwrap(), ["getopts v0.2.21"]);
 }
+
+/// A function of a shared library, named as a process's target: in a build that links
+/// the standard library dynamically (`-C prefer-dynamic`), `std::thread::sleep` lives in
+/// `libstd-*.so`, not in the executable. The spawned child must call it, not jump to a
+/// meaningless address (before, a code offset from the executable was sent, and the
+/// child died of SIGSEGV).
+#[test]
+fn a_target_from_a_shared_library_crosses_exec() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("copy-out");
+    let crates = TempDir::new("prefer-dynamic");
+    let dir = crates.0.join("dynamic_std");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"dynamic_std\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [dependencies]\nexamples-process = {{ path = {:?} }}\n",
+        repo.join("examples-process")
+    );
+    fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let program = "use std::time::Duration;\n\
+        use examples_process::{Process, StartMethod, main_guard};\n\
+        fn main() {\n\
+            main_guard();\n\
+            for method in [StartMethod::Spawn, StartMethod::Forkserver, StartMethod::Fork] {\n\
+                let mut child = Process::call(std::thread::sleep, Duration::from_millis(1))\n\
+                    .with_start_method(method);\n\
+                child.start().expect(\"start\");\n\
+                assert_eq!(child.join().expect(\"join\"), 0, \"{method}\");\n\
+            }\n\
+        }\n";
+    fs::write(dir.join("src/main.rs"), program).unwrap();
+    // The flag goes to the program's own link only: the dependencies are the ones the
+    // copy-out test builds, in the same target directory.
+    run(cargo(&repo, &target, &dir).args(["rustc", "--quiet", "--", "-C", "prefer-dynamic"]))
+        .unwrap_or_else(|e| panic!("the build failed: {e}"));
+    let libdir = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--print", "target-libdir"])
+        .output()
+        .unwrap();
+    let libdir = String::from_utf8(libdir.stdout).unwrap();
+    let bin = target.join("debug/dynamic_std");
+    let out = Command::new(&bin).env("LD_LIBRARY_PATH", libdir.trim()).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let linked = Command::new("ldd").arg(&bin).env("LD_LIBRARY_PATH", libdir.trim()).output();
+    if let Ok(linked) = linked {
+        let linked = String::from_utf8_lossy(&linked.stdout);
+        assert!(linked.contains("libstd-"), "std is not linked dynamically:\n{linked}");
+    }
+}
