@@ -159,7 +159,7 @@ fn daemon_terminate_answers_help_and_rejects_bad_arguments() {
 fn file_share() {
     let out = run(env!("CARGO_BIN_EXE_file_share"), &[]);
     out.assert_success();
-    let path = out.line("main: file=").trim_start_matches("main: file=");
+    out.line("main: the children write to an unnamed file in ");
     // Two children appended three lines each; the parent read all six, counted in the
     // children's own copies of `counter` (1, 2, 3 and 10, 20, 30).
     let read: Vec<_> =
@@ -173,7 +173,31 @@ fn file_share() {
         read.iter().map(|l| field(l, "pid").unwrap()).collect();
     assert_eq!(writers.len(), 2);
     assert_eq!(out.count("main: counter=0 here; the children counted in their own copies"), 1);
-    assert!(!std::path::Path::new(path).exists(), "{path} was left behind");
+}
+
+/// The shared file never has a name another program could plant a link at, open or
+/// read (before, it was `$TMPDIR/file_share-<pid>.txt`, opened with create-or-append,
+/// world-readable while it existed). Watched while the program runs, several times.
+#[test]
+fn file_share_never_names_its_file() {
+    for _ in 0..5 {
+        let run = harness::Running::start(env!("CARGO_BIN_EXE_file_share"), &[]);
+        let tmp = run.tmp_dir().to_path_buf();
+        let watcher = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while seen.is_empty() {
+                match std::fs::read_dir(&tmp) {
+                    Ok(dir) => seen.extend(dir.flatten().map(|e| e.file_name())),
+                    Err(_) => break, // the run is over: its TMPDIR was removed
+                }
+            }
+            seen
+        });
+        let out = run.finish(harness::TIMEOUT);
+        out.assert_success();
+        let seen = watcher.join().unwrap();
+        assert!(seen.is_empty(), "a name appeared in its TMPDIR: {seen:?}");
+    }
 }
 
 #[test]
@@ -268,4 +292,27 @@ fn a_bad_timeline_path_is_a_usage_error() {
         &["daemon", "--timeline", "/no/such/dir/t.svg"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", out.show());
+}
+
+/// `--timeline FILE` never writes through a link planted beside FILE (before, it wrote
+/// `FILE.<pid>.tmp`, following a link there, and so overwrote whatever it pointed to).
+#[test]
+fn a_timeline_never_writes_through_a_planted_link() {
+    let dir = std::env::temp_dir().join(format!("planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private.txt");
+    std::fs::write(&private, "private").unwrap();
+    let target = dir.join("out.svg");
+    let target_text = target.to_string_lossy().into_owned();
+    let run =
+        harness::Running::start(env!("CARGO_BIN_EXE_multitask"), &["--timeline", &target_text]);
+    // The name it would have used, planted while it runs (it writes at its end).
+    std::os::unix::fs::symlink(&private, dir.join(format!("out.svg.{}.tmp", run.pid()))).unwrap();
+    let out = run.finish(harness::TIMEOUT);
+    let svg = std::fs::read_to_string(&target);
+    let kept = std::fs::read_to_string(&private);
+    let _ = std::fs::remove_dir_all(&dir);
+    out.assert_success();
+    assert_eq!(kept.unwrap(), "private", "written through the planted link");
+    assert!(svg.unwrap().starts_with("<svg"), "the timeline itself was written");
 }

@@ -282,16 +282,31 @@ pub fn take_flag(args: &mut Vec<OsString>) -> Result<Option<PathBuf>, String> {
     Ok(Some(path))
 }
 
+/// Writes `bytes` to a new file beside `path`, then renames it over `path`: a reader
+/// sees the old file or the new one, never half of one. The new file's name cannot be
+/// guessed (a random number from the operating system's keys) and it is created
+/// exclusively, so a name planted in a shared directory (a link to someone's file) is
+/// never written through.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    let temporary = path.with_file_name(name);
-    let written =
-        std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    use std::hash::{BuildHasher, RandomState};
+    use std::io::Write;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    for attempt in 0..16_u32 {
+        let random = RandomState::new().hash_one((attempt, std::time::SystemTime::now()));
+        let temporary = path.with_file_name(format!(".{name}.{random:016x}.tmp"));
+        let mut file = match std::fs::File::options().write(true).create_new(true).open(&temporary)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        let written = file.write_all(bytes).and_then(|()| std::fs::rename(&temporary, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        return written;
     }
-    written
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name beside it"))
 }
 
 /// Claims the next entry and fills it in as an open span starting at `start`.

@@ -117,6 +117,7 @@ impl Inner {
     /// next one round, on a tie: with one task at a time, as `apply` gives, each worker
     /// gets its turn, as CPython's do), while they have room (see `IN_FLIGHT`).
     pub(crate) fn dispatch(&mut self) -> io::Result<()> {
+        self.replace_idle_dead()?;
         let n = self.workers.len();
         // First choose, then send each worker its share in one write.
         let mut shares: Vec<Vec<u64>> = vec![Vec::new(); n];
@@ -160,6 +161,22 @@ impl Inner {
                     let error = io::Error::new(e.kind(), e.to_string());
                     self.record(task.id, Err(PoolError::Io(error)));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the idle workers that have died (killed from outside while they waited),
+    /// before a task is given to one of them, where it would fail without having run.
+    fn replace_idle_dead(&mut self) -> io::Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        for i in 0..self.workers.len() {
+            let worker = &self.workers[i];
+            if worker.running.is_empty() && !worker.process.is_alive() {
+                let _ = self.workers[i].process.join(); // reaped already; its code is kept
+                self.replace(i)?;
             }
         }
         Ok(())
@@ -225,8 +242,14 @@ impl Inner {
                     let why = format!("it answered task {} while running {expected:?}", done.id);
                     return self.finish_dead(i, Some(why));
                 }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return self.finish_dead(i, None); // it died
+                // It died: end-of-file, or a reset if it left tasks unread.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    return self.finish_dead(i, None);
                 }
                 Err(e) => return self.finish_dead(i, Some(format!("it sent {e}"))),
             }

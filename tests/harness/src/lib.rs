@@ -319,6 +319,11 @@ impl Running {
         self.group.as_raw()
     }
 
+    /// The run's private `TMPDIR`, to watch what it puts there while it runs.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Waits (at most [`TIMEOUT`]) for a line of standard output that contains `part`
     /// and returns it. Fails the test if the output ends first.
     #[track_caller]
