@@ -12,15 +12,17 @@ fn pipe() {
     let out = run(env!("CARGO_BIN_EXE_pipe"), &[]);
     out.assert_success();
     // The child's 11 reached the parent, and the parent's 44 reached the child.
-    assert!(out.position("parent: received 11") < out.position("child: from parent: 44"));
-    assert_eq!(out.count("parent: recv after the child closed its end: end-of-file=true"), 1);
-    assert_eq!(out.count("parent: poll(0.1) on a quiet pipe returned false"), 1);
-    assert_eq!(out.count("parent: one-way pipe gave [0, 1, 2] then UnexpectedEof"), 1);
-    // Raw bytes at an offset, and a file passed through the pipe and written by the child.
-    assert_eq!(
-        out.count(r#"parent: the file the child got through the pipe says: child wrote "hello""#),
-        1
-    );
+    assert!(out.position("11") < out.position("from parent: 44"));
+    assert_eq!(out.lines().len(), 3, "{}", out.show());
+    assert_eq!(out.count("after the child closed its end, recv() gives end-of-file"), 1);
+}
+
+/// The pipe example needs no temporary directory (before, it named a log file there,
+/// and when it could not make it, the program waited for ever on its child).
+#[test]
+fn pipe_needs_no_temporary_directory() {
+    let out = harness::run_with_env(env!("CARGO_BIN_EXE_pipe"), &[], &[("TMPDIR", "/no/such/dir")]);
+    out.assert_success();
 }
 
 #[test]

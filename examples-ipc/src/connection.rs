@@ -16,6 +16,31 @@
 //! | `reduction.send_handle` / `recv_handle`  | `send_fd(&file)?` / `recv_fd()?`            |
 //! | `EOFError`, `BufferTooShort`             | `ErrorKind::UnexpectedEof`, [`BufferTooShort`] |
 //!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::time::Duration;
+//! use examples_ipc::connection;
+//!
+//! // poll(timeout): whether a message is there, without taking it.
+//! let (a, b) = connection::pipe()?;
+//! assert!(!b.poll(Duration::from_millis(100))?); // nothing sent: false after 0.1 s
+//! a.send(&"hi")?;
+//! assert!(b.poll(Duration::ZERO)?);
+//! assert_eq!(b.recv::<String>()?, "hi");
+//! drop(a); // conn.close(): the other end sees end-of-file (CPython: EOFError)
+//! assert_eq!(b.recv::<String>().unwrap_err().kind(), ErrorKind::UnexpectedEof);
+//!
+//! // Pipe(duplex=False): a reader and a writer.
+//! let (mut reader, mut writer) = connection::one_way()?;
+//! for i in 0..3_u32 {
+//!     writer.send(&i)?;
+//! }
+//! drop(writer);
+//! let got: Vec<u32> = std::iter::from_fn(|| reader.recv().ok()).collect();
+//! assert_eq!(got, [0, 1, 2]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! End-of-file comes when every copy of the other end is closed, and `fork` copies
 //! them all: a child forked after `pipe()` holds the parent's end too (unreachable, in
 //! its copy of the parent's memory), so it never sees end-of-file from the parent. The
@@ -224,19 +249,19 @@ impl Connection {
     ///     writeln!(&file, "written by the child").expect("write");
     /// });
     /// child.start()?;
-    /// let mut file = tempfile()?;
+    /// // A file with no name (`O_TMPFILE`): nobody else can open it.
+    /// use std::os::unix::fs::OpenOptionsExt;
+    /// let mut file = std::fs::File::options()
+    ///     .read(true)
+    ///     .write(true)
+    ///     .custom_flags(nix::libc::O_TMPFILE)
+    ///     .open(std::env::temp_dir())?;
     /// here.send_fd(&file)?;
     /// child.join()?;
     /// let mut text = String::new();
     /// file.rewind()?;
     /// file.read_to_string(&mut text)?;
     /// assert_eq!(text, "written by the child\n");
-    /// # fn tempfile() -> std::io::Result<std::fs::File> {
-    /// #     let path = std::env::temp_dir().join(format!("send_fd-{}", std::process::id()));
-    /// #     let file = std::fs::File::options().create(true).truncate(true).read(true).write(true).open(&path)?;
-    /// #     std::fs::remove_file(&path)?;
-    /// #     Ok(file)
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_fd(&self, fd: impl AsFd) -> io::Result<()> {

@@ -43,6 +43,8 @@ pub struct Setup {
     pub(crate) dev_full: bool,
     pub(crate) cgroup: Option<Cgroup>,
     pub(crate) non_utf8_argument: bool,
+    /// Environment variables set for the run, after the harness's own (`TMPDIR`).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -59,6 +61,7 @@ impl Setup {
         if self.non_utf8_argument {
             command.arg(std::ffi::OsStr::from_bytes(b"\xff"));
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.dev_full {
             let full = File::options().write(true).open("/dev/full").expect("/dev/full");
             command.stdout(Stdio::from(full));

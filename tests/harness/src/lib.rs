@@ -90,6 +90,15 @@ pub fn run_with_non_utf8_argument(bin: &str) -> Output {
     Running::spawn_with(bin, &[], Share::Shared { _guard: guard }, &setup).finish(TIMEOUT)
 }
 
+/// Runs `bin` with `args` and these environment variables set (after the harness's
+/// own, so `TMPDIR` may be changed too).
+pub fn run_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let guard = RUNS.read().unwrap_or_else(PoisonError::into_inner);
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let setup = Setup { env, ..Setup::default() };
+    Running::spawn_with(bin, args, Share::Shared { _guard: guard }, &setup).finish(TIMEOUT)
+}
+
 /// Checks the command line of a binary that takes arguments: `--help` and `-h` print
 /// its usage and exit 0; each of `bad`, and an argument that is not UTF-8, is a
 /// one-line usage error with exit code 2 (see [`Output::assert_usage_error`]).
