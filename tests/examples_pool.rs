@@ -445,7 +445,7 @@ fn cluster() {
         );
         if processes > 1 {
             let started = out.line("cluster: starting");
-            assert_eq!(started.matches("127.0.0.1:").count(), processes, "{started}");
+            assert!(started.ends_with("processes, connected by socket pairs"), "{started}");
         }
     }
 }
@@ -459,13 +459,19 @@ fn cluster_rejects_bad_input() {
     let short_hosts = dir.join("short-hosts.txt");
     std::fs::write(&short_hosts, "127.0.0.1:4000\n").unwrap();
     let (bad, short) = (bad_hosts.to_str().unwrap(), short_hosts.to_str().unwrap());
-    let cases: [(&[&str], &str); 10] = [
+    let open_secret = dir.join("secret-anyone-can-read");
+    std::fs::write(&open_secret, "a secret that others can read").unwrap();
+    let open = open_secret.to_str().unwrap();
+    let cases: [(&[&str], &str); 13] = [
         (&["-n", "2", "-p", "0", "-h", bad], "\"not an address\" is not HOST:PORT"),
         (&["-n", "2", "-p", "0", "-h", short], "1 address(es) for 2 process(es)"),
         (&["--peers", "127.0.0.1:4000,127.0.0.1:4001", "-p", "2"], "-p 2: out of range"),
         (&["-n", "2", "-h", "/no/such/hosts"], "-h /no/such/hosts"),
         (&["--local", "0"], "--local: a count from 1"),
         (&["--local", "2", "-p", "1"], "--local chooses the processes"),
+        (&["--peers", "127.0.0.1:4000,127.0.0.1:4001", "-p", "1"], "need a secret"),
+        (&["--peers", "127.0.0.1:4000,127.0.0.1:4001", "--secret-file", open], "only you can read"),
+        (&["--sockets", "3,-", "-p", "1"], "--sockets comes from --local alone"),
         (&["-w", "0"], "-w: a count from 1"),
         (&["--n", "0"], "N must be a whole number"),
         (&["--connect-timeout", "never"], "--connect-timeout"),
@@ -486,19 +492,171 @@ fn cluster_rejects_bad_input() {
 /// Process 0 of two, whose peer never comes: an error within the timeout, not a wait.
 #[test]
 fn cluster_gives_up_on_an_unreachable_peer() {
-    let ports: Vec<String> = (0..2)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect();
-    let peers = ports.join(",");
-    let args = ["--peers", &peers, "-p", "0", "--connect-timeout", "1"];
+    let (peers, secret) = (free_ports(2).join(","), Secret::new("unreachable"));
+    let args = ["--peers", &peers, "-p", "0", "--connect-timeout", "1", "--secret-file", &secret.0];
     let out =
         harness::run_with_timeout(env!("CARGO_BIN_EXE_cluster"), &args, Duration::from_secs(20));
     out.assert_code(1);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
     assert!(out.stderr.contains("not connected to every peer within 1 s"), "{}", out.show());
+}
+
+/// Addresses on 127.0.0.1 that were free a moment ago.
+fn free_ports(k: usize) -> Vec<String> {
+    let listeners: Vec<_> =
+        (0..k).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
+}
+
+/// A secret in a file only its owner can read, removed when dropped.
+struct Secret(String);
+
+impl Secret {
+    fn new(name: &str) -> Secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = std::env::temp_dir().join(format!("cluster-{name}-{}", std::process::id()));
+        let mut file =
+            std::fs::File::options().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, b"sixteen bytes or more of secret").unwrap();
+        Secret(path.to_string_lossy().into_owned())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Two processes across "machines" (on loopback) with a secret, while strangers connect
+/// to process 0: one says nothing, one claims to be process 0, one does not know the
+/// secret, one runs another `--n`; with this test running as root, one more runs as
+/// another user (`nobody`), who cannot read the secret. Each is dropped with a line, and
+/// the two real processes still give the exact sum (before, a silent stranger stopped
+/// the run, one claiming index 0 crashed process 0, and one with another `--n` made it
+/// print a wrong sum).
+#[test]
+fn cluster_peers_prove_they_know_the_secret() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let ports = free_ports(2);
+    let peers = ports.join(",");
+    let (secret, wrong) = (Secret::new("right"), Secret::new("wrong"));
+    std::fs::write(&wrong.0, "another secret of sixteen bytes").unwrap();
+    let bin = env!("CARGO_BIN_EXE_cluster");
+    let zero =
+        harness::Running::start(bin, &["--peers", &peers, "-p", "0", "--secret-file", &secret.0]);
+    let hello = |index: u64, n: u64| {
+        let mut bytes = b"cluster1".to_vec();
+        for word in [index, 2, n, 1] {
+            bytes.extend(word.to_be_bytes());
+        }
+        bytes.extend([7; 32]);
+        bytes
+    };
+    let mut strangers = Vec::new();
+    let connect = || loop {
+        if let Ok(stream) = TcpStream::connect(&ports[0]) {
+            return stream;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    strangers.push(connect()); // silent
+    let mut claims_zero = connect();
+    claims_zero.write_all(&hello(0, 30_000_000)).unwrap();
+    strangers.push(claims_zero);
+    let mut other_n = connect();
+    other_n.write_all(&hello(1, 1_000)).unwrap();
+    strangers.push(other_n);
+    let wrong_secret = harness::Running::start(
+        bin,
+        &["--peers", &peers, "-p", "1", "--secret-file", &wrong.0, "--connect-timeout", "1"],
+    );
+    let nobody = another_user_tries(&secret.0, &ports[0]);
+    let one =
+        harness::Running::start(bin, &["--peers", &peers, "-p", "1", "--secret-file", &secret.0]);
+    let (zero, one) = (zero.finish(harness::TIMEOUT), one.finish(harness::TIMEOUT));
+    zero.assert_success();
+    one.assert_success();
+    assert_eq!(zero.count(CLUSTER_SUM), 1, "{}", zero.show());
+    for why in ["it says it is process 0", "it runs with -n 2 --n 1000", "dropped"] {
+        assert!(zero.stderr.contains(why), "{why}: {}", zero.show());
+    }
+    let wrong_secret = wrong_secret.finish(harness::TIMEOUT);
+    wrong_secret.assert_code(1);
+    assert!(wrong_secret.stderr.contains("does not know the secret"), "{}", wrong_secret.show());
+    if let Some(nobody) = nobody {
+        let out = nobody.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("cannot read the secret"), "{said}");
+    }
+    drop(strangers);
+}
+
+/// With this test running as root: as user `nobody`, tries to read the secret, then
+/// connects to `address` and sends garbage. `None` (and a note) when not root.
+fn another_user_tries(secret: &str, address: &str) -> Option<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    if rustix::process::geteuid().as_raw() != 0 {
+        harness::skipped("the other-user check", "it needs root, to run as `nobody`");
+        return None;
+    }
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let script = format!(
+        "cat {secret} 2>/dev/null && echo 'read the secret' || echo 'cannot read the secret'; \
+         exec 3<>/dev/tcp/{host}/{port} && printf 'garbage from another user' >&3; sleep 1"
+    );
+    let child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(child)
+}
+
+/// With `--local`, no TCP port of the run listens: the processes are connected by socket
+/// pairs the launcher made (before, every process listened on a port of 127.0.0.1 that
+/// any local user could connect to, named in every command line).
+#[test]
+fn cluster_local_listens_on_no_port() {
+    let mut run = harness::Running::start(
+        env!("CARGO_BIN_EXE_cluster"),
+        &["--local", "2", "--n", "4000000000"],
+    );
+    run.wait_for_line("cluster: starting 2 processes");
+    let members = run.wait_for_processes(3);
+    std::thread::sleep(Duration::from_millis(500)); // connected and computing by now
+    let listening = listening_inodes();
+    for member in &members {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", member.pid)).unwrap();
+        for fd in fds.flatten() {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+                assert!(!listening.iter().any(|l| l == inode), "{} listens: {target}", member.pid);
+            }
+        }
+    }
+    run.signal(Signal::SIGTERM);
+    run.wait_gone(Duration::from_secs(10));
+}
+
+/// The inodes of every listening TCP socket on the machine.
+fn listening_inodes() -> Vec<String> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(3) == Some(&"0A") {
+                inodes.extend(fields.get(9).map(|i| i.to_string()));
+            }
+        }
+    }
+    inodes
 }
 
 /// A process killed in the middle of the computation: the others are ended, with one

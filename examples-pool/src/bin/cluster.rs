@@ -12,39 +12,50 @@
 //! | `@ray.remote def part(lo, hi)`, one per CPU | a timely worker per thread (`-w W`), each summing its share |
 //! | `sum(ray.get(parts))`                       | the partial sums exchanged to worker 0    |
 //!
-//! Run on one machine, as two processes of two workers each (each started by this
-//! program, tied to its life, on free ports of 127.0.0.1):
+//! Run on one machine, as two processes of two workers each, started by this program,
+//! tied to its life, and connected by socket pairs it makes before starting them (no
+//! port is opened, so no other user can join or disturb them):
 //!
 //! `cargo run --release -p examples-pool --bin cluster -- --local 2 -w 2`
 //!
 //! On two machines, the same file `hosts.txt` on both, one `HOST:PORT` line per process
 //! (line 1 for process 0, line 2 for process 1; each port must be open to the other
-//! machine), then one command on each:
+//! machine), the same secret on both in a file only you can read, then one command on
+//! each:
 //!
 //! ```text
-//! machine-a$ cluster -w 2 -n 2 -p 0 -h hosts.txt
-//! machine-b$ cluster -w 2 -n 2 -p 1 -h hosts.txt
+//! machine-a$ head -c 32 /dev/urandom | base64 > secret && chmod 600 secret
+//! machine-a$ cluster -w 2 -n 2 -p 0 -h hosts.txt --secret-file secret
+//! machine-b$ cluster -w 2 -n 2 -p 1 -h hosts.txt --secret-file secret
 //! ```
 //!
+//! Every connection proves, both ways, that the peer knows the secret (an HMAC-SHA-256
+//! challenge with fresh random numbers, as CPython's `multiprocessing.connection` does
+//! with its authkey) before timely reads a byte of it; a peer that cannot, or stays
+//! silent, is dropped with one line and the process keeps waiting for the right one.
+//! The secret never goes on the command line (`/proc/PID/cmdline` is readable by every
+//! user): `--secret-file` refuses a file that others can read, or it comes on standard
+//! input with `--secret-stdin`. This proves who a peer is; it does not encrypt: across a
+//! network you do not trust, run it through a tunnel (SSH, WireGuard).
+//!
 //! `--peers HOST:PORT,HOST:PORT` names the processes on the command line instead of a
-//! host file (what `--local` gives the processes it starts).
+//! host file.
 //!
 //! Output: from process 0 only, the sum of (i·i) mod 1 000 000 007 for i below N (30 000
-//! 000 by default, `--n N` to change it) and how long it took; timely's own lines
-//! ("awaiting connections", "error connecting ... retrying") while the processes find
-//! each other. The sum is always 14993334113544338 for the default N, whatever the
-//! count of processes and workers; the time varies.
+//! 000 by default, `--n N` to change it) and how long it took. The sum is always
+//! 14993334113544338 for the default N, whatever the count of processes and workers;
+//! the time varies.
 //!
-//! When something fails: a malformed host file, a process index out of range or any
-//! other bad argument is one line and exit code 2; a peer that cannot be reached within
-//! `--connect-timeout` seconds (10 by default), or that dies mid-run, ends every
-//! process with one line and exit code 1 (with `--local`, the launcher kills the rest).
+//! When something fails: a malformed host file, a process index out of range, a secret
+//! others can read or any other bad argument is one line and exit code 2; a peer that
+//! does not connect and prove itself within `--connect-timeout` seconds (10 by default),
+//! or that dies mid-run, ends every process with one line and exit code 1 (with
+//! `--local`, the launcher kills the rest).
 //!
 //! Where it differs from `multiprocessing`: workers share nothing but what the dataflow
 //! sends, serialised, over sockets even between processes of one machine; starting
-//! means connecting every pair of processes (up to a second of retries here). For one
-//! machine, `gil_compare`'s processes are simpler and start faster; the gain is that
-//! the same program runs on many machines.
+//! means connecting every pair of processes. For one machine, `gil_compare`'s processes
+//! are simpler; the gain is that the same program runs on many machines.
 //!
 //! In your own program: timely-dataflow as here, or differential-dataflow above it; for
 //! one machine, rayon.
@@ -54,28 +65,39 @@
 //! ```sh
 //! cargo add examples-process --path $REPO/examples-process
 //! cargo add timely@0.32 --no-default-features
+//! cargo add hmac@0.12
+//! cargo add sha2@0.10 --no-default-features
+//! cargo add rustix@1.1 --features rand
 //! ```
 
 use std::cell::Cell;
-use std::io::{self, Read};
-use std::net::TcpListener;
-use std::os::unix::process::ExitStatusExt;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
 use examples_process::{die_with_parent, panic_message};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use timely::WorkerConfig;
+use timely::communication::allocator::ProcessBuilder;
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::allocator::zero_copy::stream::Stream;
+use timely::communication::{AllocatorBuilder, Hooks};
 use timely::dataflow::InputHandle;
 use timely::dataflow::operators::{Exchange, Input, Inspect};
-use timely::{CommunicationConfig, Config, WorkerConfig};
 
-const USAGE: &str = "usage: cluster [--n N] [--connect-timeout SECONDS] \
-                     [--local K | -n PROCESSES -p INDEX (-h HOSTFILE | --peers A,B,..)] \
-                     [-w THREADS]";
+const USAGE: &str = "usage: cluster [--n N] [-w THREADS] [--connect-timeout SECONDS] \
+                     [--local K | -n PROCESSES -p INDEX (-h HOSTFILE | --peers A,B,..) \
+                     (--secret-file FILE | --secret-stdin)]";
 const DEFAULT_N: u64 = 30_000_000;
 /// Above this, i·i no longer fits in a u64.
 const MAX_N: u64 = 4_000_000_000;
@@ -88,9 +110,19 @@ struct Options {
     connect_timeout: Duration,
     /// `--local K`: start K processes of this program.
     local: Option<usize>,
-    /// This process's index and every process's address (one process: empty).
+    /// This process's index, and how it reaches the others.
     process: usize,
-    addresses: Vec<String>,
+    peers: Peers,
+}
+
+/// How this process reaches the others.
+enum Peers {
+    /// It is alone.
+    None,
+    /// Sockets already connected, one per other process (`--sockets`, from `--local`).
+    Given(Vec<Option<RawFd>>),
+    /// Addresses to listen on and connect to, and the secret every peer must prove.
+    Network { addresses: Vec<String>, secret: Vec<u8> },
 }
 
 fn main() -> ExitCode {
@@ -121,60 +153,75 @@ fn main() -> ExitCode {
     }
 }
 
-/// One process's part: its workers sum their shares; worker 0 gets every partial sum.
+/// This process's part, after connecting to its peers.
 fn run(options: &Options) -> Result<(), String> {
-    let (n, process, processes) = (options.n, options.process, options.addresses.len().max(1));
-    let communication = if options.addresses.is_empty() {
-        CommunicationConfig::Process(options.threads)
-    } else {
-        CommunicationConfig::Cluster {
-            threads: options.threads,
-            process,
-            addresses: options.addresses.clone(),
-            report: false,
-            zerocopy: false,
-        }
-    };
-    let config = Config { communication, worker: WorkerConfig::default() };
-
-    // A failure never turns into a wait: timely retries an unreachable peer for ever,
-    // and a peer that dies mid-run panics a thread of ours. Either ends the process.
-    let connected = Arc::new(AtomicBool::new(false));
-    end_on_any_panic(process);
-    watch_connection(&connected, options.connect_timeout, process, &options.addresses);
-
+    end_on_any_panic(options.process);
     let started = Instant::now();
-    let flag = Arc::clone(&connected);
-    let guards = timely::execute(config, move |worker| {
-        flag.store(true, Ordering::SeqCst);
-        let connecting = started.elapsed(); // every peer is connected by now
-        let (index, peers) = (worker.index() as u64, worker.peers() as u64);
-        let received = Rc::new(Cell::new((0_u64, 0_u64))); // (sum, partial sums seen)
-        let seen = Rc::clone(&received);
-        let mut input = InputHandle::new();
-        worker.dataflow::<u64, _, _>(|scope| {
-            scope
-                .input_from(&mut input)
-                .container::<Vec<u64>>()
-                .exchange(|_| 0) // every partial sum to worker 0
-                .inspect(move |partial| {
-                    let (sum, count) = seen.get();
-                    seen.set((sum + partial, count + 1));
-                });
-        });
-        let (lo, hi) = (n * index / peers, n * (index + 1) / peers);
-        input.send(kernel(lo, hi));
-        drop(input); // no more input: the dataflow can finish
-        while worker.step() {}
-        (index == 0).then(|| (received.get(), peers, connecting))
-    })?;
+    match &options.peers {
+        Peers::None => compute(options, Vec::<Option<UnixStream>>::new(), started),
+        Peers::Given(fds) => {
+            let sockets =
+                fds.iter().map(|fd| fd.map(given_socket).transpose()).collect::<Result<_, _>>()?;
+            compute(options, sockets, started)
+        }
+        Peers::Network { addresses, secret } => {
+            let sockets = connect(options, addresses, secret)?;
+            compute(options, sockets, started)
+        }
+    }
+}
+
+/// One process's part: its workers sum their shares; worker 0 gets every partial sum.
+/// `sockets` has one connected socket per other process (`None` at this one's place),
+/// or nothing when it runs alone.
+fn compute<S: Stream + 'static>(
+    options: &Options,
+    sockets: Vec<Option<S>>,
+    started: Instant,
+) -> Result<(), String> {
+    let (n, threads) = (options.n, options.threads);
+    let processes = sockets.len().max(1);
+    let hooks = Hooks::default();
+    let local =
+        ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) =
+        if sockets.is_empty() {
+            (local.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(()))
+        } else {
+            let (builders, guard) =
+                initialize_networking_from_sockets(local, sockets, options.process, threads, hooks)
+                    .map_err(|e| format!("cannot start timely's network threads: {e}"))?;
+            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
+        };
+    let connecting = started.elapsed(); // every peer is connected by now
+    let guards =
+        timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
+            let (index, peers) = (worker.index() as u64, worker.peers() as u64);
+            let received = Rc::new(Cell::new((0_u64, 0_u64))); // (sum, partial sums seen)
+            let seen = Rc::clone(&received);
+            let mut input = InputHandle::new();
+            worker.dataflow::<u64, _, _>(|scope| {
+                scope
+                    .input_from(&mut input)
+                    .container::<Vec<u64>>()
+                    .exchange(|_| 0) // every partial sum to worker 0
+                    .inspect(move |partial| {
+                        let (sum, count) = seen.get();
+                        seen.set((sum + partial, count + 1));
+                    });
+            });
+            let (lo, hi) = (n * index / peers, n * (index + 1) / peers);
+            input.send(kernel(lo, hi));
+            drop(input); // no more input: the dataflow can finish
+            while worker.step() {}
+            (index == 0).then(|| (received.get(), peers))
+        })?;
     for result in guards.join() {
-        if let Some(((sum, count), peers, connecting)) = result? {
+        if let Some(((sum, count), peers)) = result? {
             assert_eq!(count, peers, "worker 0 received one partial sum from every worker");
             println!("sum of (i*i) mod 1000000007 for i in 0..{n} = {sum}");
             println!(
-                "{processes} process(es) x {} worker(s): {:.3} s, of which {:.3} s connecting",
-                options.threads,
+                "{processes} process(es) x {threads} worker(s): {:.3} s, of which {:.3} s connecting",
                 started.elapsed().as_secs_f64(),
                 connecting.as_secs_f64()
             );
@@ -188,20 +235,297 @@ fn kernel(lo: u64, hi: u64) -> u64 {
     (lo..hi).map(|i| (i * i) % 1_000_000_007).sum()
 }
 
-/// `--local K`: K processes of this program on free ports of 127.0.0.1, each killed if
-/// this one dies. Their standard error comes here: if one fails, the others are ended
-/// and one line says what failed.
+/// A socket that `--local` handed over (inherited, at descriptor `fd`).
+fn given_socket(fd: RawFd) -> Result<UnixStream, String> {
+    // SAFETY: `fcntl(F_GETFD)` only asks about the descriptor.
+    if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
+        return Err(format!("--sockets: descriptor {fd} is not open"));
+    }
+    // SAFETY: open (checked above), handed to this process by its launcher for it to
+    // own, and named once on the command line.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    match rustix::net::sockopt::socket_type(&fd) {
+        Ok(rustix::net::SocketType::STREAM) => Ok(UnixStream::from(fd)),
+        _ => Err(format!("--sockets: descriptor {} is not a stream socket", fd.as_raw_fd())),
+    }
+}
+
+// ---- across machines: connect, and prove to each other that we know the secret ----
+
+/// The first bytes of every handshake, and what a proof is made over besides.
+const MAGIC: &[u8; 8] = b"cluster1";
+
+/// How long a peer has to say who it is and prove it.
+const HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// Connects to every other process: to the lower-numbered ones, and listens for the
+/// higher ones (as timely does), each connection proven both ways before it counts. A
+/// peer that cannot prove itself is dropped with one line; the others are waited for
+/// until the deadline.
+fn connect(
+    options: &Options,
+    addresses: &[String],
+    secret: &[u8],
+) -> Result<Vec<Option<TcpStream>>, String> {
+    let (me, count) = (options.process, addresses.len());
+    let deadline = Instant::now() + options.connect_timeout;
+    // Only a process that higher-numbered ones connect to listens.
+    let listener = if me + 1 < count {
+        let listener = TcpListener::bind(&addresses[me])
+            .map_err(|e| format!("process {me}: cannot listen on {}: {e}", addresses[me]))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Some(listener)
+    } else {
+        None
+    };
+    let params = Params { processes: count as u64, n: options.n, threads: options.threads as u64 };
+    let (proven, arrived) = mpsc::channel::<(usize, TcpStream)>();
+    for (peer, address) in addresses.iter().enumerate().take(me) {
+        let (proven, address, secret) = (proven.clone(), address.clone(), secret.to_vec());
+        thread::spawn(move || {
+            while Instant::now() < deadline {
+                let Ok(stream) = TcpStream::connect(&address) else {
+                    sleep(Duration::from_millis(20)); // not listening yet: soon again
+                    continue;
+                };
+                match handshake(stream, me, Some(peer), count, &secret, params) {
+                    Ok(pair) => return drop(proven.send(pair)),
+                    Err(why) => eprintln!("cluster: process {me}: dropped {address}: {why}"),
+                }
+                sleep(Duration::from_millis(250));
+            }
+        });
+    }
+    let mut sockets: Vec<Option<TcpStream>> = (0..count).map(|_| None).collect();
+    let mut missing = count - 1;
+    while missing > 0 {
+        if Instant::now() >= deadline {
+            let waiting: Vec<&str> = (0..count)
+                .filter(|&p| p != me && sockets[p].is_none())
+                .map(|p| addresses[p].as_str())
+                .collect();
+            return Err(format!(
+                "process {me}: not connected to every peer within {} s (still waiting for {})",
+                options.connect_timeout.as_secs_f64(),
+                waiting.join(", ")
+            ));
+        }
+        while let Some(Ok((stream, from))) = listener.as_ref().map(TcpListener::accept) {
+            let (proven, secret) = (proven.clone(), secret.to_vec());
+            thread::spawn(move || match handshake(stream, me, None, count, &secret, params) {
+                Ok(pair) => drop(proven.send(pair)),
+                Err(why) => {
+                    eprintln!("cluster: process {me}: dropped a connection from {from}: {why}")
+                }
+            });
+        }
+        while let Ok((peer, stream)) = arrived.recv_timeout(Duration::from_millis(5)) {
+            if sockets[peer].is_some() {
+                eprintln!("cluster: process {me}: dropped a second connection as process {peer}");
+                continue;
+            }
+            sockets[peer] = Some(stream);
+            missing -= 1;
+        }
+    }
+    Ok(sockets)
+}
+
+/// What every process of a run must agree on, sent and proven in the handshake: a peer
+/// started with another `--n` is refused rather than mixed into the sum.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Params {
+    processes: u64,
+    n: u64,
+    threads: u64,
+}
+
+/// A hello: the magic, the sender's index, the parameters, a fresh random number.
+const HELLO: usize = 8 + 8 + 24 + 32;
+
+/// Says who we are and proves that we know the secret, and checks the same of the peer,
+/// as the side that connected (`expected` is the process we dialled) or the side that
+/// accepted (`expected` is `None`: any higher-numbered process). Nothing of timely's
+/// goes over the connection before both proofs are checked.
+fn handshake(
+    mut stream: TcpStream,
+    me: usize,
+    expected: Option<usize>,
+    count: usize,
+    secret: &[u8],
+    params: Params,
+) -> Result<(usize, TcpStream), String> {
+    let io = |e: io::Error| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            "it said nothing in time".to_string()
+        }
+        io::ErrorKind::UnexpectedEof => "it hung up (it refused our proof?)".to_string(),
+        _ => e.to_string(),
+    };
+    stream.set_read_timeout(Some(HANDSHAKE)).map_err(io)?;
+    stream.set_write_timeout(Some(HANDSHAKE)).map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    let mut nonce = [0_u8; 32];
+    rustix::rand::getrandom(&mut nonce, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| e.to_string())?;
+    let mine = hello(me, params, &nonce);
+    let mut theirs = [0_u8; HELLO];
+    let peer = if let Some(peer) = expected {
+        stream.write_all(&mine).map_err(io)?;
+        stream.read_exact(&mut theirs).map_err(io)?;
+        check_hello(&theirs, peer..=peer, params)?;
+        let mut tag = [0_u8; 32];
+        stream.read_exact(&mut tag).map_err(io)?;
+        proof(secret, b"acceptor", &theirs, &mine)
+            .verify_slice(&tag)
+            .map_err(|_| "it does not know the secret".to_string())?;
+        let tag = proof(secret, b"connector", &theirs, &mine).finalize().into_bytes();
+        stream.write_all(&tag).map_err(io)?;
+        peer
+    } else {
+        stream.read_exact(&mut theirs).map_err(io)?;
+        let peer = check_hello(&theirs, me + 1..=count - 1, params)?;
+        let tag = proof(secret, b"acceptor", &mine, &theirs).finalize().into_bytes();
+        stream.write_all(&mine).and_then(|()| stream.write_all(&tag)).map_err(io)?;
+        let mut tag = [0_u8; 32];
+        stream.read_exact(&mut tag).map_err(io)?;
+        proof(secret, b"connector", &mine, &theirs)
+            .verify_slice(&tag)
+            .map_err(|_| "it does not know the secret".to_string())?;
+        peer
+    };
+    stream.set_read_timeout(None).map_err(io)?;
+    stream.set_write_timeout(None).map_err(io)?;
+    Ok((peer, stream))
+}
+
+fn hello(me: usize, params: Params, nonce: &[u8; 32]) -> [u8; HELLO] {
+    let mut hello = [0_u8; HELLO];
+    hello[..8].copy_from_slice(MAGIC);
+    for (k, value) in
+        [me as u64, params.processes, params.n, params.threads].into_iter().enumerate()
+    {
+        hello[8 + 8 * k..16 + 8 * k].copy_from_slice(&value.to_be_bytes());
+    }
+    hello[40..].copy_from_slice(nonce);
+    hello
+}
+
+/// Checks a peer's hello: ours, from a process in `allowed`, with our parameters.
+/// Returns its index.
+fn check_hello(
+    hello: &[u8; HELLO],
+    allowed: std::ops::RangeInclusive<usize>,
+    params: Params,
+) -> Result<usize, String> {
+    let word =
+        |k: usize| u64::from_be_bytes(hello[8 + 8 * k..16 + 8 * k].try_into().expect("8 bytes"));
+    if &hello[..8] != MAGIC {
+        return Err("it does not speak this program's handshake".into());
+    }
+    let index = usize::try_from(word(0)).ok().filter(|i| allowed.contains(i));
+    let index =
+        index.ok_or_else(|| format!("it says it is process {}, not one expected here", word(0)))?;
+    let theirs = Params { processes: word(1), n: word(2), threads: word(3) };
+    if theirs != params {
+        return Err(format!(
+            "it runs with -n {} --n {} -w {}, this process with -n {} --n {} -w {}",
+            theirs.processes, theirs.n, theirs.threads, params.processes, params.n, params.threads
+        ));
+    }
+    Ok(index)
+}
+
+/// HMAC-SHA-256 with the secret, over a label (who proves) and both hellos (both
+/// random numbers, both indexes, the parameters).
+fn proof(
+    secret: &[u8],
+    label: &[u8],
+    acceptor: &[u8; HELLO],
+    connector: &[u8; HELLO],
+) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(label);
+    mac.update(acceptor);
+    mac.update(connector);
+    mac
+}
+
+/// The secret, from a file only its owner can read or from standard input.
+fn read_secret(source: &SecretSource) -> Result<Vec<u8>, String> {
+    let mut text = Vec::new();
+    match source {
+        SecretSource::File(path) => {
+            let meta = std::fs::metadata(path).map_err(|e| format!("--secret-file {path}: {e}"))?;
+            // SAFETY: `geteuid` has no preconditions.
+            let me = unsafe { nix::libc::geteuid() };
+            if !meta.is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+                return Err(format!(
+                    "--secret-file {path}: must be a file of yours that only you can read (chmod 600)"
+                ));
+            }
+            let file =
+                std::fs::File::open(path).map_err(|e| format!("--secret-file {path}: {e}"))?;
+            file.take(4096).read_to_end(&mut text).map_err(|e| e.to_string())?;
+        }
+        SecretSource::Stdin => {
+            io::stdin()
+                .take(4096)
+                .read_to_end(&mut text)
+                .map_err(|e| format!("--secret-stdin: {e}"))?;
+        }
+    }
+    while text.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        text.pop();
+    }
+    if text.len() < 16 {
+        return Err("the secret must be at least 16 bytes".into());
+    }
+    Ok(text)
+}
+
+enum SecretSource {
+    File(String),
+    Stdin,
+}
+
+/// `--local K`: K processes of this program, each killed if this one dies, connected by
+/// socket pairs made here before they start (no port, so nobody else can reach them).
+/// Their standard error comes here: if one fails, the others are ended and one line says
+/// what failed.
 fn launch(k: usize, options: &Options) -> Result<(), String> {
-    let addresses = free_ports(k).map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    println!("cluster: starting {k} processes on {}", addresses.join(", "));
+    // ends[i][j]: process i's end of its connection to process j.
+    let mut ends: Vec<Vec<Option<OwnedFd>>> =
+        (0..k).map(|_| (0..k).map(|_| None).collect()).collect();
+    for (i, j) in (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j))) {
+        let (a, b) = UnixStream::pair().map_err(|e| format!("cannot make a socket pair: {e}"))?;
+        (ends[i][j], ends[j][i]) = (Some(a.into()), Some(b.into()));
+    }
+    println!("cluster: starting {k} processes, connected by socket pairs");
     let mut children = Vec::new();
-    for process in 0..k {
+    for (process, mine) in ends.iter().enumerate() {
+        let fds: Vec<RawFd> = mine.iter().flatten().map(AsRawFd::as_raw_fd).collect();
+        let list: Vec<String> = mine
+            .iter()
+            .map(|fd| fd.as_ref().map_or("-".into(), |fd| fd.as_raw_fd().to_string()))
+            .collect();
         let mut command = Command::new(&exe);
         command.args(["--n", &options.n.to_string(), "-w", &options.threads.to_string()]);
-        command.args(["--connect-timeout", &options.connect_timeout.as_secs_f64().to_string()]);
-        command.args(["--peers", &addresses.join(","), "-p", &process.to_string()]);
-        command.stderr(Stdio::piped());
+        command.args(["--sockets", &list.join(",")]);
+        command.stdin(Stdio::null()).stderr(Stdio::piped());
+        // SAFETY: runs in the forked child before `exec`: `fcntl` on descriptors this
+        // process owns (its own ends stay open across `exec`; the others close).
+        unsafe {
+            command.pre_exec(move || {
+                for &fd in &fds {
+                    if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            })
+        };
         match die_with_parent(&mut command).and_then(Command::spawn) {
             Ok(child) => children.push(Member::new(process, child)),
             Err(e) => {
@@ -210,6 +534,7 @@ fn launch(k: usize, options: &Options) -> Result<(), String> {
             }
         }
     }
+    drop(ends); // the processes have theirs: a process that dies closes its ends
     // Wait for all. After the first failure, give the others a moment to fail too (a
     // process killed by a signal is the cause; a peer that lost its connection to it
     // only follows), then end them and report every failure in one line.
@@ -298,14 +623,6 @@ impl Member {
     }
 }
 
-/// K addresses on 127.0.0.1 that were free a moment ago (the kernel chose them).
-fn free_ports(k: usize) -> io::Result<Vec<String>> {
-    // All bound at once, so that no two are the same; released for the children.
-    let listeners =
-        (0..k).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<io::Result<Vec<_>>>()?;
-    listeners.iter().map(|l| Ok(l.local_addr()?.to_string())).collect()
-}
-
 /// Ends the process, with one line, when any thread panics: a worker whose peer died,
 /// a network thread that lost its connection.
 fn end_on_any_panic(process: usize) {
@@ -320,34 +637,6 @@ fn end_on_any_panic(process: usize) {
     }));
 }
 
-/// Ends the process, with one line, if its peers are not all connected in `timeout`.
-fn watch_connection(
-    connected: &Arc<AtomicBool>,
-    timeout: Duration,
-    process: usize,
-    peers: &[String],
-) {
-    if peers.is_empty() {
-        return;
-    }
-    let connected = Arc::clone(connected);
-    let peers = peers.join(", ");
-    thread::spawn(move || {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if connected.load(Ordering::SeqCst) {
-                return;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "cluster: process {process}: not connected to every peer within {} s ({peers})",
-            timeout.as_secs_f64()
-        );
-        std::process::exit(1);
-    });
-}
-
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         n: DEFAULT_N,
@@ -355,9 +644,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         connect_timeout: Duration::from_secs(10),
         local: None,
         process: 0,
-        addresses: Vec::new(),
+        peers: Peers::None,
     };
     let (mut processes, mut process, mut hostfile, mut peers) = (None, None, None, None);
+    let (mut secret, mut sockets) = (None, None);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -381,7 +671,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 process = Some(v.parse::<usize>().map_err(|_| format!("-p: not an index: {v:?}"))?);
             }
             "-h" | "--hostfile" => hostfile = Some(value()?.clone()),
-            "--peers" => peers = Some(value()?.clone()), // what --local gives its processes
+            "--peers" => peers = Some(value()?.clone()),
+            "--secret-file" => secret = Some(SecretSource::File(value()?.clone())),
+            "--secret-stdin" => secret = Some(SecretSource::Stdin),
+            "--sockets" => sockets = Some(value()?.clone()), // what --local gives its processes
             "--connect-timeout" => {
                 let v = value()?;
                 let seconds = v.parse::<f64>().ok().filter(|s| (0.1..=3600.0).contains(s));
@@ -392,13 +685,29 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
+    let network = processes.is_some() || process.is_some() || hostfile.is_some() || peers.is_some();
     if options.local.is_some() {
-        if processes.is_some() || process.is_some() || hostfile.is_some() || peers.is_some() {
-            return Err("--local chooses the processes and their addresses itself".into());
+        if network || sockets.is_some() || secret.is_some() {
+            return Err("--local chooses the processes and connects them itself".into());
         }
         return Ok(options);
     }
-    options.addresses = match (hostfile, peers) {
+    if let Some(list) = sockets {
+        if network || secret.is_some() {
+            return Err("--sockets comes from --local alone".into());
+        }
+        let fds = list
+            .split(',')
+            .map(|fd| match fd {
+                "-" => Ok(None),
+                fd => fd.parse::<RawFd>().map(Some).map_err(|_| format!("--sockets: {fd:?}")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        options.process = fds.iter().position(Option::is_none).ok_or("--sockets: no \"-\"")?;
+        options.peers = Peers::Given(fds);
+        return Ok(options);
+    }
+    let addresses = match (hostfile, peers) {
         (Some(_), Some(_)) => return Err("-h and --peers name the processes twice".into()),
         (Some(file), None) => read_hostfile(&file, processes.unwrap_or(1))?,
         (None, Some(list)) => list.split(',').map(str::to_owned).collect(),
@@ -408,24 +717,28 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     };
     if let Some(n) = processes
-        && n != options.addresses.len()
+        && n != addresses.len()
     {
-        return Err(format!("-n {n} but {} addresses", options.addresses.len()));
+        return Err(format!("-n {n} but {} addresses", addresses.len()));
     }
-    for address in &options.addresses {
+    for address in &addresses {
         check_address(address)?;
     }
     options.process = process.unwrap_or(0);
-    if options.process >= options.addresses.len() {
+    if options.process >= addresses.len() {
         return Err(format!(
             "-p {}: out of range for {} process(es) (0 to {})",
             options.process,
-            options.addresses.len(),
-            options.addresses.len() - 1
+            addresses.len(),
+            addresses.len() - 1
         ));
     }
-    if options.addresses.len() == 1 {
-        options.addresses.clear(); // one process: no network
+    if addresses.len() > 1 {
+        let source = secret.ok_or(
+            "processes that connect over the network need a secret: --secret-file FILE \
+             (readable by you alone) or --secret-stdin",
+        )?;
+        options.peers = Peers::Network { addresses, secret: read_secret(&source)? };
     }
     Ok(options)
 }
