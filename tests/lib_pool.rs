@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         imap_gives_the_results_before_a_failing_input,
         a_callback_may_submit_more_work,
         a_worker_that_talks_nonsense_is_killed_and_its_task_fails,
+        random_bytes_from_a_worker_never_hang_the_pool,
     ])
 }
 
@@ -480,4 +481,54 @@ fn a_worker_that_talks_nonsense_is_killed_and_its_task_fails() {
     check(pool.apply(babble, ()), started);
     let started = Instant::now();
     check(pool.apply(answer_another_task, ()), started);
+}
+
+/// Random bytes, from a seed (xorshift), written to every socket of the worker.
+fn babble_seeded(seed: u64) -> u64 {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut bytes = Vec::new();
+    for _ in 0..(next() % 4 + 1) {
+        let len = match next() % 3 {
+            0 => next() as u32,        // anything, huge included
+            _ => (next() % 40) as u32, // short: a body that may or may not come whole
+        };
+        bytes.extend(len.to_be_bytes());
+        bytes.extend((0..next() % 48).map(|_| next() as u8));
+    }
+    write_to_sockets(&bytes);
+    sleep(Duration::from_secs(60)); // still alive: the pool must not wait for it
+    0
+}
+
+/// Seeds from `FUZZ_SEEDS` (`FUZZ_SEEDS=1000`: seeds 1 to 1000), else a fixed few.
+fn fuzz_seeds() -> Vec<u64> {
+    match std::env::var("FUZZ_SEEDS").ok().and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) => (1..=n).collect(),
+        None => (1..=24).collect(),
+    }
+}
+
+/// Whatever a worker writes back, the pool answers within the caller's deadline (an
+/// error, or `Timeout` while a live worker has sent half an answer) and goes on; it never
+/// panics and never waits inside a read.
+fn random_bytes_from_a_worker_never_hang_the_pool() {
+    for seed in fuzz_seeds() {
+        let pool = Pool::new(1).unwrap();
+        let started = Instant::now();
+        let pending = pool.apply_async(babble_seeded, seed).unwrap();
+        match pending.get_timeout(Duration::from_millis(300)) {
+            Err(PoolError::BadWorker(_) | PoolError::Timeout) => {}
+            other => panic!("seed {seed}: {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "seed {seed}: waited");
+        drop(pending);
+        drop(pool); // ends a babbler still at it, at once
+    }
+    assert_eq!(Pool::new(1).unwrap().apply(square, 3).unwrap(), 9);
 }

@@ -534,6 +534,56 @@ mod tests {
         ring.send(b"b", 1, Some(Instant::now())).unwrap();
     }
 
+    /// Random corruption of the ring's shared memory (its positions, its headers, its
+    /// bytes), after some messages: every call gives a message, `None` at its deadline,
+    /// or an error; none panics (in a debug build too), none allocates more than the
+    /// longest message, none waits past its deadline (and a frame's worth of checks).
+    #[test]
+    fn random_corruption_gives_errors_not_panics() {
+        let seeds: Vec<u64> = match std::env::var("FUZZ_SEEDS").ok().and_then(|n| n.parse().ok()) {
+            Some(n) => (1..=n).collect(),
+            None => (1..=60).collect(),
+        };
+        for seed in seeds {
+            let mut x: u64 = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let ring = ByteRing::new().unwrap();
+            for k in 0..(next() % 5) {
+                send(&ring, &vec![k as u8; (next() % 300_000) as usize]);
+            }
+            for _ in 0..(next() % 4 + 1) {
+                match next() % 3 {
+                    0 => ring.shared.tail.store(next(), Ordering::Release),
+                    1 => ring.shared.head.store(next() & BYTE_MASK, Ordering::Release),
+                    _ => {
+                        let at = (next() % 64) as usize;
+                        // SAFETY: a test alone with the ring: nobody reads or writes it now.
+                        unsafe { (*ring.shared.bytes.get())[at] = next() as u8 };
+                    }
+                }
+            }
+            let started = Instant::now();
+            for _ in 0..3 {
+                let soon = Some(Instant::now() + Duration::from_millis(20));
+                match ring.recv(soon, || {}) {
+                    Ok(Some(message)) => assert!(message.len() <= MAX_MESSAGE),
+                    Ok(None) | Err(Failure::Broken(_)) => {}
+                    Err(e) => panic!("seed {seed}: {e}"),
+                }
+                match ring.send(b"after", u32::MAX, soon) {
+                    Ok(()) | Err(Failure::Broken(_) | Failure::TimedOut) => {}
+                    Err(e) => panic!("seed {seed}: {e}"),
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "seed {seed}: waited");
+        }
+    }
+
     #[test]
     fn nonsense_in_the_shared_memory_breaks_the_ring_without_a_panic() {
         let ring = ByteRing::new().unwrap();

@@ -167,6 +167,26 @@ impl Connection {
         value
     }
 
+    /// Takes a message if a whole one has arrived, without waiting: `Ok(None)` if not
+    /// yet (what has arrived of one is kept for the next call). A peer that writes half a
+    /// message and stops cannot hold up a caller that has other things to watch.
+    ///
+    /// ```
+    /// let (a, b) = examples_ipc::connection::pipe()?;
+    /// assert_eq!(b.try_recv::<u8>()?, None);
+    /// a.send(&7_u8)?;
+    /// assert_eq!(b.try_recv::<u8>()?, Some(7));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv<T: DeserializeOwned>(&self) -> io::Result<Option<T>> {
+        let mut inbox = lock(&self.inbox);
+        let Some(len) = inbox.next_message_with(&self.stream, false)? else { return Ok(None) };
+        let value = postcard::from_bytes(&inbox.unread()[4..4 + len])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        inbox.consume(4 + len);
+        value.map(Some)
+    }
+
     /// Whether a message (or end-of-file) can be read within `timeout`, without
     /// reading it (CPython: `conn.poll(timeout)`).
     pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
@@ -373,6 +393,11 @@ impl Inbox {
     /// Reads until a whole message is at the front; returns its length (its bytes are
     /// `unread()[4..4 + len]`). `UnexpectedEof` at a clean end.
     fn next_message(&mut self, stream: &UnixStream) -> io::Result<usize> {
+        self.next_message_with(stream, true).map(|len| len.expect("a blocking read waits"))
+    }
+
+    /// `next_message`, or with `wait` false, `Ok(None)` once nothing more has arrived.
+    fn next_message_with(&mut self, stream: &UnixStream, wait: bool) -> io::Result<Option<usize>> {
         loop {
             let need = match self.unread().get(..4) {
                 Some(header) => {
@@ -384,18 +409,22 @@ impl Inbox {
                         ));
                     }
                     if self.unread().len() >= 4 + len {
-                        return Ok(len);
+                        return Ok(Some(len));
                     }
                     4 + len
                 }
                 None => 4,
             };
-            self.read_some(stream, need)?;
+            match self.read_some(stream, need, wait) {
+                Err(e) if !wait && e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                other => other?,
+            }
         }
     }
 
-    /// One `recvmsg` into the free room, made at least `need` bytes past `start`.
-    fn read_some(&mut self, stream: &UnixStream, need: usize) -> io::Result<()> {
+    /// One `recvmsg` into the free room, made at least `need` bytes past `start`; with
+    /// `wait` false, `WouldBlock` if nothing has arrived.
+    fn read_some(&mut self, stream: &UnixStream, need: usize, wait: bool) -> io::Result<()> {
         if self.start > 0 && self.start + need > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0); // move what is left to the front
             (self.start, self.end) = (0, self.end - self.start);
@@ -404,7 +433,12 @@ impl Inbox {
         if self.buf.len() < room {
             self.buf.resize(room, 0); // zeroed once; reused afterwards
         }
-        let (got, fds) = examples_process::reduction::recv_fds(stream, &mut self.buf[self.end..])?;
+        let room = &mut self.buf[self.end..];
+        let (got, fds) = if wait {
+            examples_process::reduction::recv_fds(stream, room)?
+        } else {
+            examples_process::reduction::try_recv_fds(stream, room)?
+        };
         // They belong to a message that starts within what this read brought.
         let read_to = self.consumed + (self.end - self.start + got) as u64;
         self.fds.extend(fds.into_iter().map(|fd| (read_to, fd)));
@@ -656,6 +690,48 @@ mod tests {
         // A descriptor that does come as one is still handed over.
         a.send_fd(&file).unwrap();
         drop(b.recv_fd().unwrap());
+    }
+
+    /// Seeds from `FUZZ_SEEDS` (`FUZZ_SEEDS=1000`: seeds 1 to 1000), else a fixed few.
+    fn fuzz_seeds() -> Vec<u64> {
+        match std::env::var("FUZZ_SEEDS").ok().and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) => (1..=n).collect(),
+            None => (1..=200).collect(),
+        }
+    }
+
+    /// Random bytes from a peer, lengths huge or short, then the end: the reader gives
+    /// messages or errors, never panics, never waits once the writer has gone.
+    #[test]
+    fn random_frames_give_errors_not_panics() {
+        for seed in fuzz_seeds() {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let (a, b) = pipe().unwrap();
+            let mut bytes = Vec::new();
+            for _ in 0..(next() % 6 + 1) {
+                let len = if next() % 3 == 0 { next() as u32 } else { (next() % 64) as u32 };
+                bytes.extend(len.to_be_bytes());
+                bytes.extend((0..next() % 96).map(|_| next() as u8));
+            }
+            (&a.stream).write_all(&bytes).unwrap();
+            drop(a);
+            for _ in 0..64 {
+                match b.recv::<(u32, String, Vec<u8>)>() {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidData, "seed {seed}: {e}"),
+                }
+                if b.recv_bytes().is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

@@ -78,6 +78,11 @@ pub fn recv_fds(socket: impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Vec<Own
     recv_fds_with(socket, buf, false)
 }
 
+/// [`recv_fds`] without waiting: `WouldBlock` at once if nothing has arrived.
+pub fn try_recv_fds(socket: impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    recv_fds_with(socket, buf, true)
+}
+
 /// [`recv_fds`], or with `nonblocking`, `WouldBlock` at once if nothing has arrived.
 pub(crate) fn recv_fds_with(
     socket: impl AsFd,

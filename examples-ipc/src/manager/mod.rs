@@ -88,6 +88,8 @@ use protocol::{Bytes, Call, Id, Kind, LOCK, Reply};
 pub struct Manager {
     proxy: Proxy,
     server: Process,
+    /// What `Shutdown` must carry: a random number only the manager's holder knows.
+    token: u64,
 }
 
 /// How long `shutdown` and `drop` wait for the server to end before killing it.
@@ -118,14 +120,16 @@ impl Manager {
             SocketFlags::CLOEXEC,
             None,
         )?;
+        use std::hash::{BuildHasher, RandomState};
+        let token = RandomState::new().hash_one(std::time::SystemTime::now());
         let mut server = Process::new(move || {
             server::close_all_but(&server_door); // the client's door end included
-            server::serve(server_door)
+            server::serve(server_door, token)
         })
         .with_name("SyncManager");
         server.start()?; // the parent's copy of the server's end is dropped
         let door = Arc::new(door);
-        Ok(Manager { server, proxy: Proxy { door, connection: Mutex::new(None) } })
+        Ok(Manager { server, proxy: Proxy { door, connection: Mutex::new(None) }, token })
     }
 
     /// A proxy to hand to a child.
@@ -148,7 +152,7 @@ impl Manager {
         if !self.server.is_alive() {
             return Ok(());
         }
-        let asked = self.proxy.call(Call::Shutdown);
+        let asked = self.proxy.call(Call::Shutdown(self.token));
         if !self.server.wait_ended(STOP_PATIENCE)? {
             self.server.kill()?;
             self.server.wait_ended(STOP_PATIENCE)?;

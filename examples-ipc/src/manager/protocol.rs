@@ -44,7 +44,9 @@ pub(crate) enum Call {
     Take(Id),
     Wait(Id),
     Notify(Id, usize),
-    Shutdown,
+    /// Stop serving: only with the token the `Manager` was made with, so that no
+    /// proxy (and no garbage on a connection) can end the server for everyone.
+    Shutdown(u64),
 }
 
 impl Call {
@@ -69,7 +71,7 @@ impl Call {
             | Call::Take(id)
             | Call::Wait(id)
             | Call::Notify(id, _) => Some(*id),
-            Call::New(_) | Call::Shutdown => None,
+            Call::New(_) | Call::Shutdown(_) => None,
         }
     }
 }

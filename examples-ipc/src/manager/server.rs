@@ -43,8 +43,8 @@ struct Client {
     ended: bool,
 }
 
-/// Serves on `door` until asked to stop (or until nobody can reach it any more).
-pub(crate) fn serve(door: OwnedFd) {
+/// Serves on `door` until asked to stop with `token` (or until nobody can reach it).
+pub(crate) fn serve(door: OwnedFd, token: u64) {
     let mut objects: Vec<Object> = vec![Object::Lock(Default::default())]; // LOCK
     debug_assert_eq!(objects.len() - 1, LOCK);
     let mut clients: BTreeMap<Session, Client> = BTreeMap::new();
@@ -71,7 +71,7 @@ pub(crate) fn serve(door: OwnedFd) {
         let sessions: Vec<Session> = clients.keys().copied().collect();
         for session in sessions {
             while let Some(frame) = clients.get_mut(&session).and_then(next_frame) {
-                let stop = handle(frame, session, &mut objects, &mut clients, &mut wakes);
+                let stop = handle(frame, session, token, &mut objects, &mut clients, &mut wakes);
                 if stop {
                     deliver(&mut clients, wakes);
                     clients.values_mut().for_each(flush);
@@ -208,16 +208,18 @@ fn next_frame(client: &mut Client) -> Option<Vec<u8>> {
 fn handle(
     frame: Vec<u8>,
     session: Session,
+    token: u64,
     objects: &mut Vec<Object>,
     clients: &mut BTreeMap<Session, Client>,
     wakes: &mut Wakes,
 ) -> bool {
     let reply = match postcard::from_bytes::<Call>(&frame) {
         Err(e) => Reply::Refused(format!("a request that makes no sense: {e}")),
-        Ok(Call::Shutdown) => {
+        Ok(Call::Shutdown(given)) if given == token => {
             answer(clients, session, Reply::Done);
             return true;
         }
+        Ok(Call::Shutdown(_)) => Reply::Refused("only the manager's owner shuts it down".into()),
         Ok(Call::New(kind)) => {
             objects.push(Object::new(kind));
             Reply::Made(objects.len() - 1)
@@ -325,6 +327,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
+    const TOKEN: u64 = 0x5eed;
+
     /// A server on a thread of this process, a proxy to it, and the door for raw
     /// sessions.
     fn server() -> (Proxy, Arc<OwnedFd>, std::thread::JoinHandle<()>) {
@@ -335,7 +339,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let running = std::thread::spawn(move || serve(server_door));
+        let running = std::thread::spawn(move || serve(server_door, TOKEN));
         let door = Arc::new(door);
         (Proxy { door: Arc::clone(&door), connection: Mutex::new(None) }, door, running)
     }
@@ -395,7 +399,7 @@ mod tests {
         }
         assert_eq!(list.len().unwrap(), 1 + seeds().len());
         drop(list);
-        let _ = proxy.call(Call::Shutdown);
+        let _ = proxy.call(Call::Shutdown(TOKEN));
         running.join().unwrap();
     }
 
@@ -426,7 +430,7 @@ mod tests {
         }
         drop(held);
         waiter.join().unwrap();
-        let _ = proxy.call(Call::Shutdown);
+        let _ = proxy.call(Call::Shutdown(TOKEN));
         running.join().unwrap();
     }
 
@@ -453,7 +457,7 @@ mod tests {
         ns.set("x", &1_u8).unwrap();
         assert_eq!(ns.get::<u8>("x").unwrap(), Some(1));
         assert!(started.elapsed() < Duration::from_secs(5));
-        let _ = proxy.call(Call::Shutdown);
+        let _ = proxy.call(Call::Shutdown(TOKEN));
         running.join().unwrap();
     }
 }

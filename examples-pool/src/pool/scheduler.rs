@@ -59,7 +59,9 @@ impl Inner {
             method,
             queued: VecDeque::new(),
             finished: HashMap::new(),
-            next_id: 0,
+            // Ids start at a random number: an answer made of garbage is then never taken
+            // for a task's (a worker's answer must carry the id of the task it runs).
+            next_id: std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0_u8),
             next_worker: 0,
             watches: Vec::new(),
             sent: HashMap::new(),
@@ -70,7 +72,7 @@ impl Inner {
     /// Queues a task; returns its id.
     pub(crate) fn submit(&mut self, entry: isize, args: Vec<u8>) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         self.queued.push_back(Task { id, entry, args });
         id
     }
@@ -78,7 +80,7 @@ impl Inner {
     /// A task id whose outcome is `error` already (an input that failed at this point).
     pub(crate) fn submit_failed(&mut self, error: PoolError) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         self.finished.insert(id, Err(error));
         id
     }
@@ -227,18 +229,19 @@ impl Inner {
         loop {
             let worker = &mut self.workers[i];
             let expected = worker.running.front().copied();
-            match worker.conn.recv::<Done>() {
-                Ok(done) if Some(done.id) == expected => {
+            // Never waits: half an answer stays read until the rest comes, so a worker
+            // that stops half-way holds up nothing else (a deadline still passes).
+            match worker.conn.try_recv::<Done>() {
+                Ok(None) => return Ok(()),
+                Ok(Some(done)) if Some(done.id) == expected => {
                     worker.running.pop_front();
                     let bytes = self.sent.remove(&done.id).map_or(0, |task| task.args.len());
                     let worker = &mut self.workers[i];
                     worker.running_bytes = worker.running_bytes.saturating_sub(bytes);
-                    self.record(
-                        done.id,
-                        done.result.map(|b| b.into_vec()).map_err(PoolError::from),
-                    );
+                    let outcome = done.result.map(|b| b.into_vec()).map_err(PoolError::from);
+                    self.record(done.id, outcome);
                 }
-                Ok(done) => {
+                Ok(Some(done)) => {
                     let why = format!("it answered task {} while running {expected:?}", done.id);
                     return self.finish_dead(i, Some(why));
                 }
@@ -253,8 +256,7 @@ impl Inner {
                 }
                 Err(e) => return self.finish_dead(i, Some(format!("it sent {e}"))),
             }
-            let worker = &self.workers[i];
-            if worker.running.is_empty() || !worker.conn.poll(std::time::Duration::ZERO)? {
+            if self.workers[i].running.is_empty() {
                 return Ok(());
             }
         }
