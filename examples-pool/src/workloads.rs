@@ -274,6 +274,7 @@ pub fn fork_and_waitpid() -> io::Result<()> {
     // SAFETY: the child calls only `_exit`, which is async-signal-safe, so this is
     // sound even if other threads run.
     match unsafe { fork() }? {
+        // SAFETY: `_exit` ends the child at once; it is always safe to call.
         ForkResult::Child => unsafe { nix::libc::_exit(0) },
         ForkResult::Parent { child } => match waitpid(child, None)? {
             WaitStatus::Exited(_, 0) => Ok(()),

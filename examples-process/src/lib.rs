@@ -18,46 +18,56 @@
 //! | `get_context("spawn").Process(...)`      | `.with_start_method(StartMethod::Spawn)` |
 //! | `if __name__ == "__main__":`             | [`main_guard`]`()` first in `main`     |
 //!
-//! How a child is made and ended:
+//! ## What this library promises
 //!
-//! - With fork, `start` flushes stdout and stderr, then `fork`s. The child runs the target and
-//!   leaves with `_exit`, so it never returns into the parent's `main` and never runs
-//!   the parent's destructors. Its exit code is 0, or 1 if the target panicked
-//!   (CPython: 1 if `run` raised). A target may also end the child early with
-//!   `std::process::exit(n)`, as `sys.exit(n)` does.
-//! - Values moved into the target belong to the child: the parent drops its copy in
-//!   `start` (so, say, the parent's copy of a pipe end is closed), before the child may
-//!   run, and [`moving_to_child`] tells their `Drop` that they were handed over.
-//! - `start` refuses to fork while the calling process runs more than one thread: a
-//!   lock held by another thread at that instant (stdout's, the allocator's) would stay
-//!   locked for ever in the child. Join threads first, or use spawn or forkserver.
-//! - With spawn, `start` runs this program again (`/proc/self/exe`); [`main_guard`],
-//!   the first call in `main`, makes that process run the target and exit. With
-//!   forkserver, a single-threaded server, spawned on first use, forks the child. Both
-//!   work from a program that runs threads, and both take a target made with
-//!   [`Process::call`]: a `fn` and serde arguments, which can cross `exec` where a
-//!   closure cannot. Descriptors reach such a child with [`Process::pass_fd`].
-//! - A child killed by signal N has exit code `-N`, as in CPython.
-//! - Dropping a started handle does what CPython does for it at interpreter exit: a
-//!   daemon child is terminated, a non-daemon child is waited for. Either way it is
-//!   reaped: no zombie is left.
-//! - **A failure never turns into a wait.** A handle dropped while its thread panics
-//!   terminates its child (SIGTERM, then SIGKILL after a second) instead of waiting:
-//!   the child may be waiting for something the failing code held. Declare the
-//!   channel ends and locks a child waits on *after* its handle, so that an early
-//!   return drops them first (locals drop in reverse order), and see
-//!   [`exit_on_stdout_failure`] for what happens when printing fails.
-//! - No child outlives its parent: if the parent dies without dropping the handle (a
-//!   signal, `std::process::exit`), the kernel sends the child SIGKILL
-//!   (`prctl(PR_SET_PDEATHSIG)`; a fork server watches its parent through a pidfd and
-//!   its children die with it). CPython leaves such children running as orphans; here
-//!   Ctrl-C, `kill` or a crash of the parent ends the whole tree. See [`die_with_parent`]
-//!   for children started with `std::process::Command`.
-//! - A handle keeps no file descriptor (but for a forkserver child: its pidfd and the
-//!   socket its exit code comes on, both close-on-exec), so a forked child inherits
-//!   none from its older siblings. Until a child is reaped its pid cannot be reused, so `terminate` can
-//!   never hit an unrelated process; `join_timeout` sleeps in the kernel on a pidfd
-//!   opened for that wait.
+//! These hold for every start method, and the tests of `tests/lib_process*.rs` and
+//! `tests/chaos.rs` check each. The other libraries of the workspace build on them.
+//!
+//! **Safe code cannot cause undefined behaviour.**
+//! - A fork target is `Send`, as a thread's is: what may not cross threads (a lock
+//!   guard) may not cross `fork`.
+//! - `start` refuses to fork while the process runs more than one thread (a lock held
+//!   by another thread would stay locked for ever in the child); spawn and forkserver
+//!   work from any thread.
+//! - Memory shared with children holds only [`ProcessShared`](shared::ProcessShared)
+//!   values (no pointer, no private handle, valid as zero bytes, aligned within a page).
+//! - A target crosses `exec` as a record the compiler made in this executable
+//!   ([`named`]), found only at a marked place inside the executable's own segments:
+//!   never an address to jump to, so a foreign or corrupted one is refused.
+//!
+//! **A failure never turns into a wait.**
+//! - A handle dropped while its thread panics, or after the program made a [`Failure`]
+//!   (an error on its way out of `main`), terminates its child (SIGTERM, then SIGKILL
+//!   after a second) instead of waiting: the child may be waiting for something the
+//!   failing code held. Otherwise dropping a handle does what CPython does at exit: a
+//!   daemon is terminated, a non-daemon child waited for; either way it is reaped.
+//! - No child outlives its parent: if the parent dies without dropping the handle, the
+//!   kernel sends the child SIGKILL (`PR_SET_PDEATHSIG`; a fork server watches its
+//!   parent through a pidfd). See [`die_with_parent`] for `std::process::Command`.
+//! - A fork server that was killed is replaced on the next start; a signal during
+//!   `start` neither fails it nor leaves a child without a handle; every wait on the
+//!   way has a bound.
+//! - See [`exit_on_stdout_failure`] for what happens when printing fails.
+//!
+//! **Nothing is handed to the wrong process.**
+//! - Until a child is reaped its pid cannot be reused, so `terminate` never reaches an
+//!   unrelated process. A handle moved into another child keeps its process unreaped
+//!   while that child lives, for the same reason.
+//! - A handle keeps no file descriptor (but a forkserver child's pidfd and status
+//!   socket, close-on-exec), so a forked child inherits none from its older siblings;
+//!   a spawned child inherits only the descriptors passed with [`Process::pass_fd`].
+//! - [`main_guard`] follows the environment only to a descriptor of the kind this
+//!   library hands over, and never in a set-user-ID or privileged program.
+//!
+//! How a child is made: with fork, `start` flushes standard output and error, forks,
+//! and the child runs the target and leaves with `_exit` (never returning into the
+//! parent's `main`, never running its destructors), with exit code 0, or 1 if the
+//! target panicked (CPython: 1 if `run` raised), or `-N` if killed by signal N. Values
+//! moved into the target belong to the child: the parent drops its copy in `start`,
+//! before the child may run, and [`moving_to_child`] tells their `Drop`. With spawn,
+//! this program runs again (`/proc/self/exe`) and [`main_guard`] runs the target; with
+//! forkserver, a single-threaded server forks it. Both take a target made with
+//! [`Process::call`]: a named function and serde arguments, which can cross `exec`.
 //!
 //! ```
 //! use examples_process::Process;
@@ -72,6 +82,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod command;
 mod handover;
