@@ -12,15 +12,13 @@
 //!
 //! Run: `cargo run -p examples-ipc --bin queue_processes`
 //!
-//! Output: "got: 11" then "got: 22"; then three `Reading` structs sent by a child, and
-//! their average. What varies: the child's pid in the readings.
+//! Output: "got: 11" then "got: 22"; then three `Reading` structs sent by a child through
+//! an `ipc-channel` channel, the crate you would use in a program of your own, and their
+//! average. What varies: the child's pid in the readings.
 //!
 //! Where Rust differs: the item type is fixed when the queue is made (`Queue<String>`,
-//! `Queue<Reading>`), and serde derives the conversion to bytes; a wrong type is a
+//! `IpcSender<Reading>`), and serde derives the conversion to bytes; a wrong type is a
 //! compile error rather than a surprise in the receiver.
-//!
-//! In your own program: `ipc-channel` for typed messages between processes; `crossbeam-
-//! channel` between threads.
 //!
 //! Copy it: `cargo new queue_processes`, put this file in as `src/main.rs`, then run:
 //!
@@ -29,10 +27,12 @@
 //! cargo add examples-ipc --path $REPO/examples-ipc --no-default-features
 //! cargo add nix@0.31 --features process
 //! cargo add serde@1 --features derive
+//! cargo add ipc-channel@0.23
 //! ```
 
 use examples_ipc::queue::Queue;
 use examples_process::{Failure, Process};
+use ipc_channel::ipc;
 use nix::unistd::getpid;
 use serde::{Deserialize, Serialize};
 
@@ -60,10 +60,10 @@ fn main() -> Result<(), Failure> {
     let second = q.get_nowait()?;
     println!("got: {second}");
 
-    // Note 003, with a struct: the child sends, the parent receives while it runs.
-    let readings: Queue<Reading> = Queue::unbounded()?;
+    // Note 003, with a struct and the crates.io way: an ipc-channel channel made before
+    // the fork; the child sends, the parent receives while it runs.
+    let (readings, incoming) = ipc::channel::<Reading>()?;
     let mut sensor = Process::new({
-        let readings = readings.clone();
         move || {
             for (i, sensor) in ["north", "east", "south"].into_iter().enumerate() {
                 let reading = Reading {
@@ -71,14 +71,14 @@ fn main() -> Result<(), Failure> {
                     value: 20.0 + i as f64,
                     pid: getpid().as_raw(),
                 };
-                readings.put(reading).expect("the parent is listening");
+                readings.send(reading).expect("the parent is listening");
             }
         }
     });
     sensor.start()?;
     let mut got = Vec::new();
     for _ in 0..3 {
-        let reading = readings.get()?;
+        let reading = incoming.recv()?;
         println!("got: {reading:?}");
         got.push(reading);
     }

@@ -73,7 +73,7 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -237,8 +237,8 @@ fn kernel(lo: u64, hi: u64) -> u64 {
 
 /// A socket that `--local` handed over (inherited, at descriptor `fd`).
 fn given_socket(fd: RawFd) -> Result<UnixStream, String> {
-    // SAFETY: `fcntl(F_GETFD)` only asks about the descriptor.
-    if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
+    // SAFETY: borrowed only for `fcntl(F_GETFD)`, which asks whether it is open.
+    if rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) }).is_err() {
         return Err(format!("--sockets: descriptor {fd} is not open"));
     }
     // SAFETY: open (checked above), handed to this process by its launcher for it to
@@ -457,8 +457,7 @@ fn read_secret(source: &SecretSource) -> Result<Vec<u8>, String> {
     match source {
         SecretSource::File(path) => {
             let meta = std::fs::metadata(path).map_err(|e| format!("--secret-file {path}: {e}"))?;
-            // SAFETY: `geteuid` has no preconditions.
-            let me = unsafe { nix::libc::geteuid() };
+            let me = rustix::process::geteuid().as_raw();
             if !meta.is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
                 return Err(format!(
                     "--secret-file {path}: must be a file of yours that only you can read (chmod 600)"
@@ -519,9 +518,8 @@ fn launch(k: usize, options: &Options) -> Result<(), String> {
         unsafe {
             command.pre_exec(move || {
                 for &fd in &fds {
-                    if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
+                    let fd = BorrowedFd::borrow_raw(fd);
+                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
                 }
                 Ok(())
             })
