@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         a_spawned_child_inherits_no_other_descriptor,
         without_proc_start_says_what_is_missing,
         main_guard_trusts_only_a_sealed_launch,
+        main_guard_refuses_a_role_in_a_set_user_id_program,
     ])
 }
 
@@ -299,5 +300,35 @@ fn main_guard_trusts_only_a_sealed_launch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not a sealed memfd"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it ran something: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A program running set-user-ID (here: a copy of this test program, owned by root,
+/// with the set-user-ID bit, run by `nobody`) never follows a role from its environment,
+/// which the user who started it controls. Needs root to make such a copy; says
+/// "skipped" otherwise.
+fn main_guard_refuses_a_role_in_a_set_user_id_program() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if rustix::process::geteuid().as_raw() != 0 {
+        skipped("the set-user-ID check", "it needs root, to make a set-user-ID program");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("setuid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join("setuid-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let out = std::process::Command::new(&copy)
+        .env("EXAMPLES_PROCESS_ROLE", "child:0:")
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("set-user-ID"), "{stderr}");
     assert!(out.stdout.is_empty(), "it ran something: {}", String::from_utf8_lossy(&out.stdout));
 }
