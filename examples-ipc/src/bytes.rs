@@ -44,6 +44,9 @@ pub(crate) const CAPACITY: usize = 1 << 20;
 /// The longest message: as for a [`Connection`](crate::connection::Connection).
 pub(crate) const MAX_MESSAGE: usize = crate::connection::MAX_MESSAGE;
 
+/// The room a message needs in front of it for `send` (its first frame's header).
+pub(crate) const ROOM: usize = HEADER;
+
 /// The most bytes of a message in one frame: a quarter of the ring, so that a putter
 /// and a getter can work on one long message at once.
 const MAX_FRAGMENT: usize = CAPACITY / 4;
@@ -52,6 +55,14 @@ const MAX_FRAGMENT: usize = CAPACITY / 4;
 const HEADER: usize = 8;
 const FIRST: u32 = 1;
 const LAST: u32 = 2;
+
+/// A frame's header: its flags and length, and the whole message's length.
+fn header(flags: u32, len: usize, total: usize) -> [u8; HEADER] {
+    let mut header = [0; HEADER];
+    header[..4].copy_from_slice(&(flags | ((len as u32) << 2)).to_le_bytes());
+    header[4..].copy_from_slice(&(total as u32).to_le_bytes());
+    header
+}
 
 /// How often a side that waits in the middle of a message checks that the other side is
 /// still at work on it.
@@ -159,6 +170,18 @@ pub(crate) struct ByteRing {
     shared: SharedMemory<Shared>,
     put_lock: SharedMemory<Lock>,
     get_lock: SharedMemory<Lock>,
+    /// The other side's position as this process last read it. Positions only move
+    /// forward, so an old one is a safe bound (less room, fewer bytes than there are);
+    /// the other side's cache line, which lives on the other CPU, is read only when the
+    /// old value is not enough. Written and read under the side's lock, which orders
+    /// them between this process's threads.
+    seen: std::sync::Arc<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    head: AtomicU64,
+    tail: AtomicU64,
 }
 
 impl ByteRing {
@@ -167,6 +190,7 @@ impl ByteRing {
             shared: SharedMemory::zeroed()?, // an empty ring
             put_lock: new_lock()?,
             get_lock: new_lock()?,
+            seen: Default::default(),
         })
     }
 
@@ -185,50 +209,66 @@ impl ByteRing {
     /// The modulus of [`sent`](ByteRing::sent).
     pub(crate) const MESSAGES_WRAP: u32 = MESSAGE_MASK;
 
-    /// Puts `message` once fewer than `most` messages are in the ring and there is room,
-    /// waiting until `deadline` at most (for the lock, the count and the room).
+    /// Puts the message that `frame` holds after [`HEADER`] bytes of room (which this
+    /// fills in), once fewer than `most` messages are in the ring and there is room,
+    /// waiting until `deadline` at most (for the lock, the count and the room). A
+    /// message of one frame goes into the ring with one copy.
     pub(crate) fn send(
         &self,
-        message: &[u8],
+        frame: &mut [u8],
         most: u32,
         deadline: Option<Instant>,
     ) -> Result<(), Failure> {
-        if message.len() > MAX_MESSAGE {
-            return Err(Failure::TooLong(message.len()));
+        let len = frame.len() - HEADER;
+        if len > MAX_MESSAGE {
+            return Err(Failure::TooLong(len));
         }
         let _held = lock_until(&self.put_lock, deadline)?.ok_or(Failure::TimedOut)?;
         self.check()?;
         let s = &*self.shared;
         let tail = || Position(s.tail.load(Ordering::Relaxed)); // only we move it
         let fewer = || {
-            let head = Position(s.head.load(Ordering::Acquire));
-            tail().since(head).1 < most
+            let (bytes, messages) = tail().since(self.head_seen());
+            if bytes <= CAPACITY as u64 && messages < most {
+                return true; // known from the position seen before
+            }
+            tail().since(self.head_now()).1 < most
         };
         if !s.room.wait(fewer, deadline) {
             return Err(Failure::TimedOut);
         }
         let start = tail();
+        if len <= MAX_FRAGMENT {
+            self.wait_for_room(frame.len(), start, true, deadline)?;
+            frame[..HEADER].copy_from_slice(&header(FIRST | LAST, len, len));
+            self.publish(frame, true);
+            return Ok(());
+        }
+        let (_, message) = frame.split_at(HEADER);
         let mut pieces = message.chunks(MAX_FRAGMENT).peekable();
         let mut first = true;
-        loop {
-            let piece = pieces.next().unwrap_or(&[]);
+        while let Some(piece) = pieces.next() {
             let last = pieces.peek().is_none();
             self.wait_for_room(HEADER + piece.len(), start, first, deadline)?;
             let flags = if first { FIRST } else { 0 } | if last { LAST } else { 0 };
-            let mut header = [0; HEADER];
-            header[..4].copy_from_slice(&(flags | ((piece.len() as u32) << 2)).to_le_bytes());
-            header[4..].copy_from_slice(&(message.len() as u32).to_le_bytes());
             let at = tail();
-            self.copy_in(at.bytes(), &header);
+            self.copy_in(at.bytes(), &header(flags, piece.len(), len));
             self.copy_in(at.bytes() + HEADER as u64, piece);
-            // The commit: the whole frame, and a whole message if it is the last.
             s.tail.store(at.advanced(HEADER + piece.len(), last).0, Ordering::Release);
             s.data.wake();
-            if last {
-                return Ok(());
-            }
             first = false;
         }
+        Ok(())
+    }
+
+    /// As the putter: copies a whole frame in at `tail` and publishes it (the commit: the
+    /// frame, and a whole message if it is the last), then wakes a sleeping getter.
+    fn publish(&self, frame: &[u8], last: bool) {
+        let s = &*self.shared;
+        let at = Position(s.tail.load(Ordering::Relaxed));
+        self.copy_in(at.bytes(), frame);
+        s.tail.store(at.advanced(frame.len(), last).0, Ordering::Release);
+        s.data.wake();
     }
 
     /// Waits (as the putter) until `need` bytes are free. In the middle of a message
@@ -243,8 +283,11 @@ impl ByteRing {
         let s = &*self.shared;
         let free = || -> Result<bool, Failure> {
             let tail = Position(s.tail.load(Ordering::Relaxed));
-            let head = Position(s.head.load(Ordering::Acquire));
-            let used = tail.since(head).0 as usize;
+            let used = tail.since(self.head_seen()).0 as usize;
+            if used <= CAPACITY && CAPACITY - used >= need {
+                return Ok(true); // known from the position seen before
+            }
+            let used = tail.since(self.head_now()).0 as usize;
             if used > CAPACITY {
                 return Err(self.broken(format!("{used} bytes in a ring of {CAPACITY}")));
             }
@@ -275,14 +318,17 @@ impl ByteRing {
         }
     }
 
-    /// Takes the next message; `Ok(None)` if none began to arrive before `deadline` (a
-    /// message that has begun is waited for whole, as CPython's `get` does). `taking` is
-    /// called just before the message is taken out of the ring.
-    pub(crate) fn recv(
+    /// Takes the next message and gives its bytes to `open`; `Ok(None)` if none began to
+    /// arrive before `deadline` (a message that has begun is waited for whole, as
+    /// CPython's `get` does). `taking` is called just before the message is taken out of
+    /// the ring. A message in one frame that does not wrap is read where it lies in the
+    /// ring, with no copy.
+    pub(crate) fn recv<R>(
         &self,
         deadline: Option<Instant>,
         taking: impl FnOnce(),
-    ) -> Result<Option<Vec<u8>>, Failure> {
+        open: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, Failure> {
         let Some(_held) = lock_until(&self.get_lock, deadline)? else { return Ok(None) };
         self.check()?;
         let s = &*self.shared;
@@ -304,6 +350,16 @@ impl ByteRing {
                 if total > MAX_MESSAGE || len > total {
                     return Err(self.broken(format!("a frame of {len} bytes of {total}")));
                 }
+                if last
+                    && len == total
+                    && let Some(bytes) = self.in_place(head, len)
+                {
+                    // The usual case: a whole message, in one piece of the ring.
+                    let opened = open(bytes);
+                    taking();
+                    self.free(head.advanced(HEADER + len, true));
+                    return Ok(Some(opened));
+                }
                 partial = Some(Vec::with_capacity(total)); // drops an unfinished one
             }
             let Some(message) = &mut partial else {
@@ -321,10 +377,27 @@ impl ByteRing {
                 self.free(head.advanced(HEADER + len, false));
                 continue;
             }
+            let opened = open(message);
             taking();
             self.free(head.advanced(HEADER + len, true));
-            return Ok(partial);
+            return Ok(Some(opened));
         }
+    }
+
+    /// The `len` bytes of the frame at `head`, where they lie in the ring, if they do not
+    /// wrap around its end. Only the getter (the get lock's holder) reads them, until it
+    /// frees them.
+    fn in_place(&self, head: Position, len: usize) -> Option<&[u8]> {
+        let at = ((head.bytes() + HEADER as u64) % CAPACITY as u64) as usize;
+        if at + len > CAPACITY {
+            return None;
+        }
+        // SAFETY: the bytes were published by the putter (seen before `tail`, Acquire)
+        // and are the getter's until it stores `head` past them, which the caller does
+        // only after its last use of this slice; `at + len` stays inside the ring.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.shared.bytes.get().cast::<u8>().add(at), len)
+        })
     }
 
     /// Waits (as the getter) until a frame is there; returns the bytes available.
@@ -337,7 +410,15 @@ impl ByteRing {
         deadline: Option<Instant>,
     ) -> Result<Option<u64>, Failure> {
         let s = &*self.shared;
-        let available = || Position(s.tail.load(Ordering::Acquire)).since(head).0;
+        let seen = self.tail_seen().since(head).0;
+        if seen > 0 && seen <= CAPACITY as u64 {
+            return Ok(Some(seen)); // known from the position seen before
+        }
+        let available = || self.tail_now().since(head).0;
+        let now = available();
+        if now > 0 && now <= CAPACITY as u64 {
+            return Ok(Some(now)); // the usual case: no clock, no waiting
+        }
         loop {
             let until = if mid { Instant::now() + CHECK } else { deadline.unwrap_or_else(far) };
             if s.data.wait(|| available() > 0, Some(until)) {
@@ -377,6 +458,30 @@ impl ByteRing {
         Ok((flags, len, total))
     }
 
+    /// The getter's position as this process last read it (as the putter).
+    fn head_seen(&self) -> Position {
+        Position(self.seen.head.load(Ordering::Relaxed))
+    }
+
+    /// The getter's position now (as the putter), kept as the one seen.
+    fn head_now(&self) -> Position {
+        let head = self.shared.head.load(Ordering::Acquire);
+        self.seen.head.store(head, Ordering::Relaxed);
+        Position(head)
+    }
+
+    /// The putter's position as this process last read it (as the getter).
+    fn tail_seen(&self) -> Position {
+        Position(self.seen.tail.load(Ordering::Relaxed))
+    }
+
+    /// The putter's position now (as the getter), kept as the one seen.
+    fn tail_now(&self) -> Position {
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        self.seen.tail.store(tail, Ordering::Relaxed);
+        Position(tail)
+    }
+
     /// As the getter: frees the ring up to `to`, and wakes a putter waiting for room.
     fn free(&self, to: Position) {
         self.shared.head.store(to.0, Ordering::Release);
@@ -405,7 +510,9 @@ impl ByteRing {
         // copies stay inside the ring (`first <= CAPACITY - at`, the rest from 0).
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(at), first);
-            std::ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
+            if first < data.len() {
+                std::ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
+            }
         }
     }
 
@@ -442,12 +549,19 @@ fn far() -> Instant {
 mod tests {
     use super::*;
 
+    /// `message` with the room for a header in front, as `send` takes it.
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0; HEADER];
+        frame.extend_from_slice(message);
+        frame
+    }
+
     fn send(ring: &ByteRing, message: &[u8]) {
-        ring.send(message, u32::MAX, None).unwrap();
+        ring.send(&mut framed(message), u32::MAX, None).unwrap();
     }
 
     fn recv(ring: &ByteRing, deadline: Option<Instant>) -> Option<Vec<u8>> {
-        ring.recv(deadline, || {}).unwrap()
+        ring.recv(deadline, || {}, <[u8]>::to_vec).unwrap()
     }
 
     #[test]
@@ -513,7 +627,10 @@ mod tests {
         // Longer than the ring, with no getter: it times out after filling it.
         let long = vec![1; 2 * CAPACITY];
         let deadline = Some(Instant::now() + Duration::from_millis(50));
-        assert!(matches!(ring.send(&long, u32::MAX, deadline), Err(Failure::TimedOut)));
+        assert!(matches!(
+            ring.send(&mut framed(&long), u32::MAX, deadline),
+            Err(Failure::TimedOut)
+        ));
         assert_eq!(ring.len(), 0, "not a whole message");
         // A getter now drains the unfinished frames and takes the next message whole.
         let getter = {
@@ -527,11 +644,11 @@ mod tests {
     #[test]
     fn the_count_of_messages_bounds_a_put() {
         let ring = ByteRing::new().unwrap();
-        ring.send(b"a", 1, None).unwrap();
+        ring.send(&mut framed(b"a"), 1, None).unwrap();
         let soon = Some(Instant::now() + Duration::from_millis(20));
-        assert!(matches!(ring.send(b"b", 1, soon), Err(Failure::TimedOut)));
+        assert!(matches!(ring.send(&mut framed(b"b"), 1, soon), Err(Failure::TimedOut)));
         assert_eq!(recv(&ring, None).unwrap(), b"a");
-        ring.send(b"b", 1, Some(Instant::now())).unwrap();
+        ring.send(&mut framed(b"b"), 1, Some(Instant::now())).unwrap();
     }
 
     /// Random corruption of the ring's shared memory (its positions, its headers, its
@@ -570,12 +687,12 @@ mod tests {
             let started = Instant::now();
             for _ in 0..3 {
                 let soon = Some(Instant::now() + Duration::from_millis(20));
-                match ring.recv(soon, || {}) {
+                match ring.recv(soon, || {}, <[u8]>::to_vec) {
                     Ok(Some(message)) => assert!(message.len() <= MAX_MESSAGE),
                     Ok(None) | Err(Failure::Broken(_)) => {}
                     Err(e) => panic!("seed {seed}: {e}"),
                 }
-                match ring.send(b"after", u32::MAX, soon) {
+                match ring.send(&mut framed(b"after"), u32::MAX, soon) {
                     Ok(()) | Err(Failure::Broken(_) | Failure::TimedOut) => {}
                     Err(e) => panic!("seed {seed}: {e}"),
                 }
@@ -591,8 +708,8 @@ mod tests {
         // A header that claims a frame longer than what was published.
         // SAFETY: a test alone with the ring: nobody else reads or writes it.
         unsafe { (*ring.shared.bytes.get())[0] = 0xff };
-        let err = ring.recv(None, || {}).unwrap_err();
+        let err = ring.recv(None, || {}, <[u8]>::to_vec).unwrap_err();
         assert!(matches!(err, Failure::Broken(_)), "{err}");
-        assert!(matches!(ring.send(b"x", u32::MAX, None), Err(Failure::Broken(_))));
+        assert!(matches!(ring.send(&mut framed(b"x"), u32::MAX, None), Err(Failure::Broken(_))));
     }
 }

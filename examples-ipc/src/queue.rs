@@ -181,6 +181,11 @@ struct Inner<T> {
     items: PhantomData<fn(T) -> T>,
 }
 
+thread_local! {
+    /// Where `put` serialises an item, kept between puts.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// How many processes at once a `JoinableQueue` keeps count of, for `join` to tell
 /// when one of them died holding items.
 const TAKERS: usize = 32;
@@ -264,9 +269,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), QueueError> {
         self.check_open()?;
-        let bytes = postcard::to_stdvec(&item)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        Ok(self.inner.ring.send(&bytes, self.inner.capacity, deadline)?)
+        // Serialised into a buffer this thread keeps: no allocation per item.
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.resize(bytes::ROOM, 0); // the frame's header goes there
+            let mut frame = postcard::to_extend(&item, std::mem::take(scratch))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let sent = self.inner.ring.send(&mut frame, self.inner.capacity, deadline);
+            if frame.capacity() <= 1 << 20 {
+                *scratch = frame; // kept for the next put, unless it grew large
+            }
+            Ok(sent?)
+        })
     }
 
     /// Takes the oldest item, waiting while the queue is empty (CPython: `get()`).
@@ -292,11 +306,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 tasks.took_one();
             }
         };
-        let Some(bytes) = self.inner.ring.recv(deadline, taking)? else {
-            return Err(QueueError::Empty);
-        };
-        postcard::from_bytes(&bytes)
-            .map_err(|e| QueueError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+        let decode = |bytes: &[u8]| postcard::from_bytes::<T>(bytes);
+        match self.inner.ring.recv(deadline, taking, decode)? {
+            None => Err(QueueError::Empty),
+            Some(item) => {
+                item.map_err(|e| QueueError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+            }
+        }
     }
 
     /// How many items are in the queue, as seen from any process, bounded or not (as
