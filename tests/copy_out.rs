@@ -6,8 +6,8 @@
 //!
 //! `cargo add` and the builds run offline (`CARGO_NET_OFFLINE`): every crate they need
 //! must be in Cargo's cache once the workspace has been built, on a machine whose cache
-//! was empty before. So the copy starts from the workspace's `Cargo.lock` (the versions
-//! such a cache holds), and after its build every registry package it builds must be
+//! was empty before. So each step of the copy starts from the workspace's `Cargo.lock`
+//! (the versions such a cache holds, where a busy cache may hold newer ones), and after its build every registry package it builds must be
 //! one of the workspace's: a block that names a feature the workspace does not build
 //! (timely's default `getopts`, say) fails here even where an older cache happens to
 //! hold the crate. All the crates share one target directory (`target/tmp/copy-out`),
@@ -79,12 +79,17 @@ fn copy_out(repo: &Path, source: &Path, dir: &Path, target: &Path) -> Result<(),
         .map_err(|e| format!("`cargo new {name}` failed: {e}"))?;
     fs::copy(source, dir.join("src/main.rs")).map_err(|e| format!("copy: {e}"))?;
     let workspace_lock = repo.join("Cargo.lock");
-    fs::copy(&workspace_lock, dir.join("Cargo.lock")).map_err(|e| format!("copy: {e}"))?;
+    // Before every step: a `cargo add` rewrites the lock with only the packages used so
+    // far, and the next one would take the newest version a busy cache holds.
+    let seed_lock =
+        || fs::copy(&workspace_lock, dir.join("Cargo.lock")).map_err(|e| format!("copy: {e}"));
     for line in &block {
+        seed_lock()?;
         // Through the shell, as the reader types it, so `$REPO` is expanded there.
         run(isolated(Command::new("sh").args(["-c", line]), repo, target, dir))
             .map_err(|e| format!("`{line}` failed: {e}"))?;
     }
+    seed_lock()?;
     run(cargo(repo, target, dir).args(["build", "--quiet"]))
         .map_err(|e| format!("the build with the block's dependencies failed:\n{e}"))?;
     let known = registry_packages(&workspace_lock)?;
