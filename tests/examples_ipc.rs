@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use harness::{Signal, interrupt, number_after, run};
+use harness::{Signal, interrupt, interrupt_each, number_after, run};
 
 /// Ctrl-C, `kill`, `kill -9`: each must end the whole tree at once.
-const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
 
 #[test]
 fn pipe() {
@@ -260,17 +259,9 @@ fn shm_queue() {
 /// whole tree (parent, server, two children) within a second.
 #[test]
 fn manager_dies_with_its_server_and_children() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_manager"),
-            &[],
-            "clients waiting",
-            4,
-            signal,
-            Duration::from_secs(1),
-        );
-        assert_eq!(seen.alive.len(), 4, "{signal}: {:?}", seen.alive);
-        println!("manager, {signal}: 4 processes gone in {:?}", seen.gone.after);
+    let bin = env!("CARGO_BIN_EXE_manager");
+    for seen in interrupt_each(bin, &[], "clients waiting", 4, Duration::from_secs(1)) {
+        assert_eq!(seen.alive.len(), 4, "{}: {:?}", seen.signal, seen.alive);
     }
 }
 
@@ -279,17 +270,8 @@ fn manager_dies_with_its_server_and_children() {
 /// and the shared semaphore), which the harness checks.
 #[test]
 fn queue_dies_in_a_timed_put() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_queue"),
-            &[],
-            "parent: full=true",
-            1,
-            signal,
-            Duration::from_secs(1),
-        );
-        println!("queue, {signal}: gone in {:?}", seen.gone.after);
-    }
+    let bin = env!("CARGO_BIN_EXE_queue");
+    interrupt_each(bin, &[], "parent: full=true", 1, Duration::from_secs(1));
 }
 
 /// Ctrl-C or SIGTERM right after the named segment was created: the signal waits

@@ -4,10 +4,9 @@ use std::collections::BTreeSet;
 
 use std::time::Duration;
 
-use harness::{Signal, field, interrupt, number_after, run};
+use harness::{Signal, field, interrupt_each, number_after, run};
 
 /// Ctrl-C, `kill`, `kill -9`: each must end the whole tree at once.
-const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
 
 #[test]
 fn pool_async() {
@@ -243,17 +242,9 @@ fn pool_background_answers_help_and_rejects_bad_input() {
 /// workers too, for each of the three signals.
 #[test]
 fn pool_background_forkserver_dies_with_its_parent() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_pool_background"),
-            &["forkserver"],
-            "forkserver: Pool(3)",
-            5, // the parent, the fork server and three workers
-            signal,
-            Duration::from_secs(1),
-        );
-        assert!(seen.alive.len() >= 5, "{signal}: {:?}", seen.alive);
-    }
+    let bin = env!("CARGO_BIN_EXE_pool_background");
+    // The parent, the fork server and three workers.
+    interrupt_each(bin, &["forkserver"], "forkserver: Pool(3)", 5, Duration::from_secs(1));
 }
 
 #[test]
@@ -350,43 +341,16 @@ fn stress() {
 /// within a second: the workers die with their parent.
 #[test]
 fn pool_async_dies_with_its_workers() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_pool_async"),
-            &[],
-            "start HH",
-            4,
-            signal,
-            Duration::from_secs(1),
-        );
-        assert!(seen.alive.len() >= 4, "{signal}: {:?}", seen.alive);
-        println!(
-            "pool_async, {signal}: {} processes gone in {:?}",
-            seen.alive.len(),
-            seen.gone.after
-        );
-    }
+    let bin = env!("CARGO_BIN_EXE_pool_async");
+    interrupt_each(bin, &[], "start HH", 4, Duration::from_secs(1));
 }
 
 /// The same while `gil_compare`'s 20 IO-bound processes sleep.
 #[test]
 fn gil_compare_dies_with_its_children() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_gil_compare"),
-            &["--n", "200000"],
-            "CPU-bound", // the first line; the 20 processes come about two seconds later
-            11,
-            signal,
-            Duration::from_secs(1),
-        );
-        assert!(seen.alive.len() >= 11, "{signal}: {:?}", seen.alive);
-        println!(
-            "gil_compare, {signal}: {} processes gone in {:?}",
-            seen.alive.len(),
-            seen.gone.after
-        );
-    }
+    let bin = env!("CARGO_BIN_EXE_gil_compare");
+    // "CPU-bound" is the first line; the 20 processes come about two seconds later.
+    interrupt_each(bin, &["--n", "200000"], "CPU-bound", 11, Duration::from_secs(1));
 }
 
 #[test]
@@ -686,15 +650,6 @@ fn cluster_ends_when_a_peer_dies() {
 /// Ctrl-C, `kill`, `kill -9` to the launcher end its processes at once.
 #[test]
 fn cluster_dies_with_its_children() {
-    for signal in SIGNALS {
-        let seen = interrupt(
-            env!("CARGO_BIN_EXE_cluster"),
-            &["--local", "2", "--n", "4000000000"],
-            "cluster: starting 2 processes",
-            3,
-            signal,
-            Duration::from_secs(1),
-        );
-        assert!(seen.alive.len() >= 3, "{signal}: {:?}", seen.alive);
-    }
+    let (bin, args) = (env!("CARGO_BIN_EXE_cluster"), ["--local", "2", "--n", "4000000000"]);
+    interrupt_each(bin, &args, "cluster: starting 2 processes", 3, Duration::from_secs(1));
 }

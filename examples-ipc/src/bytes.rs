@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::shared::{Guard, Lock, ProcessShared, SharedMemory, new_lock};
+use crate::shared::{ProcessShared, SharedMemory};
+use crate::sync::{Guard, Lock, new_lock};
 use crate::wait::Parking;
 
 /// Bytes in the ring. Only the pages that messages reach are ever touched.

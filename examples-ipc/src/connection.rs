@@ -48,12 +48,12 @@
 //! end moved into the child. So a child should stop on a message, not on end-of-file
 //! (CPython code closes the unused end in the child by hand for the same reason).
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, ppoll};
@@ -144,7 +144,7 @@ impl Connection {
     /// lock is held until the write is done: two threads sending at once send one whole
     /// message after the other, never interleaved.
     fn send_framed(&self, fill: impl FnOnce(Vec<u8>) -> io::Result<Vec<u8>>) -> io::Result<()> {
-        let mut outbox = lock(&self.outbox);
+        let mut outbox = self.outbox.lock();
         let mut frames = std::mem::take(&mut *outbox);
         frames.clear();
         let frames = fill(frames)?;
@@ -159,7 +159,7 @@ impl Connection {
     /// and everything it sent has been read, the error's kind is `UnexpectedEof`
     /// (CPython raises `EOFError`).
     pub fn recv<T: DeserializeOwned>(&self) -> io::Result<T> {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock();
         let len = inbox.next_message(&self.stream)?;
         let value = postcard::from_bytes(&inbox.unread()[4..4 + len])
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
@@ -179,7 +179,7 @@ impl Connection {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv<T: DeserializeOwned>(&self) -> io::Result<Option<T>> {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock();
         let Some(len) = inbox.next_message_with(&self.stream, false)? else { return Ok(None) };
         let value = postcard::from_bytes(&inbox.unread()[4..4 + len])
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
@@ -196,7 +196,7 @@ impl Connection {
     /// Whether a whole message has been read ahead and waits in this end: `recv` will
     /// return it without a system call, and polling the descriptor would not show it.
     pub fn buffered(&self) -> bool {
-        lock(&self.inbox).whole_message().is_some()
+        self.inbox.lock().whole_message().is_some()
     }
 
     /// Sends raw bytes as one message, not serialised (CPython: `send_bytes(buf)`;
@@ -215,7 +215,7 @@ impl Connection {
     /// Receives one message as raw bytes (CPython: `recv_bytes()`). A message sent with
     /// `send` arrives as its serialised bytes.
     pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock();
         let len = inbox.next_message(&self.stream)?;
         let bytes = inbox.unread()[4..4 + len].to_vec();
         inbox.consume(4 + len);
@@ -289,7 +289,7 @@ impl Connection {
         let mut frame = [0_u8; 5];
         frame[..4].copy_from_slice(&1_u32.to_be_bytes());
         frame[4] = FD_MARK;
-        let _sending = lock(&self.outbox); // no other send between the pieces
+        let _sending = self.outbox.lock(); // no other send between the pieces
         let sent = examples_process::reduction::send_fds(&self.stream, &frame, &[fd.as_fd()])?;
         if sent != frame.len() {
             (&self.stream).write_all(&frame[sent..])?;
@@ -303,7 +303,7 @@ impl Connection {
     /// A descriptor that no `recv_fd` takes (it came with a message read as data, or a
     /// peer sent more than one) is closed when the message it came with is received.
     pub fn recv_fd(&self) -> io::Result<OwnedFd> {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock();
         let len = inbox.next_message(&self.stream)?;
         let is_fd = len == 1 && inbox.unread()[4] == FD_MARK;
         // The descriptor came with the frame's bytes (the kernel hands it over with the
@@ -448,12 +448,6 @@ impl Inbox {
         self.end += got;
         Ok(())
     }
-}
-
-/// Locks one of a connection's buffers, ignoring poisoning: a panic while one was held
-/// left at worst a message half read, which the next read reports as bad data.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {

@@ -9,9 +9,9 @@
 //!   which counts the items in it.
 //! - [`ring`]: a bounded single-producer single-consumer queue in shared memory, for
 //!   plain values, much faster than either (no CPython counterpart).
-//! - [`shared`]: anonymous shared memory, what may live in it ([`shared::ProcessShared`]),
-//!   process-shared semaphores, and a robust process-shared lock that owns its value.
-//! - [`sync`]: `RLock`, `Condition`, `Event` and `Value` for processes (and threads).
+//! - [`shared`]: anonymous shared memory and what may live in it ([`shared::ProcessShared`]).
+//! - [`sync`]: `Lock`, `RLock`, `Semaphore`, `Condition`, `Event` and `Value` for
+//!   processes (and threads), one file each.
 
 //! ## What this library promises
 //!
@@ -22,7 +22,7 @@
 //!   pthread-based locks and semaphores are made in place by their own constructors, so
 //!   safe code cannot make a zeroed (process-private) one; guards are not `Send`.
 //! - **A death is an error, never a wait.** A lock whose holder died is taken with
-//!   [`holder_died`](shared::Guard::holder_died); a `Condition` waiter killed while
+//!   [`holder_died`](sync::Guard::holder_died); a `Condition` waiter killed while
 //!   asleep takes no notification; a `Queue` stays whole when a putter or getter dies
 //!   anywhere (an item is lost only with the getter that was taking it, and its putter
 //!   is told), and `JoinableQueue::join` names a consumer that died; the manager releases

@@ -4,7 +4,9 @@ use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -187,7 +189,7 @@ impl Process {
     }
 
     fn with_class(class: &str, target: Target) -> Process {
-        let identity = lock(&CURRENT).next_child_identity();
+        let identity = CURRENT.lock().next_child_identity();
         let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
         Process {
             name: format!("{class}-{}", numbers.join(":")),
@@ -431,7 +433,7 @@ impl Process {
         });
         // Only a weak reference: the table must not keep a child's record alive after
         // its handle is gone.
-        let mut children = lock(&CHILDREN);
+        let mut children = CHILDREN.lock();
         children.retain(|c| c.strong_count() > 0);
         children.push(Arc::downgrade(&child));
         drop(children);
@@ -450,7 +452,7 @@ impl Process {
         let _ = io::stdout().flush();
         let _ = io::stderr().flush();
         let parent = Pid::from_raw(current_pid()); // cached: no system call
-        let ticket = Gate::for_this_process(&mut lock(&CURRENT).gate)
+        let ticket = Gate::for_this_process(&mut CURRENT.lock().gate)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)))?
             .next_ticket();
 
@@ -471,9 +473,9 @@ impl Process {
                     daemon: self.daemon,
                     exitcode: None,
                 };
-                lock(&CURRENT).become_child(me, &self.identity, parent.as_raw());
-                lock(&CHILDREN).clear(); // the parent's children are not ours
-                lock(&HANDED_OVER).clear();
+                CURRENT.lock().become_child(me, &self.identity, parent.as_raw());
+                CHILDREN.lock().clear(); // the parent's children are not ours
+                HANDED_OVER.lock().clear();
                 signals::restore_in_child();
                 // Die with the parent. If the parent died before this call, the signal
                 // will never come: we were adopted, so check and leave.
@@ -483,7 +485,7 @@ impl Process {
                 }
                 // The parent drops its copy of the target first (see `moving_to_child`).
                 ticket.wait();
-                *lock(&PASSED) = std::mem::take(&mut self.fds);
+                *PASSED.lock() = std::mem::take(&mut self.fds);
                 match target {
                     Target::Closure(target) => {
                         let outcome = panic::catch_unwind(AssertUnwindSafe(target));
@@ -540,7 +542,7 @@ impl Process {
     pub fn join(&self) -> io::Result<i32> {
         let child = self.started("join")?;
         child.check_ours()?;
-        if let Some(code) = *lock(&child.exitcode) {
+        if let Some(code) = *child.exitcode.lock() {
             return Ok(code); // joined before
         }
         child.wait_exited()?;
@@ -720,11 +722,11 @@ impl Drop for Process {
         }
         if let Some(holder) = moving_to_child() {
             let holder =
-                lock(&CHILDREN).iter().filter_map(Weak::upgrade).find(|c| c.pid.as_raw() == holder);
+                CHILDREN.lock().iter().filter_map(Weak::upgrade).find(|c| c.pid.as_raw() == holder);
             if let Some(holder) = holder {
                 let _ = child.holder.set(Arc::downgrade(&holder));
             }
-            lock(&HANDED_OVER).push(child);
+            HANDED_OVER.lock().push(child);
             return;
         }
         if self.daemon || std::thread::panicking() || crate::output::failing() {
@@ -750,7 +752,7 @@ impl Drop for Process {
 /// assert_eq!(me.pid, std::process::id() as i32);
 /// ```
 pub fn current_process() -> ProcessInfo {
-    lock(&CURRENT).current()
+    CURRENT.lock().current()
 }
 
 /// The process that started this one (CPython: `parent_process()`), with the name it
@@ -770,7 +772,7 @@ pub fn current_process() -> ProcessInfo {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn parent_process() -> Option<ProcessInfo> {
-    lock(&CURRENT).parent.clone()
+    CURRENT.lock().parent.clone()
 }
 
 /// The children this process started that are still running. Like CPython, it reaps
@@ -794,7 +796,7 @@ pub fn parent_process() -> Option<ProcessInfo> {
 /// ```
 pub fn active_children() -> Vec<ProcessInfo> {
     reap_handed_over();
-    let mut children = lock(&CHILDREN);
+    let mut children = CHILDREN.lock();
     let alive: Vec<Arc<Child>> = children
         .iter()
         .filter_map(Weak::upgrade)
@@ -852,7 +854,7 @@ impl Child {
 
     /// Runs `f` with the pid while it still names this child: `None` once reaped.
     fn with_pid<R>(&self, f: impl FnOnce(Pid) -> nix::Result<R>) -> io::Result<Option<R>> {
-        let code = lock(&self.exitcode);
+        let code = self.exitcode.lock();
         if code.is_some() {
             return Ok(None);
         }
@@ -867,7 +869,7 @@ impl Child {
         if self.held() {
             return Ok(None);
         }
-        let mut code = lock(&self.exitcode);
+        let mut code = self.exitcode.lock();
         if let (None, Some(served)) = (*code, &self.served) {
             *code = start::served_exit_code(&served.status)?;
         } else if code.is_none() {
@@ -896,7 +898,7 @@ impl Child {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
                 // Reaped meanwhile (by `active_children` on another thread): fine.
-                Err(Errno::ECHILD) if lock(&self.exitcode).is_some() => return Ok(()),
+                Err(Errno::ECHILD) if self.exitcode.lock().is_some() => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -905,7 +907,7 @@ impl Child {
     /// Sleeps until the child has ended (or `timeout` passes): returns whether it has.
     /// For the parent of a fork server's child, "ended" means its exit code has come.
     fn wait_end(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        if lock(&self.exitcode).is_some() {
+        if self.exitcode.lock().is_some() {
             return Ok(true);
         }
         match &self.served {
@@ -943,7 +945,7 @@ impl Child {
     /// that its pid, which that process signals and polls, cannot go to another process.
     fn held(&self) -> bool {
         let holder = self.holder.get().and_then(Weak::upgrade);
-        holder.is_some_and(|holder| lock(&holder.exitcode).is_none())
+        holder.is_some_and(|holder| holder.exitcode.lock().is_none())
     }
 }
 
@@ -997,7 +999,7 @@ static HANDED_OVER: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
 
 /// Reaps the handed-over children that have ended; never waits.
 fn reap_handed_over() {
-    lock(&HANDED_OVER).retain(|c| matches!(c.reap(), Ok(None)));
+    HANDED_OVER.lock().retain(|c| matches!(c.reap(), Ok(None)));
 }
 
 /// Descriptors passed to this process by its parent with `pass_fd`, until taken.
@@ -1008,7 +1010,7 @@ static PASSED: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 /// socket in the target's arguments). Empty in the main process, and after the first
 /// call.
 pub fn passed_fds() -> Vec<OwnedFd> {
-    std::mem::take(&mut *lock(&PASSED))
+    std::mem::take(&mut *PASSED.lock())
 }
 
 /// In a child started by spawn or a fork server: become the process `launch` describes.
@@ -1019,20 +1021,15 @@ pub(crate) fn become_launched(launch: &Launch, passed: Vec<OwnedFd>) {
         daemon: launch.daemon,
         exitcode: None,
     };
-    let mut current = lock(&CURRENT);
+    let mut current = CURRENT.lock();
     current.become_child(me, &launch.identity, launch.parent_pid);
     if let Some(parent) = &mut current.parent {
         parent.name = launch.parent_name.clone();
         parent.daemon = launch.parent_daemon;
     }
     drop(current);
-    lock(&CHILDREN).clear(); // a fork server's children are not ours
-    *lock(&PASSED) = passed;
-}
-
-/// Locks a global, ignoring poisoning: nothing here can be left half-updated.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    CHILDREN.lock().clear(); // a fork server's children are not ours
+    *PASSED.lock() = passed;
 }
 
 /// Leaves the child: flush what it printed, then `_exit` (no destructors, no atexit).

@@ -35,8 +35,10 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use parking_lot::Mutex;
 use std::thread::{self, JoinHandle};
 
 /// What is known about one thread: CPython's `Thread` object, minus the thread.
@@ -69,7 +71,7 @@ impl fmt::Display for ThreadInfo {
 
 impl Info {
     fn snapshot(&self) -> ThreadInfo {
-        ThreadInfo { name: lock(&self.name).clone(), native_id: self.native_id, main: false }
+        ThreadInfo { name: self.name.lock().clone(), native_id: self.native_id, main: false }
     }
 }
 
@@ -109,7 +111,7 @@ impl<T: Send + 'static> Thread<T> {
         let (tell_info, info) = std::sync::mpsc::sync_channel(1);
         let handle = thread::Builder::new().name(name.clone()).spawn(move || {
             let info = Arc::new(Info { name: Mutex::new(name), native_id: native_id() });
-            lock(&RUNNING).push(Arc::clone(&info));
+            RUNNING.lock().push(Arc::clone(&info));
             CURRENT.set(Some(Arc::clone(&info)));
             let _ = tell_info.send(Arc::clone(&info));
             // Unlisted when the thread ends, even by a panic.
@@ -122,14 +124,14 @@ impl<T: Send + 'static> Thread<T> {
 
     /// The thread's name now (CPython: `t.name`, `t.getName()`).
     pub fn name(&self) -> String {
-        lock(&self.info.name).clone()
+        self.info.name.lock().clone()
     }
 
     /// Renames the thread (CPython: `t.name = name`, `t.setName(name)`): what
     /// [`current_thread`] and [`enumerate`] say from now on. The name the operating
     /// system shows (`std::thread::Thread::name`) is fixed at start in Rust.
     pub fn set_name(&self, name: impl Into<String>) {
-        *lock(&self.info.name) = name.into();
+        *self.info.name.lock() = name.into();
     }
 
     /// The kernel's id for the thread (CPython: `t.native_id`).
@@ -170,13 +172,13 @@ pub fn current_thread() -> ThreadInfo {
 /// How many threads started here are running, the main thread included (CPython:
 /// `threading.active_count()`).
 pub fn active_count() -> usize {
-    1 + lock(&RUNNING).len()
+    1 + RUNNING.lock().len()
 }
 
 /// The threads started here that are running, the main thread first (CPython:
 /// `threading.enumerate()`).
 pub fn enumerate() -> Vec<ThreadInfo> {
-    let running = lock(&RUNNING);
+    let running = RUNNING.lock();
     std::iter::once(main_thread()).chain(running.iter().map(|i| i.snapshot())).collect()
 }
 
@@ -192,7 +194,7 @@ struct Unlist(i32);
 
 impl Drop for Unlist {
     fn drop(&mut self) {
-        lock(&RUNNING).retain(|i| i.native_id != self.0);
+        RUNNING.lock().retain(|i| i.native_id != self.0);
     }
 }
 
@@ -221,10 +223,6 @@ fn default_name(type_name: &str) -> String {
 
 fn native_id() -> i32 {
     nix::unistd::gettid().as_raw()
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

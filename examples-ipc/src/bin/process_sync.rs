@@ -10,7 +10,7 @@
 //!
 //! | CPython                                    | Rust (`examples_ipc`)                          |
 //! |--------------------------------------------|------------------------------------------------|
-//! | `lock = Lock()`                            | `let lock = shared::new_lock()?;`              |
+//! | `lock = Lock()`                            | `let lock = sync::new_lock()?;`               |
 //! | `lock.acquire(block=False)`, `acquire(timeout=0.1)` | `lock.try_lock()?`, `lock.lock_timeout(d)?` (`None`: not taken) |
 //! | `r = RLock()`, `with r: with r: ...`       | `let r = sync::RLock::shared()?;`, `r.acquire()?` twice |
 //! | `s = BoundedSemaphore(1)`, one release too many | `Semaphore::bounded_shared(1)?`, `release()` → `Err` |
@@ -43,8 +43,8 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_ipc::shared::{Semaphore, new_lock};
 use examples_ipc::sync::{Condition, Event, RLock};
+use examples_ipc::sync::{Semaphore, new_lock};
 use examples_process::{Failure, Process};
 
 const PATIENCE: Duration = Duration::from_secs(10);

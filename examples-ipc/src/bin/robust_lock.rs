@@ -42,7 +42,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use examples_ipc::process_shared;
-use examples_ipc::shared::{RobustMutex, Semaphore};
+use examples_ipc::sync::{RobustMutex, Semaphore};
 use examples_process::{Failure, Process};
 use nix::unistd::getpid;
 

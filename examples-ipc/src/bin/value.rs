@@ -55,8 +55,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_ipc::shared::{RobustMutex, SharedMemory, new_lock};
+use examples_ipc::shared::SharedMemory;
 use examples_ipc::sync::Value;
+use examples_ipc::sync::{RobustMutex, new_lock};
 use examples_process::{DeferTermination, Process, die_with_parent};
 use nix::sys::mman::shm_unlink;
 use shared_memory::{Shmem, ShmemConf};

@@ -63,7 +63,9 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use examples_process::{Process, current_pid, moving_to_child};
@@ -264,7 +266,7 @@ impl Proxy {
     fn call(&self, call: Call) -> io::Result<Reply> {
         let gone =
             |e| io::Error::new(io::ErrorKind::BrokenPipe, format!("the manager is gone: {e}"));
-        let mut connection = lock(&self.connection);
+        let mut connection = self.connection.lock();
         let me = current_pid();
         if connection.as_ref().is_none_or(|(pid, _)| *pid != me) {
             *connection = None; // a copy made by fork is the parent's: closed here
@@ -546,10 +548,4 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
 
 fn unexpected(reply: Reply) -> io::Error {
     io::Error::other(format!("unexpected reply from the manager: {reply:?}"))
-}
-
-/// Locks a proxy's connection, ignoring poisoning: a panic while it was held left at
-/// worst a call half made, which the next call finds broken and starts afresh.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -324,7 +324,9 @@ pub(crate) fn close_all_but(keep: &OwnedFd) {
 mod tests {
     use super::*;
     use crate::manager::Proxy;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
     use std::time::{Duration, Instant};
 
     const TOKEN: u64 = 0x5eed;

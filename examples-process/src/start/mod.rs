@@ -362,7 +362,7 @@ fn child_role(launch: RawFd, passed: &[RawFd]) -> String {
 /// Runs `/proc/self/exe` with `role`, keeping `keep` open in it and no other
 /// descriptor but standard input, output and error; with `tied`, it gets SIGKILL when
 /// this thread ends (so only the main thread may ask for that). Returns its pid.
-fn run_self(role: String, keep: Vec<RawFd>, tied: bool) -> io::Result<Pid> {
+fn spawn_self(role: String, keep: Vec<RawFd>, tied: bool) -> io::Result<Pid> {
     let arg0 = std::env::args_os().next().unwrap_or_default();
     let parent = getpid();
     let mut command = Command::new("/proc/self/exe");

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use nix::unistd::Pid;
 
 use super::forkserver::{self, Served};
-use super::{Launch, child_role, launch_memfd, on_main_thread, run_self};
+use super::{Launch, child_role, launch_memfd, on_main_thread, spawn_self};
 
 /// Starts this program again as the child of `launch`; `passed` stay open in it.
 /// Returns its pid, and its record if a fork server started it.
@@ -23,6 +23,6 @@ pub(crate) fn spawn(launch: &Launch, passed: &[OwnedFd]) -> io::Result<(Pid, Opt
     let mut keep: Vec<RawFd> = passed.iter().map(AsRawFd::as_raw_fd).collect();
     let role = child_role(memfd.as_raw_fd(), &keep);
     keep.push(memfd.as_raw_fd());
-    let pid = run_self(role, keep, true)?; // the memfd stays open until the child has it
+    let pid = spawn_self(role, keep, true)?; // the memfd stays open until the child has it
     Ok((pid, None))
 }

@@ -149,9 +149,14 @@ pub fn stress(bin: &str, args: &[&str]) {
     fault_runs(bin, args);
 }
 
+/// The three ways a user ends a program: Ctrl-C, `kill`, `kill -9`.
+pub const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
+
 /// What [`interrupt`] saw.
 #[derive(Debug)]
 pub struct Interrupted {
+    /// The signal sent.
+    pub signal: Signal,
     /// The processes of the run alive when the signal was sent, the binary first.
     pub alive: Vec<Member>,
     /// The run's output and how long the whole tree took to go after the signal.
@@ -185,7 +190,31 @@ pub fn interrupt(
         alive.len(),
         gone.output.show()
     );
-    Interrupted { alive, gone }
+    Interrupted { signal, alive, gone }
+}
+
+/// [`interrupt`] once for each of [`SIGNALS`], printing how long each tree took to go.
+#[track_caller]
+pub fn interrupt_each(
+    bin: &str,
+    args: &[&str],
+    line: &str,
+    processes: usize,
+    within: Duration,
+) -> Vec<Interrupted> {
+    let name = Path::new(bin).file_name().unwrap_or_default().to_string_lossy().into_owned();
+    SIGNALS
+        .into_iter()
+        .map(|signal| {
+            let seen = interrupt(bin, args, line, processes, signal, within);
+            println!(
+                "{name}, {signal}: {} processes gone in {:?}",
+                seen.alive.len(),
+                seen.gone.after
+            );
+            seen
+        })
+        .collect()
 }
 
 /// [`stress`] for every binary of a package, after checking that `binaries` names

@@ -3,7 +3,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, Once};
+use std::sync::Once;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -15,9 +17,8 @@ use nix::unistd::Pid;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::{Answer, Request};
-use crate::process::lock;
 use crate::reduction::{self, MAX_FDS};
-use crate::start::{Launch, launch_memfd, run_self};
+use crate::start::{Launch, launch_memfd, spawn_self};
 
 /// The fork server this process uses, and which process started it (a forked child
 /// inherits the record but needs a server of its own, tied to its own life).
@@ -47,7 +48,7 @@ pub(crate) struct Served {
 ///
 /// [`Process::start`]: crate::Process::start
 pub fn ensure_forkserver() -> io::Result<()> {
-    let mut server = lock(&SERVER);
+    let mut server = SERVER.lock();
     ensure_running(&mut server).map(|_| ())
 }
 
@@ -64,7 +65,7 @@ fn ensure_running(server: &mut Option<Server>) -> io::Result<&Server> {
         )?;
         // Not tied to this thread: the server watches this process through a pidfd.
         let role = format!("forkserver:{}:{}", theirs.as_raw_fd(), crate::current_pid());
-        let pid = run_self(role, vec![theirs.as_raw_fd()], false)?;
+        let pid = spawn_self(role, vec![theirs.as_raw_fd()], false)?;
         *server = Some(Server { owner: crate::current_pid(), pid, control });
         static AT_EXIT: Once = Once::new();
         // SAFETY: registers a plain function; `exit` calls it once.
@@ -79,7 +80,7 @@ fn ensure_running(server: &mut Option<Server>) -> io::Result<&Server> {
 /// the server ends when the program does (see [`ensure_forkserver`]). Children the
 /// server started and that still run are killed with it (`PR_SET_PDEATHSIG`).
 pub fn stop_forkserver() {
-    let server = lock(&SERVER).take();
+    let server = SERVER.lock().take();
     if let Some(server) = server.filter(|s| s.owner == crate::current_pid()) {
         retire(server);
     }
@@ -95,7 +96,7 @@ fn retire(server: Server) {
 /// At `exit`: end the server now rather than a moment after this process, so that
 /// nothing of the program is left running once it has exited.
 extern "C" fn stop_at_exit() {
-    if let Ok(mut guard) = SERVER.try_lock()
+    if let Some(mut guard) = SERVER.try_lock()
         && let Some(server) = guard.take()
         && server.owner == crate::current_pid()
     {
@@ -126,7 +127,7 @@ pub(crate) fn start(launch: &Launch, passed: &[OwnedFd], exec: bool) -> io::Resu
     let mut fds: Vec<BorrowedFd<'_>> = vec![theirs.as_fd(), memfd.as_fd()];
     fds.extend(passed.iter().map(AsFd::as_fd));
     {
-        let mut guard = lock(&SERVER);
+        let mut guard = SERVER.lock();
         let mut attempt = 0;
         loop {
             let server = ensure_running(&mut guard)?;
@@ -181,7 +182,7 @@ fn wait_for_answer(status: &OwnedFd) -> io::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    if let Some(server) = lock(&SERVER).take() {
+    if let Some(server) = SERVER.lock().take() {
         retire(server);
     }
     Err(io::Error::new(
