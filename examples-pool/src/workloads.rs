@@ -7,8 +7,8 @@
 //! a `Queue` and through a ring, round trips over a pipe and over a bare socketpair,
 //! and starting a process. Every function returns its result, so that callers can
 //! check that each variant computed the same thing. The CPU-bound ones record what ran
-//! when on a [`Timeline`] (`gil_compare --timeline`); pass `Timeline::off()` to record
-//! nothing.
+//! when on the process's timeline, if one is installed (`gil_compare --timeline`; see
+//! [`examples_process::timeline`]).
 //!
 //! ```
 //! use examples_pool::workloads::{self, halves};
@@ -16,11 +16,11 @@
 //!
 //! let n = 100_000;
 //! let serial = workloads::kernel((0, n));
-//! assert_eq!(workloads::two_threads(halves(n), &Timeline::off()), serial);
-//! let timeline = Timeline::recording()?;
-//! assert_eq!(workloads::with_global_lock(halves(n), &timeline), serial);
+//! assert_eq!(workloads::two_threads(halves(n)), serial); // no timeline: nothing recorded
+//! let timeline = Timeline::recording()?.install()?;
+//! assert_eq!(workloads::with_global_lock(halves(n)), serial);
 //! assert!(timeline.records().iter().all(|r| r.label == "holds the GIL"));
-//! assert_eq!(workloads::two_processes(halves(n), &Timeline::off())?, serial);
+//! assert_eq!(workloads::two_processes(halves(n))?, serial);
 //! assert_eq!(workloads::pool_of_two(halves(n))?, serial);
 //! assert_eq!(workloads::queue_to_child(1000)?.0, 1000 * 999 / 2);
 //! assert_eq!(workloads::pipe_round_trips(10)?.0, 10 * 9 / 2);
@@ -37,7 +37,7 @@ use examples_ipc::connection;
 use examples_ipc::queue::Queue;
 use examples_ipc::ring;
 use examples_ipc::shared::SharedMemory;
-use examples_process::timeline::Timeline;
+use examples_process::timeline;
 use examples_process::{Process, StartMethod};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
@@ -55,14 +55,13 @@ pub fn halves(n: u64) -> [(u64, u64); 2] {
     [(0, n / 2), (n / 2, n)]
 }
 
-/// Each half on its own thread (named `thread 1` and `thread 2`), each a span on
-/// `timeline`.
-pub fn two_threads(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
+/// Each half on its own thread (named `thread 1` and `thread 2`), each a span.
+pub fn two_threads(halves: [(u64, u64); 2]) -> u64 {
     thread::scope(|s| {
         [1, 2]
             .map(|k| {
                 spawn_named(s, format!("thread {k}"), move || {
-                    let _computing = timeline.span(&format!("half {k}"));
+                    let _computing = timeline::span(&format!("half {k}"));
                     kernel(halves[k - 1])
                 })
             })
@@ -74,8 +73,8 @@ pub fn two_threads(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
 
 /// Two threads that may compute only while holding one global lock, and hand it over
 /// every 5 ms, as CPython's threads hand over the GIL (its switch interval is 5 ms).
-/// Each time a thread holds the lock is a span on `timeline`.
-pub fn with_global_lock(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
+/// Each time a thread holds the lock is a span.
+pub fn with_global_lock(halves: [(u64, u64); 2]) -> u64 {
     let gil = Mutex::new(());
     thread::scope(|s| {
         [1, 2]
@@ -85,7 +84,7 @@ pub fn with_global_lock(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
                     let (mut sum, mut i) = (0_u64, lo);
                     while i < hi {
                         let held: MutexGuard<'_, ()> = gil.lock();
-                        let _holding = timeline.span("holds the GIL");
+                        let _holding = timeline::span("holds the GIL");
                         let until = Instant::now() + Duration::from_millis(5);
                         while i < hi && Instant::now() < until {
                             let end = (i + 65_536).min(hi);
@@ -104,14 +103,13 @@ pub fn with_global_lock(halves: [(u64, u64); 2], timeline: &Timeline) -> u64 {
     })
 }
 
-/// Two forked children, each computing a half into shared memory, each a span on
-/// `timeline`.
-pub fn two_processes(halves: [(u64, u64); 2], timeline: &Timeline) -> io::Result<u64> {
+/// Two forked children, each computing a half into shared memory, each a span.
+pub fn two_processes(halves: [(u64, u64); 2]) -> io::Result<u64> {
     let results = SharedMemory::new([AtomicU64::new(0), AtomicU64::new(0)])?;
     let mut children = [0, 1].map(|k| {
-        let (results, timeline) = (results.clone(), timeline.clone());
+        let results = results.clone();
         Process::new(move || {
-            let _computing = timeline.span(&format!("half {}", k + 1));
+            let _computing = timeline::span(&format!("half {}", k + 1));
             results[k].store(kernel(halves[k]), SeqCst);
         })
     });

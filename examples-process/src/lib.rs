@@ -92,6 +92,7 @@ pub mod reduction;
 pub mod shared;
 mod signals;
 mod start;
+pub mod svg;
 pub mod timeline;
 
 pub use command::{die_with_parent, run_self};

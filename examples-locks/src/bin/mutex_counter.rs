@@ -37,28 +37,26 @@
 //! ```
 
 use std::panic;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::thread;
 
 use examples_process::Failure;
-use examples_process::timeline::Timeline;
+use examples_process::timeline::{self, Timeline};
 
 const PER_INCREMENT: u64 = 200_000;
 const WHOLE_LOOP: u64 = 1_000_000;
 
 static NUM: Mutex<u64> = Mutex::new(0);
 static G_NUM: parking_lot::Mutex<u64> = parking_lot::Mutex::new(0);
-/// The timeline (off without `--timeline FILE.svg`), where every thread can reach it.
-static TIMELINE: OnceLock<Timeline> = OnceLock::new();
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
-    let timeline = TIMELINE.get_or_init(Timeline::from_args_or_exit);
+    let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
     // Note 000: lock, add one, unlock; 200000 times in each of two threads.
     let views: Vec<u64> = ["t1", "t2"]
         .map(|name| {
             spawn(name, move || {
-                let _looping = timeline.span("200000 × lock, add 1, unlock");
+                let _looping = timeline::span("200000 × lock, add 1, unlock");
                 for _ in 0..PER_INCREMENT {
                     *NUM.lock().unwrap_or_else(|e| e.into_inner()) += 1;
                 }
@@ -102,11 +100,10 @@ fn sum_num2() -> u64 {
 }
 
 fn add_under_lock(label: &str) -> u64 {
-    let timeline = TIMELINE.get_or_init(Timeline::off);
-    let waiting = timeline.span("waits for the lock");
+    let waiting = timeline::span("waits for the lock");
     let mut g_num = G_NUM.lock();
     drop(waiting);
-    let _holding = timeline.span("holds the lock");
+    let _holding = timeline::span("holds the lock");
     for _ in 0..WHOLE_LOOP {
         *g_num += 1;
     }

@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         }
         _ => return usage_error(&format!("unexpected arguments {args:?}")),
     };
-    match Timeline::for_flag(timeline).map_err(Into::into).and_then(|t| compare(n, &t)) {
+    match Timeline::for_flag(timeline).map_err(Into::into).and_then(|t| compare(n, t)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gil_compare: {e}");
@@ -128,21 +128,21 @@ fn timed(name: &'static str, run: impl FnOnce() -> io::Result<u64>) -> io::Resul
     Ok(Row { name, result, took: start.elapsed() })
 }
 
-fn compare(n: u64, timeline: &Timeline) -> Result<(), Box<dyn std::error::Error>> {
+fn compare(n: u64, timeline: Timeline) -> Result<(), Box<dyn std::error::Error>> {
     let halves = workloads::halves(n);
     println!(
         "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",
         thread::available_parallelism()?
     );
     let mut cpu = vec![median_of("serial", || Ok(workloads::kernel((0, n))))?];
-    cpu.push(median_of("2 threads", || Ok(workloads::two_threads(halves, &Timeline::off())))?);
-    cpu.push(median_of("2 threads + GIL emulation", || {
-        Ok(workloads::with_global_lock(halves, &Timeline::off()))
-    })?);
-    cpu.push(median_of("2 processes", || workloads::two_processes(halves, &Timeline::off()))?);
+    cpu.push(median_of("2 threads", || Ok(workloads::two_threads(halves)))?);
+    cpu.push(median_of("2 threads + GIL emulation", || Ok(workloads::with_global_lock(halves)))?);
+    cpu.push(median_of("2 processes", || workloads::two_processes(halves))?);
     cpu.push(median_of("process pool of 2", || workloads::pool_of_two(halves))?);
     if timeline.is_on() {
-        draw_once(n, timeline)?; // one more run of each, recorded, not timed
+        // One more run of each, recorded (from here on), not timed.
+        timeline.clone().install()?;
+        draw_once(n)?;
     }
     let io = io_bound()?;
     let (process_cost, thread_cost) = start_costs()?;
@@ -170,20 +170,20 @@ fn compare(n: u64, timeline: &Timeline) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
-/// One run of each CPU-bound variant, one after the other, recorded on `timeline`: the
-/// GIL emulation's threads take turns, the others run side by side.
-fn draw_once(n: u64, timeline: &Timeline) -> io::Result<()> {
+/// One run of each CPU-bound variant, one after the other, on the process's timeline:
+/// the GIL emulation's threads take turns, the others run side by side.
+fn draw_once(n: u64) -> io::Result<()> {
     let halves = workloads::halves(n);
     let serial = {
-        let _computing = timeline.span("serial");
+        let _computing = timeline::span("serial");
         workloads::kernel((0, n))
     };
-    timeline.mark("2 threads");
-    let threads = workloads::two_threads(halves, timeline);
-    timeline.mark("2 threads + GIL");
-    let gil = workloads::with_global_lock(halves, timeline);
-    timeline.mark("2 processes");
-    let processes = workloads::two_processes(halves, timeline)?;
+    timeline::mark("2 threads");
+    let threads = workloads::two_threads(halves);
+    timeline::mark("2 threads + GIL");
+    let gil = workloads::with_global_lock(halves);
+    timeline::mark("2 processes");
+    let processes = workloads::two_processes(halves)?;
     assert_eq!([threads, gil, processes], [serial; 3]);
     Ok(())
 }

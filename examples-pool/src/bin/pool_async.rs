@@ -41,13 +41,12 @@
 //! cargo add serde@1 --features derive
 //! ```
 
-use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::Duration;
 
 use examples_pool::Pool;
 use examples_process::Failure;
-use examples_process::timeline::Timeline;
+use examples_process::timeline::{self, Timeline};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
@@ -63,8 +62,8 @@ struct Span {
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
-    // Set before the pools start: their forked workers record into the same log.
-    let timeline = TIMELINE.get_or_init(Timeline::from_args_or_exit);
+    // Installed before the pools start: their forked workers record into the same log.
+    let timeline = Timeline::from_args_or_exit();
     let main_pid = getpid().as_raw();
     println!("main: pid={main_pid}");
 
@@ -84,14 +83,14 @@ fn main() -> Result<(), Failure> {
     let pool = Pool::new(5)?;
     let applied = (0..10)
         .map(|i| {
-            let _waiting = timeline.span(&format!("apply {i}")); // main waits for each
+            let _waiting = timeline::span(&format!("apply {i}")); // main waits for each
             pool.apply(worker, i)
         })
         .collect::<Result<Vec<Span>, _>>()?;
     println!("main: ten tasks with apply_async");
-    timeline.mark("apply_async ×10"); // returns at once: no wait here
+    timeline::mark("apply_async ×10"); // returns at once: no wait here
     let pending = (0..10).map(|i| pool.apply_async(worker, i)).collect::<Result<Vec<_>, _>>()?;
-    let getting = timeline.span("get() ×10");
+    let getting = timeline::span("get() ×10");
     let async_spans = pending.into_iter().map(|r| r.get()).collect::<Result<Vec<Span>, _>>()?;
     drop(getting);
     pool.close().join()?;
@@ -120,15 +119,8 @@ fn main() -> Result<(), Failure> {
 }
 
 /// The note's `funcpro(msg)`.
-/// The timeline, where the workers (functions run by the pool) can reach it.
-static TIMELINE: OnceLock<Timeline> = OnceLock::new();
-
-fn timeline() -> &'static Timeline {
-    TIMELINE.get_or_init(Timeline::off)
-}
-
 fn funcpro(msg: String) -> Span {
-    let _task = timeline().span(&msg);
+    let _task = timeline::span(&msg);
     let start = now();
     println!("start {msg} pid={}", getpid());
     sleep(Duration::from_millis(200));
@@ -138,7 +130,7 @@ fn funcpro(msg: String) -> Span {
 
 /// The note's `worker(arg)`: a line when it starts and one when it ends.
 fn worker(arg: u32) -> Span {
-    let _task = timeline().span(&format!("task {arg}"));
+    let _task = timeline::span(&format!("task {arg}"));
     let start = now();
     println!("worker {arg} starts pid={} ppid={}", getpid(), getppid());
     sleep(Duration::from_millis(50));

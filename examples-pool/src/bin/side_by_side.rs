@@ -53,7 +53,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use examples_pool::{Pool, workloads};
-use examples_process::timeline::Timeline;
+use examples_process::svg::{self, BarChart};
 use examples_process::{Process, StartMethod};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use parking_lot::Mutex;
@@ -204,7 +204,7 @@ fn compare(s: Sizes, python: &str, out: Option<&Path>) -> Result<(), Error> {
     print!("{table}");
     if let Some(out) = out {
         std::fs::write(out.join("side_by_side.md"), &table)?;
-        std::fs::write(out.join("side_by_side.svg"), svg(&rows, &py.version, cores))?;
+        std::fs::write(out.join("side_by_side.svg"), chart(&rows, &py.version, cores))?;
         println!("wrote {} and side_by_side.svg", out.join("side_by_side.md").display());
     }
     Ok(())
@@ -325,9 +325,9 @@ fn measure_rust(s: Sizes) -> io::Result<Samples> {
 
     let median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(reps, || timed(run));
     record("cpu_serial", median_time(&|| Ok(workloads::kernel((0, black_box(n)))))?);
-    record("cpu_threads", median_time(&|| Ok(workloads::two_threads(halves, &Timeline::off())))?);
-    record("cpu_gil", median_time(&|| Ok(workloads::with_global_lock(halves, &Timeline::off())))?);
-    record("cpu_processes", median_time(&|| workloads::two_processes(halves, &Timeline::off()))?);
+    record("cpu_threads", median_time(&|| Ok(workloads::two_threads(halves)))?);
+    record("cpu_gil", median_time(&|| Ok(workloads::with_global_lock(halves)))?);
+    record("cpu_processes", median_time(&|| workloads::two_processes(halves))?);
     record("cpu_pool", median_time(&|| workloads::pool_of_two(halves))?);
     let io_median_time = |run: &dyn Fn() -> io::Result<u64>| median_of(s.io_repeats, || timed(run));
     record("io_serial", io_median_time(&|| Ok(workloads::naps_serially()))?);
@@ -641,60 +641,23 @@ fn figure(x: f64) -> String {
     }
 }
 
-/// A bar chart of the ratios on a log scale, 1× marked.
-fn svg(rows: &[Row], python: &str, cores: usize) -> String {
-    let (label_w, plot_w, row_h, top) = (330.0, 520.0, 24.0, 48.0);
-    let height = top + row_h * rows.len() as f64 + 36.0;
-    let width = label_w + plot_w + 90.0;
-    let (lo, hi) = (0.1_f64.log10(), 10_000_f64.log10());
-    let x = |ratio: f64| label_w + plot_w * (ratio.max(0.1).log10() - lo) / (hi - lo);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="10" y="20" font-size="14" font-weight="bold">How many times better Rust is than CPython {python} ({cores} CPUs, log scale)</text>"#
-    );
-    for tick in [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0] {
-        let tx = x(tick);
-        let dash = if tick == 1.0 { "" } else { r#" stroke-dasharray="3,3""# };
-        let _ = writeln!(
-            out,
-            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#888"{dash}/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{tick}×</text>"##,
-            top - 6.0,
-            height - 30.0,
-            height - 14.0
-        );
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let y = top + row_h * i as f64;
-        let (x0, x1) = (x(1.0), x(row.ratio));
-        let (left, w) = if x1 >= x0 { (x0, x1 - x0) } else { (x1, x0 - x1) };
-        let colour = match &row.target {
-            Some((_, false)) => "#d62728",
-            _ if row.ratio >= 1.0 => "#1f77b4",
-            _ => "#ff7f0e",
+/// A bar chart of the ratios on a log scale from 1×: right of it Rust is better.
+fn chart(rows: &[Row], python: &str, cores: usize) -> String {
+    let title =
+        format!("How many times better Rust is than CPython {python} ({cores} CPUs, log scale)");
+    let legend =
+        [("#1f77b4", "Rust better"), ("#ff7f0e", "CPython better"), ("#d62728", "target missed")];
+    let bars = rows.iter().map(|row| {
+        let key = match &row.target {
+            Some((_, false)) => 2,
+            _ if row.ratio >= 1.0 => 0,
+            _ => 1,
         };
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{left:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{colour}"/><text x="{:.1}" y="{:.1}">{:.1}×</text>"#,
-            label_w - 8.0,
-            y + 15.0,
-            escape(row.metric),
-            y + 4.0,
-            row_h - 8.0,
-            left.max(x1) + 4.0,
-            y + 15.0,
-            row.ratio
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        svg::Row { label: row.metric.to_string(), bars: vec![(row.ratio, key)] }
+    });
+    svg::log_bars(&BarChart {
+        title: &title,
+        legend: &legend,
+        groups: vec![(None, bars.collect())],
+    })
 }

@@ -61,21 +61,21 @@ fn main() -> Result<ExitCode, Failure> {
     // `args_os`, not `args`, which panics on an argument that is not UTF-8.
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let timeline = match timeline::take_flag(&mut args) {
-        Ok(path) => Timeline::for_flag(path)?,
+        Ok(path) => Timeline::for_flag(path)?.install()?,
         Err(e) => return Ok(usage_error(&e)),
     };
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let title = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {
-            overview(&timeline)?;
+            overview()?;
             "daemon_terminate: no shared globals; terminate() and kill() cut children off"
         }
         ["daemon"] => {
-            end_main_with_child_running(true, &timeline)?;
+            end_main_with_child_running(true)?;
             "daemon_terminate daemon: main ends, its daemon child is cut off"
         }
         ["non-daemon"] => {
-            end_main_with_child_running(false, &timeline)?;
+            end_main_with_child_running(false)?;
             "daemon_terminate non-daemon: main waits for its child at the end"
         }
         ["-h" | "--help"] => {
@@ -96,21 +96,20 @@ fn usage_error(what: &str) -> ExitCode {
 }
 
 /// A child that works for 1 s; the parent ends its `main` after 0.25 s.
-fn end_main_with_child_running(daemon: bool, timeline: &Timeline) -> io::Result<()> {
-    let _main = timeline.span("main");
-    let t = timeline.clone();
-    let mut child = Process::new(move || work(&t)).with_daemon(daemon);
+fn end_main_with_child_running(daemon: bool) -> io::Result<()> {
+    let _main = timeline::span("main");
+    let mut child = Process::new(work).with_daemon(daemon);
     child.start()?;
     sleep(Duration::from_millis(250));
     println!("main: end of main (daemon={daemon})");
-    timeline.mark("end of main");
+    timeline::mark("end of main");
     drop(child); // what the end of `main` does: joined, or terminated if it is a daemon
     Ok(())
 }
 
-fn work(timeline: &Timeline) {
+fn work() {
     for i in 1..=10 {
-        let _step = timeline.span(&format!("working {i}"));
+        let _step = timeline::span(&format!("working {i}"));
         println!("child: working {i}/10");
         sleep(Duration::from_millis(100));
     }
@@ -120,20 +119,18 @@ fn work(timeline: &Timeline) {
 /// Note 004's `g_list`: a global that each process has its own copy of.
 static G_LIST: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn overview(timeline: &Timeline) -> io::Result<()> {
+fn overview() -> io::Result<()> {
     // 1. No shared globals: the writer fills its copy; its sibling reads its own copy.
-    let t = timeline.clone();
     let mut writer = Process::new(move || {
-        let _writing = t.span("add_data");
+        let _writing = timeline::span("add_data");
         let mut list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
         list.extend(0..3);
         println!("add_data: g_list={list:?}");
     });
     writer.start()?;
     writer.join()?; // the writer is done before the reader starts
-    let t = timeline.clone();
     let mut reader = Process::new(move || {
-        let _reading = t.span("read_data");
+        let _reading = timeline::span("read_data");
         let list = G_LIST.lock().unwrap_or_else(PoisonError::into_inner);
         println!("read_data: g_list={list:?}");
         assert!(list.is_empty(), "a sibling sees none of the writer's changes");
@@ -150,22 +147,19 @@ fn overview(timeline: &Timeline) -> io::Result<()> {
 
     // terminate() and kill() on children that would otherwise sleep for a minute.
     let mut victims = ["to terminate", "to kill"].map(|label| {
-        let t = timeline.clone();
         Process::new(move || {
-            let _sleeping = t.span(label);
+            let _sleeping = timeline::span(label);
             sleep_long();
         })
     });
     for victim in &mut victims {
         victim.start()?;
     }
-    if timeline.is_on() {
-        sleep(Duration::from_millis(50)); // so that the picture shows them running
-    }
+    sleep(Duration::from_millis(50)); // so that they are seen running (in a timeline too)
     victims[0].terminate()?;
-    timeline.mark("terminate()");
+    timeline::mark("terminate()");
     victims[1].kill()?;
-    timeline.mark("kill()");
+    timeline::mark("kill()");
     let codes = [victims[0].join()?, victims[1].join()?];
     println!("main: after terminate() exitcode={}", codes[0]);
     println!("main: after kill() exitcode={}", codes[1]);

@@ -34,7 +34,7 @@ use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use examples_process::timeline::Timeline;
+use examples_process::timeline::{self, Timeline};
 use examples_process::{Failure, Process, random_duration};
 
 const STEPS: u32 = 5;
@@ -44,10 +44,8 @@ fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
     let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
     let started = Instant::now();
-    let t = timeline.clone(); // each child records into the same shared log
-    let mut dance_process = Process::new(move || perform("dancing", &t)).with_name("myprocess1");
-    let t = timeline.clone();
-    let mut sing_process = Process::new(move || perform("singing", &t));
+    let mut dance_process = Process::new(|| perform("dancing")).with_name("myprocess1");
+    let mut sing_process = Process::new(|| perform("singing"));
     dance_process.start()?;
     sing_process.start()?;
     let codes = (dance_process.join()?, sing_process.join()?);
@@ -63,17 +61,14 @@ fn main() -> Result<(), Failure> {
     // Note 002, the first way: one function, four processes, each with its argument.
     let mut runners: Vec<Process> = ["anne", "alice", "biantai", "haha"]
         .into_iter()
-        .map(|name| {
-            let t = timeline.clone();
-            Process::new(move || run(name, &t))
-        })
+        .map(|name| Process::new(move || run(name)))
         .collect();
     for runner in &mut runners {
         runner.start()?;
     }
     // The runners each sleep at least 0.1 s, so this comes before any of them ends.
     println!("main: started all four");
-    timeline.mark("started all four");
+    timeline::mark("started all four");
     let runner_codes = runners.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
 
     assert_eq!(codes, (0, 0));
@@ -86,16 +81,16 @@ fn main() -> Result<(), Failure> {
 }
 
 /// The note's `dance` and `sing`: the same loop with a different word.
-fn perform(what: &str, timeline: &Timeline) {
+fn perform(what: &str) {
     for _ in 0..STEPS {
-        let _step = timeline.span(what); // one bar per step; ends at the loop's end
+        let _step = timeline::span(what); // one bar per step; ends at the loop's end
         println!("{what}...");
         sleep(STEP);
     }
 }
 
-fn run(name: &str, timeline: &Timeline) {
-    let _running = timeline.span(name);
+fn run(name: &str) {
+    let _running = timeline::span(name);
     println!("{name} running");
     sleep(random_duration(Duration::from_millis(100), Duration::from_millis(500)));
     println!("{name} running end");

@@ -39,7 +39,7 @@ const ROUNDS: usize = 200;
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
     let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
-    let first = round(true, &timeline);
+    let first = round(true, timeline);
     println!("main: round 1 ran in order {first:?}");
 
     let mut seen: BTreeMap<Vec<usize>, usize> = BTreeMap::new();

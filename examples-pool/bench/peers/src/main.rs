@@ -23,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use examples_pool::{Pool, workloads};
+use examples_process::svg;
 use examples_process::{Process, StartMethod, stop_forkserver};
 use ipmpsc::{Receiver, Sender, SharedRingBuffer};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
@@ -116,7 +117,7 @@ fn run(write: bool) -> Result<(), Error> {
     if write {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         std::fs::write(dir.join("peers.md"), &table)?;
-        std::fs::write(dir.join("peers.svg"), svg(&rows))?;
+        std::fs::write(dir.join("peers.svg"), chart(&rows))?;
         println!("wrote examples-pool/bench/peers.md and peers.svg");
     }
     Ok(())
@@ -561,88 +562,35 @@ fn figure(x: f64) -> String {
 }
 
 /// Each contender's time over the fastest of its workload, on a log scale: a bar for 2
-/// CPUs and one for 1 CPU, under a heading per workload.
-fn svg(rows: &[Row]) -> String {
-    let (label_w, plot_w, row_h, head_h, top) = (360.0, 440.0, 28.0, 24.0, 60.0);
-    let workloads = rows.iter().map(|r| r.workload);
-    let groups = workloads.fold(Vec::new(), |mut seen: Vec<&str>, w| {
-        if !seen.contains(&w) {
-            seen.push(w);
-        }
-        seen
-    });
-    let height = top + row_h * rows.len() as f64 + head_h * groups.len() as f64 + 40.0;
-    let width = label_w + plot_w + 80.0;
-    let x = |ratio: f64| label_w + plot_w * ratio.max(1.0).log10() / 4.0; // 1× to 10,000×
+/// CPUs and one for 1 CPU, under a heading per workload. Only times: the page-fault
+/// counts stay in the table.
+fn chart(rows: &[Row]) -> String {
+    let times: Vec<&Row> = rows.iter().filter(|r| r.workload != FAULTS).collect();
     let best = |workload: &str, pick: fn(&Row) -> f64| {
-        rows.iter().filter(|r| r.workload == workload).map(pick).fold(f64::INFINITY, f64::min)
+        times
+            .iter()
+            .filter(|r| r.workload == workload)
+            .map(|r| pick(r))
+            .fold(f64::INFINITY, f64::min)
     };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="10" y="20" font-size="14" font-weight="bold">Time over the fastest in its workload (log scale; shorter is better)</text>"#
-    );
-    let _ = writeln!(
-        out,
-        r##"<rect x="10" y="32" width="12" height="10" fill="#1f77b4"/><text x="26" y="41">2 CPUs</text><rect x="90" y="32" width="12" height="10" fill="#ff7f0e"/><text x="106" y="41">1 CPU (pinned)</text>"##
-    );
-    for tick in [1.0, 10.0, 100.0, 1000.0, 10000.0] {
-        let tx = x(tick);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="3,3"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{tick}×</text>"##,
-            top - 6.0,
-            height - 30.0,
-            height - 14.0
-        );
-    }
-    let mut y = top;
-    let mut current = "";
-    for r in rows {
-        if r.workload != current {
-            current = r.workload;
-            let _ = writeln!(
-                out,
-                r#"<text x="10" y="{:.1}" font-weight="bold">{}</text>"#,
-                y + 16.0,
-                escape(current)
-            );
-            y += head_h;
+    let mut groups: Vec<(Option<String>, Vec<svg::Row>)> = Vec::new();
+    for r in &times {
+        if groups.last().is_none_or(|(heading, _)| heading.as_deref() != Some(r.workload)) {
+            groups.push((Some(r.workload.to_string()), Vec::new()));
         }
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            label_w - 8.0,
-            y + 16.0,
-            escape(r.contender)
-        );
-        let bars = [
-            (r.two, best(r.workload, |r| r.two), "#1f77b4"),
-            (r.one, best(r.workload, |r| r.one), "#ff7f0e"),
+        let bars = vec![
+            (r.two / best(r.workload, |r| r.two), 0),
+            (r.one / best(r.workload, |r| r.one), 1),
         ];
-        for (k, (value, fastest, colour)) in bars.into_iter().enumerate() {
-            let ratio = value / fastest;
-            let by = y + 3.0 + 11.0 * k as f64;
-            let _ = writeln!(
-                out,
-                r#"<rect x="{label_w:.1}" y="{by:.1}" width="{:.1}" height="10" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="10">{:.1}×</text>"#,
-                (x(ratio) - label_w).max(1.0),
-                x(ratio) + 4.0,
-                by + 9.0,
-                ratio
-            );
-        }
-        y += row_h;
+        groups
+            .last_mut()
+            .expect("pushed above")
+            .1
+            .push(svg::Row { label: r.contender.to_string(), bars });
     }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    svg::log_bars(&svg::BarChart {
+        title: "Time over the fastest in its workload (log scale; shorter is better)",
+        legend: &[("#1f77b4", "2 CPUs"), ("#ff7f0e", "1 CPU (pinned)")],
+        groups,
+    })
 }
