@@ -215,9 +215,9 @@ pub fn log_bars(chart: &BarChart) -> String {
     let finite = |v: f64| v.is_finite() && v > 0.0;
     let low = values().map(|b| b.0).filter(|&v| finite(v)).fold(1.0, f64::min);
     let high = values().map(|b| b.0).filter(|&v| finite(v)).fold(1.0, f64::max);
-    let (lo, hi) = (round_out(low, false).log10(), round_out(high, true).log10());
-    let x =
-        |v: f64| LABEL + PLOT * (v.clamp(10f64.powf(lo), 10f64.powf(hi)).log10() - lo) / (hi - lo);
+    let (low, high) = (round_out(low, false), round_out(high, true).max(low * 10.0));
+    let (lo, hi) = (low.log10(), high.log10());
+    let x = |v: f64| LABEL + PLOT * (v.clamp(low, high).log10() - lo) / (hi - lo);
     let row_height = |r: &Row| BAR * r.bars.len() as f64 + 10.0;
     let rows_height: f64 = chart
         .groups

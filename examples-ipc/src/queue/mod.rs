@@ -38,16 +38,19 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bytes::{self, ByteRing};
 use crate::shared::SharedMemory;
-use crate::wait::futex_wait;
+
+mod joinable;
+
+pub use joinable::JoinableQueue;
+use joinable::Tasks;
 
 /// Why a `put`, a `get` or a `join` did not happen.
 #[derive(Debug)]
@@ -186,35 +189,6 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// How many processes at once a `JoinableQueue` keeps count of, for `join` to tell
-/// when one of them died holding items.
-const TAKERS: usize = 32;
-
-/// How often `join` looks for a consumer that died.
-const CHECK: Duration = Duration::from_millis(100);
-
-crate::process_shared! {
-    /// What a `JoinableQueue`'s processes count together.
-    #[repr(C)]
-    struct Tasks {
-        /// `task_done` calls, modulo the ring's count of items sent; a futex word.
-        done: CachePadded<AtomicU32>,
-        /// Who took items and has not marked them done.
-        takers: [Taker; TAKERS],
-    }
-}
-
-crate::process_shared! {
-    /// One process that took items from a `JoinableQueue`.
-    #[repr(C)]
-    struct Taker {
-        /// Its pid; 0 for a free slot.
-        pid: AtomicI32,
-        /// Items it took and has not marked done.
-        unfinished: AtomicU32,
-    }
-}
-
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue { inner: Arc::clone(&self.inner) }
@@ -349,290 +323,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
-impl Tasks {
-    /// This process took an item: counted in its slot, before the item leaves the ring
-    /// (so a taker killed in between is counted, not missed). A slot is this process's,
-    /// a free one, or one whose process has ended with nothing unfinished.
-    fn took_one(&self) {
-        let me = examples_process::current_pid();
-        if let Some(mine) = self.takers.iter().find(|t| t.pid.load(SeqCst) == me) {
-            mine.unfinished.fetch_add(1, SeqCst);
-            return;
-        }
-        for taker in &self.takers {
-            let pid = taker.pid.load(SeqCst);
-            let free = pid == 0 || (taker.unfinished.load(SeqCst) == 0 && process_has_ended(pid));
-            if free && taker.pid.compare_exchange(pid, me, SeqCst, SeqCst).is_ok() {
-                taker.unfinished.store(1, SeqCst);
-                return;
-            }
-        } // every slot busy: this process goes uncounted (join cannot tell if it dies)
-    }
-
-    /// One item marked done by this process: its slot counts one fewer.
-    fn done_one(&self) {
-        let me = examples_process::current_pid();
-        if let Some(mine) = self.takers.iter().find(|t| t.pid.load(SeqCst) == me) {
-            let _ = mine.unfinished.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
-        }
-    }
-
-    /// A process that ended holding unfinished items, if there is one.
-    fn dead_taker(&self) -> Option<(i32, u32)> {
-        self.takers.iter().find_map(|t| {
-            let (pid, unfinished) = (t.pid.load(SeqCst), t.unfinished.load(SeqCst));
-            (pid != 0 && unfinished > 0 && process_has_ended(pid)).then_some((pid, unfinished))
-        })
-    }
-}
-
-/// Whether the process `pid` has ended (gone, or a zombie not yet reaped). A pid can be
-/// reused once reaped: a process that ended long ago may look alive again, which makes
-/// `join` wait as CPython's does, never fail wrongly.
-fn process_has_ended(pid: i32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid) else { return true };
-    if rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
-        return true;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()));
-    let state = stat.ok().and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()));
-    matches!(state, Some('Z' | 'X'))
-}
-
-/// CPython's `multiprocessing.JoinableQueue`: a [`Queue`] whose `join` waits until every
-/// item put has been marked done with `task_done`, in whichever process. It derefs to
-/// its `Queue` for `put`, `get` and the rest.
-///
-/// `join` does not wait for a process that died holding items it never marked done: it
-/// fails with [`QueueError::Died`], naming it (CPython's waits for ever).
-///
-/// ```
-/// use examples_ipc::queue::JoinableQueue;
-/// use examples_process::Process;
-///
-/// let q = JoinableQueue::bounded(10)?;
-/// let mut worker = Process::new({
-///     let q = q.clone();
-///     move || {
-///         while let Ok(item) = q.get() {
-///             if item == 0 { break }
-///             q.task_done().expect("one task_done per get");
-///         }
-///     }
-/// });
-/// worker.start()?;
-/// for item in [3, 2, 1] {
-///     q.put(item)?;
-/// }
-/// q.join()?; // returns once the worker has marked all three done
-/// q.put(0)?; // the worker's cue to stop
-/// worker.join()?;
-/// # Ok::<(), examples_ipc::queue::QueueError>(())
-/// ```
-pub struct JoinableQueue<T> {
-    queue: Queue<T>,
-}
-
-impl<T> Clone for JoinableQueue<T> {
-    fn clone(&self) -> Self {
-        JoinableQueue { queue: self.queue.clone() }
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
-    /// An unbounded joinable queue (CPython: `JoinableQueue()`).
-    pub fn unbounded() -> io::Result<JoinableQueue<T>> {
-        Ok(JoinableQueue { queue: Queue::make(u32::MAX, true)? })
-    }
-
-    /// A joinable queue of at most `capacity` items (CPython: `JoinableQueue(capacity)`).
-    pub fn bounded(capacity: u32) -> io::Result<JoinableQueue<T>> {
-        if capacity == 0 {
-            return Queue::bounded(0).map(|queue| JoinableQueue { queue });
-        }
-        Ok(JoinableQueue { queue: Queue::make(capacity, true)? })
-    }
-
-    fn tasks(&self) -> &Tasks {
-        self.queue.inner.tasks.as_ref().expect("a joinable queue counts tasks")
-    }
-
-    /// Items put and not yet marked done, from the ring's count of items sent.
-    fn unfinished(&self, done: u32) -> u32 {
-        self.queue.inner.ring.sent().wrapping_sub(done) & ByteRing::MESSAGES_WRAP
-    }
-
-    /// Marks one item taken with `get` as processed (CPython: `task_done()`). More
-    /// `task_done` calls than items put is an error, as CPython's `ValueError`.
-    pub fn task_done(&self) -> Result<(), QueueError> {
-        let tasks = self.tasks();
-        let done = &tasks.done;
-        let mut seen = done.load(SeqCst);
-        loop {
-            if self.unfinished(seen) == 0 {
-                return Err(QueueError::TaskDoneTooOften);
-            }
-            let next = seen.wrapping_add(1) & ByteRing::MESSAGES_WRAP;
-            match done.compare_exchange(seen, next, SeqCst, SeqCst) {
-                Ok(_) => break,
-                Err(now) => seen = now,
-            }
-        }
-        tasks.done_one();
-        let _ = rustix::thread::futex::wake(done, rustix::thread::futex::Flags::empty(), u32::MAX);
-        Ok(())
-    }
-
-    /// Waits until every item put so far has been marked done (CPython: `join()`), or
-    /// fails if a process died holding items it never marked done.
-    pub fn join(&self) -> Result<(), QueueError> {
-        let tasks = self.tasks();
-        loop {
-            let done = tasks.done.load(SeqCst);
-            if self.unfinished(done) == 0 {
-                return Ok(());
-            }
-            if let Some((pid, unfinished)) = tasks.dead_taker() {
-                return Err(QueueError::Died { pid, unfinished });
-            }
-            // Sleeps while the count is still `done`; `task_done` wakes it.
-            futex_wait(&tasks.done, done, Some(CHECK));
-        }
-    }
-}
-
-impl<T> std::ops::Deref for JoinableQueue<T> {
-    type Target = Queue<T>;
-    fn deref(&self) -> &Queue<T> {
-        &self.queue
-    }
-}
-
 /// A deadline for a timeout too large for the clock: about a century from now.
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bounded_queue_is_first_in_first_out_and_counts() {
-        let q = Queue::bounded(2).unwrap();
-        assert!(q.empty());
-        q.put(1_u8).unwrap();
-        q.put_nowait(2).unwrap();
-        assert_eq!((q.qsize(), q.full()), (2, true));
-        assert!(matches!(q.put_nowait(3), Err(QueueError::Full)));
-        assert!(matches!(q.put_timeout(3, Duration::from_millis(10)), Err(QueueError::Full)));
-        assert_eq!(q.get().unwrap(), 1);
-        assert_eq!(q.get_nowait().unwrap(), 2);
-        assert!(matches!(q.get_nowait(), Err(QueueError::Empty)));
-        assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(QueueError::Empty)));
-        assert_eq!(q.qsize(), 0);
-    }
-
-    #[test]
-    fn clones_are_the_same_queue() {
-        let q = Queue::bounded(4).unwrap();
-        let other = q.clone();
-        other.put("from the clone".to_string()).unwrap();
-        assert_eq!(q.qsize(), 1);
-        assert_eq!(q.get().unwrap(), "from the clone");
-        assert!(other.empty());
-    }
-
-    #[test]
-    fn a_huge_timeout_does_not_panic() {
-        let q = Queue::bounded(1).unwrap();
-        q.put_timeout(5_u8, Duration::MAX).unwrap();
-        assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 5);
-    }
-
-    #[test]
-    fn an_unbounded_queue_counts_and_can_be_empty() {
-        let q = Queue::unbounded().unwrap();
-        let mut sizes = vec![q.qsize()];
-        assert!(q.empty() && !q.full());
-        q.put(1_u8).unwrap();
-        sizes.push(q.qsize());
-        q.put(2).unwrap();
-        sizes.push(q.qsize());
-        q.get().unwrap();
-        sizes.push(q.qsize());
-        q.get().unwrap();
-        sizes.push(q.qsize());
-        assert_eq!(sizes, [0, 1, 2, 1, 0], "as CPython's on Linux");
-        assert!(q.empty(), "before, an unbounded queue was never empty");
-    }
-
-    /// A value whose serialisation always fails.
-    struct Unsendable;
-
-    impl Serialize for Unsendable {
-        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-            Err(serde::ser::Error::custom("this value cannot be sent"))
-        }
-    }
-
-    impl<'de> serde::Deserialize<'de> for Unsendable {
-        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-            Ok(Unsendable)
-        }
-    }
-
-    #[test]
-    fn a_failed_put_takes_no_room() {
-        let q = Queue::<Unsendable>::bounded(1).unwrap();
-        assert!(q.put(Unsendable).is_err());
-        assert_eq!((q.qsize(), q.full(), q.empty()), (0, false, true));
-        // The error is the serialisation's, not `Full`: nothing holds the one place.
-        assert!(matches!(
-            q.put_timeout(Unsendable, Duration::from_millis(50)),
-            Err(QueueError::Io(_))
-        ));
-    }
-
-    #[test]
-    fn a_closed_queue_refuses_put_and_get_here() {
-        let q = Queue::unbounded().unwrap();
-        q.put(1_u8).unwrap();
-        let other = q.clone();
-        q.close();
-        q.join_thread();
-        assert!(matches!(q.put(2), Err(QueueError::Closed)));
-        assert!(matches!(other.get(), Err(QueueError::Closed)), "every handle of this process");
-        assert_eq!(q.qsize(), 1, "what was put stays for other processes");
-    }
-
-    #[test]
-    fn join_waits_for_every_task_done() {
-        let q = JoinableQueue::unbounded().unwrap();
-        for i in 0..3_u32 {
-            q.put(i).unwrap();
-        }
-        let worker = {
-            let q = q.clone();
-            std::thread::spawn(move || {
-                for _ in 0..3 {
-                    q.get().unwrap();
-                    std::thread::sleep(Duration::from_millis(20));
-                    q.task_done().unwrap();
-                }
-            })
-        };
-        let started = std::time::Instant::now();
-        q.join().unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(50), "join waited for the tasks");
-        worker.join().unwrap();
-        assert!(matches!(q.task_done(), Err(QueueError::TaskDoneTooOften)));
-        q.join().unwrap(); // nothing unfinished: at once
-    }
-
-    #[test]
-    fn a_capacity_of_zero_is_refused() {
-        let err = Queue::<u8>::bounded(0).err().unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    }
-}
+mod tests;
