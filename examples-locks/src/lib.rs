@@ -1,6 +1,6 @@
-//! Races, locks and synchronisation examples: `Lock`, `RLock`, `Condition`, semaphores,
-//! events, barriers and producer-consumer queues. Each example is a binary in
-//! `src/bin/`; the README's notes map lists them.
+//! Races, locks and synchronisation examples: `Lock`, `RLock`, `Condition`, barriers,
+//! turns and producer-consumer queues. Each example is a binary in `src/bin/` that
+//! depends on std or crates.io alone; the README's notes map lists them.
 //!
 //! # The note's racy global does not compile as Rust
 //!

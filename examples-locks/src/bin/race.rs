@@ -1,108 +1,81 @@
-//! Two threads adding to one global: lost updates, and two ways to avoid them.
+//! Note 004 "全局变量数据错误": two threads add 1,000,000 each to one global; joining
+//! the first before starting the second gives exact totals, running them at once loses
+//! updates.
 //!
-//! Mirrors note 004 "全局变量数据错误" and point 4 of "线程": shared globals go wrong when
-//! two threads update them at once; the note's fix is to join the first thread before
-//! starting the second.
-//!
-//! | CPython                                    | Rust                                          |
-//! |--------------------------------------------|-----------------------------------------------|
-//! | `global g_num; g_num += 1` in two threads  | `let v = G_NUM.load(..); G_NUM.store(v + 1, ..)` (the race, spelled out) |
-//! | `first.start(); first.join(); second.start()` | `spawn(..).join()` then `spawn(..).join()` |
-//! | (no single-step add in Python)             | `G_NUM.fetch_add(1, ..)`: one indivisible step |
+//! | CPython                                        | Rust                                      |
+//! |------------------------------------------------|-------------------------------------------|
+//! | `global g_num; g_num += 1`                     | `G_NUM.store(G_NUM.load(..) + 1, ..)`     |
+//! | `first.start(); first.join(); second.start()`  | `spawn(sum_num1).join()`, then `sum_num2` |
 //!
 //! Run: `cargo run -p examples-locks --bin race`
 //!
-//! Output: the racy run's total and how many updates were lost (reported, never
-//! checked: it varies from run to run and can be 0); then the joined runs, which print
-//! exactly "sum1: 1000000" and "sum2: 2000000"; then `fetch_add`, exactly 2000000.
+//! ```text
+//! sum1: 1000000
+//! sum2: 2000000
+//! racing: sum1: 1011265            <- each racing thread's last view: varies
+//! racing: sum2: 1050897
+//! racing: g_num=1050897 of 2000000, 949103 updates lost   <- varies, may be 0
+//! ```
 //!
-//! Where Rust differs: the note's code does not compile as Rust. A `static mut` that two
-//! threads change is a data race, undefined behaviour, so touching it needs `unsafe`
-//! (see this crate's documentation for the compile-fail test). The race a safe program
-//! *can* have is the one shown here: each step is atomic, but the read and the write
-//! are two steps, and another thread's write can fall between them. CPython 3.10 and
-//! later rarely lose an update in the note's loop, because the interpreter switches
-//! threads only at backward jumps and calls, not between the read and the write of
-//! `g_num += 1`; the race is still there, a different loop body shows it.
+//! Where Rust differs: `static mut` written by two threads is a data race, undefined
+//! behaviour, and needs `unsafe` (this crate's docs show it refused). A safe program's
+//! race is the one here: the read and the write are two atomic steps with a gap.
+//! `fetch_add` makes them one. CPython 3.10+ switches threads only at jumps and calls,
+//! so the note's loop seldom loses an update there; the race is the same.
 //!
-//! Copy it: `cargo new race`, put this file in as `src/main.rs`, then run:
+//! Copy it: `cargo new race`, put this file in as `src/main.rs`, then `cargo run`.
 //!
 //! ```sh
-//! cargo add examples-process --path $REPO/examples-process
+//! # std only: nothing to add
 //! ```
 
 use std::hint::black_box;
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 
-const N: u64 = 1_000_000;
 static G_NUM: AtomicU64 = AtomicU64::new(0);
 
-fn main() {
-    examples_process::exit_on_stdout_failure();
-    // 1. The race: two threads at once, each reading then writing.
-    G_NUM.store(0, Relaxed);
-    let total = together(add_read_then_write);
-    println!("racy: g_num={total} of {}; lost updates={}", 2 * N, 2 * N - total);
-
-    // 2. The note's fix: the second thread starts after the first has finished.
-    G_NUM.store(0, Relaxed);
-    let sum1 = join(thread::spawn(add_read_then_write));
-    println!("sum1: {sum1}");
-    let sum2 = join(thread::spawn(add_read_then_write));
-    println!("sum2: {sum2}");
-
-    // 3. The add as one indivisible step: the threads may run together again.
-    G_NUM.store(0, Relaxed);
-    let atomic_total = together(add_atomically);
-    println!("fetch_add: g_num={atomic_total}");
-
-    assert!(total <= 2 * N, "a lost update loses; it never adds");
-    assert_eq!((sum1, sum2), (N, 2 * N));
-    assert_eq!(atomic_total, 2 * N);
-    println!("main: ok, joined and atomic totals are exact");
-}
-
-/// `g_num += 1` as two steps. Each is atomic; the pair is not.
-fn add_read_then_write() -> u64 {
-    for _ in 0..N {
-        // `black_box` keeps these two steps apart. Without it a release build fuses them
-        // into one `inc` instruction: still a race (no `lock` prefix), but one so
-        // narrow that it seldom shows.
+fn sum_num(name: &str, start: &Barrier) {
+    start.wait(); // both threads leave here together (the note's runs have no gate)
+    for _ in 0..1_000_000 {
+        // `g_num += 1` in two steps; `black_box` keeps a release build from fusing them.
         let value = black_box(G_NUM.load(Relaxed));
-        // Another thread may store here; our store below then overwrites its update.
-        G_NUM.store(value + 1, Relaxed);
+        G_NUM.store(value + 1, Relaxed); // another thread's store may fall in between
     }
-    G_NUM.load(Relaxed)
+    println!("{name}: {}", G_NUM.load(Relaxed));
 }
 
-fn add_atomically() -> u64 {
-    for _ in 0..N {
-        G_NUM.fetch_add(1, Relaxed);
-    }
-    G_NUM.load(Relaxed)
-}
+fn main() {
+    init();
+    // The note's program: the first thread ends before the second starts.
+    let alone = Barrier::new(1);
+    thread::scope(|s| s.spawn(|| sum_num("sum1", &alone)).join().expect("sum1"));
+    thread::scope(|s| s.spawn(|| sum_num("sum2", &alone)).join().expect("sum2"));
+    assert_eq!(G_NUM.load(Relaxed), 2_000_000);
 
-/// Runs `add` on two threads that start at the same moment, and returns `G_NUM` after
-/// both. Without the start gate the first thread can finish its loop (about two
-/// milliseconds in a release build) before the second is even running, and nothing
-/// races. The gate spins rather than sleeps, so both threads are on a CPU when it opens.
-fn together(add: fn() -> u64) -> u64 {
-    let arrived = AtomicU64::new(0);
+    // What the example adds: the data error itself, both threads at once.
+    G_NUM.store(0, Relaxed);
+    let together = Barrier::new(2);
     thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                arrived.fetch_add(1, Relaxed);
-                while arrived.load(Relaxed) < 2 {
-                    std::hint::spin_loop();
-                }
-                add()
-            });
-        }
+        s.spawn(|| sum_num("racing: sum1", &together));
+        s.spawn(|| sum_num("racing: sum2", &together));
     });
-    G_NUM.load(Relaxed)
+    let total = G_NUM.load(Relaxed);
+    println!("racing: g_num={total} of 2000000, {} updates lost", 2_000_000 - total);
+    assert!(total <= 2_000_000, "a lost update loses; it never adds");
 }
 
-fn join<T>(handle: thread::JoinHandle<T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+/// Refuses arguments (a usage error, exit code 2), and makes a panic in any thread end
+/// the program at once (exit code 101), so that no thread waits for one that failed.
+fn init() {
+    if let Some(arg) = std::env::args_os().nth(1) {
+        eprintln!("{}: unexpected argument {arg:?}", env!("CARGO_BIN_NAME"));
+        std::process::exit(2);
+    }
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        report(panic);
+        std::process::exit(101);
+    }));
 }

@@ -1,88 +1,83 @@
-//! `Lock` versus `RLock`: a plain lock cannot be taken twice by its holder; a
-//! re-entrant one can.
-//!
-//! Mirrors the `Lock` and `RLock` half of note 003 "线程锁机制" (`lock.acquire(1)`, and
-//! "use `RLock` if you need to nest").
+//! Note 003 "线程锁机制", its `Lock` and `RLock`: a thread class whose `run` takes the lock
+//! and releases it; a plain lock cannot be taken again by its holder, an `RLock` can.
 //!
 //! | CPython                                  | Rust                                             |
 //! |------------------------------------------|--------------------------------------------------|
-//! | `lock = threading.Lock()`                | `parking_lot::Mutex::new(value)`                 |
-//! | `lock.acquire()` / `lock.acquire(False)` | `lock.lock()` / `lock.try_lock()` (`None` if held) |
-//! | `lock.acquire(timeout=0.1)`              | `lock.try_lock_for(Duration)`                    |
-//! | `rlock = threading.RLock()`              | `parking_lot::ReentrantMutex::new(RefCell::new(value))` |
-//! | `lock.release()`                         | dropping the guard                               |
+//! | `lock = threading.Lock()`                | `Mutex::new(())` (std)                           |
+//! | `if lock.acquire(1): ...; lock.release()` | `let held = LOCK.lock().unwrap(); ...` (released at the end of scope) |
+//! | `lock.acquire(False)`                    | `LOCK.try_lock()`: `Err(WouldBlock)` if held     |
+//! | `rlock = threading.RLock()`              | `parking_lot::ReentrantMutex::new(value)`        |
 //!
 //! Run: `cargo run -p examples-locks --bin rlock`
 //!
-//! Output: the plain lock, held, refuses a second `try_lock` at once and a 100 ms
-//! `try_lock_for` after the timeout; the re-entrant lock is taken five levels deep by
-//! a recursive factorial (5! = 120), while another thread's `try_lock` fails until the
-//! outermost level lets go. What varies: nothing but the measured wait.
+//! ```text
+//! Thread-1 holds the lock      <- the two threads' order varies
+//! Thread-2 holds the lock
+//! Lock: its holder asks again: acquired=false (a blocking acquire would wait for ever)
+//! RLock: its holder took it 3 deep; another thread's try: acquired=false
+//! RLock: released 3 times; another thread's try: acquired=true
+//! ```
 //!
-//! Where Rust differs: taking a `std::sync::Mutex` twice on one thread deadlocks or
-//! panics (the documentation allows either), so this example asks with `try_lock`
-//! instead of blocking. A `ReentrantMutex` hands out shared references only, because
-//! nested levels hold the lock at the same time; a `RefCell` inside gives mutation,
-//! checked at run time. CPython's `RuntimeError: release unlocked lock` cannot happen:
-//! releasing is dropping a guard, which only its holder has, once.
+//! Where Rust differs: locking a `std::sync::Mutex` twice on one thread deadlocks or
+//! panics, so the holder asks with `try_lock`. std has no stable re-entrant lock;
+//! `parking_lot`'s gives shared references only (a `RefCell` inside to mutate).
+//! Releasing is dropping a guard: CPython's "release unlocked lock" cannot be written.
 //!
 //! Copy it: `cargo new rlock`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
-//! cargo add examples-process --path $REPO/examples-process
 //! cargo add parking_lot@0.13
 //! ```
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, ReentrantMutex};
+use parking_lot::ReentrantMutex;
 
-fn main() {
-    examples_process::exit_on_stdout_failure();
-    // A plain lock: its holder asking again is refused, at once or after a timeout.
-    let lock = Mutex::new(0);
-    let held = lock.lock();
-    let second = lock.try_lock().is_some();
-    println!("Lock: held; a second try_lock succeeds={second}");
-    let asked = Instant::now();
-    let timed = lock.try_lock_for(Duration::from_millis(100)).is_some();
-    let waited = asked.elapsed();
-    println!("Lock: try_lock_for(100 ms) succeeds={timed} after {} ms", waited.as_millis());
-    drop(held); // the release
-    let after_release = lock.try_lock().is_some();
-    println!("Lock: after release, try_lock succeeds={after_release}");
+static LOCK: Mutex<()> = Mutex::new(());
 
-    // A re-entrant lock: the recursion takes it again at every level.
-    let rlock = ReentrantMutex::new(RefCell::new(Vec::new()));
-    let (result, other_thread_got_it) = thread::scope(|s| {
-        let result = factorial(&rlock, 5);
-        // While main held it (inside `factorial`), nobody else could have it; now:
-        let other = s.spawn(|| rlock.try_lock().is_some());
-        (result, other.join().unwrap_or(false))
-    });
-    let depths = rlock.lock().borrow().clone();
-    println!("RLock: 5! = {result}, lock depths reached {depths:?}");
-    println!("RLock: another thread's try_lock after the recursion succeeds={other_thread_got_it}");
-
-    assert!(!second && !timed && after_release);
-    assert!(waited >= Duration::from_millis(100), "try_lock_for gave up early");
-    assert_eq!(result, 120);
-    assert_eq!(depths, [1, 2, 3, 4, 5]);
-    assert!(other_thread_got_it);
-    println!("main: ok");
+/// The note's `MyThread.run`.
+fn run(name: &str) {
+    let _held = LOCK.lock().unwrap(); // `unwrap`: only a panicked holder makes it fail
+    println!("{name} holds the lock");
 }
 
-/// n!, taking the re-entrant lock once per level and recording how deep it is held.
-fn factorial(rlock: &ReentrantMutex<RefCell<Vec<u32>>>, n: u64) -> u64 {
-    let guard = rlock.lock(); // the same thread again: fine for a ReentrantMutex
-    let depth = guard.borrow().len() as u32 + 1;
-    guard.borrow_mut().push(depth);
-    // Ask from another thread while we hold it: it must be refused.
-    let others_refused =
-        thread::scope(|s| s.spawn(|| rlock.try_lock().is_none()).join().unwrap_or(false));
-    println!("RLock: level {depth} holds the lock; another thread refused={others_refused}");
-    assert!(others_refused);
-    if n <= 1 { 1 } else { n * factorial(rlock, n - 1) }
+fn main() {
+    init();
+    thread::scope(|s| {
+        s.spawn(|| run("Thread-1"));
+        s.spawn(|| run("Thread-2"));
+    });
+
+    // What the example adds: why the note says to use an RLock to nest.
+    let held = LOCK.lock().unwrap();
+    let again = LOCK.try_lock().is_ok();
+    println!(
+        "Lock: its holder asks again: acquired={again} (a blocking acquire would wait for ever)"
+    );
+    drop(held);
+
+    let rlock = ReentrantMutex::new(());
+    let other_try = || thread::scope(|s| s.spawn(|| rlock.try_lock().is_some()).join().unwrap());
+    let levels = [rlock.lock(), rlock.lock(), rlock.lock()]; // one thread, three times
+    let while_held = other_try();
+    println!("RLock: its holder took it 3 deep; another thread's try: acquired={while_held}");
+    drop(levels);
+    let after = other_try();
+    println!("RLock: released 3 times; another thread's try: acquired={after}");
+    assert_eq!((again, while_held, after), (false, false, true));
+}
+
+/// Refuses arguments (a usage error, exit code 2), and makes a panic in any thread end
+/// the program at once (exit code 101), so that no thread waits for one that failed.
+fn init() {
+    if let Some(arg) = std::env::args_os().nth(1) {
+        eprintln!("{}: unexpected argument {arg:?}", env!("CARGO_BIN_NAME"));
+        std::process::exit(2);
+    }
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        report(panic);
+        std::process::exit(101);
+    }));
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use nix::libc;
 
-use crate::{Output, RUNS, Running, Share};
+use crate::{Output, Policy, RUNS, Running, Share};
 
 /// How long a run with a fault may take: failing must not turn into waiting.
 pub const FAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -161,8 +161,16 @@ pub fn skipped(what: &str, why: &str) {
 /// left nothing behind.
 #[track_caller]
 pub fn fault_runs(bin: &str, args: &[&str]) {
+    fault_runs_with(bin, args, Policy::Quiet);
+}
+
+/// [`fault_runs`], where a [`Policy::Std`] binary may also end with a panic message
+/// (exit code 101) under any fault: what matters is that it ends in time.
+#[track_caller]
+pub fn fault_runs_with(bin: &str, args: &[&str], policy: Policy) {
     for fault in [Fault::ClosedStdout, Fault::FullDisk, Fault::TaskLimit(3)] {
         match run_under(fault, bin, args) {
+            Ok(out) if policy == Policy::Std => check_std(&out, fault),
             Ok(out) => check(&out, fault),
             Err(why) => {
                 let name = Path::new(bin).file_name().unwrap_or_default().to_string_lossy();
@@ -192,4 +200,14 @@ fn check(out: &Output, fault: Fault) {
             assert!(ok, "{}", show());
         }
     }
+}
+
+/// A std-only example under `fault`: exit code 0, or 101 from a panic (what Rust does
+/// when `println!` cannot write, or a thread cannot start), or killed by SIGPIPE.
+#[track_caller]
+fn check_std(out: &Output, fault: Fault) {
+    let ended = out.status.success()
+        || out.status.code() == Some(101)
+        || out.signal() == Some(libc::SIGPIPE);
+    assert!(ended, "{} under {fault:?}: ended with {}\n{}", out.name, out.status, out.show());
 }

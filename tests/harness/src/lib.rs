@@ -51,7 +51,7 @@ use std::{fs, thread};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-pub use faults::{FAULT_TIMEOUT, Fault, Setup, fault_runs, run_under, skipped};
+pub use faults::{FAULT_TIMEOUT, Fault, Setup, fault_runs, fault_runs_with, run_under, skipped};
 pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
 pub use procs::Member;
@@ -135,6 +135,23 @@ pub fn stress_runs() -> usize {
 /// and leave nothing behind: no process, no file in its `TMPDIR` or its `/dev/shm`.
 /// Then runs it once under each fault of [`fault_runs`].
 pub fn stress(bin: &str, args: &[&str]) {
+    stress_with(bin, args, Policy::Quiet);
+}
+
+/// What a run under a fault may do besides ending in time (see [`fault_runs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// An example that starts processes: it ends quietly on a closed standard output,
+    /// with one line on a full disk (`examples_process::exit_on_stdout_failure`).
+    Quiet,
+    /// A std-only example: it may end as any Rust program does (a panic message, exit
+    /// code 101), but within the time, leaving nothing behind.
+    Std,
+}
+
+/// [`stress`] with the fault checks of `policy`.
+#[track_caller]
+pub fn stress_with(bin: &str, args: &[&str], policy: Policy) {
     let runs = stress_runs();
     for i in 1..=runs {
         let out = Running::start_alone(bin, args).finish(TIMEOUT);
@@ -146,7 +163,7 @@ pub fn stress(bin: &str, args: &[&str]) {
             out.show()
         );
     }
-    fault_runs(bin, args);
+    faults::fault_runs_with(bin, args, policy);
 }
 
 /// The three ways a user ends a program: Ctrl-C, `kill`, `kill -9`.
@@ -221,9 +238,17 @@ pub fn interrupt_each(
 /// every `src/bin/*.rs` of the package at `manifest_dir`, so that a new example cannot
 /// be left out.
 pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
+    stress_all_with(
+        manifest_dir,
+        &binaries.iter().map(|&(b, a)| (b, a, Policy::Quiet)).collect::<Vec<_>>(),
+    );
+}
+
+/// [`stress_all`] where each binary has its [`Policy`].
+pub fn stress_all_with(manifest_dir: &str, binaries: &[(&str, &[&str], Policy)]) {
     let names: BTreeSet<String> = binaries
         .iter()
-        .map(|(bin, _)| Path::new(bin).file_name().unwrap().to_string_lossy().into_owned())
+        .map(|(bin, _, _)| Path::new(bin).file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     let sources = Path::new(manifest_dir).join("src/bin");
     for entry in fs::read_dir(&sources).unwrap_or_else(|e| panic!("{sources:?}: {e}")) {
@@ -231,8 +256,8 @@ pub fn stress_all(manifest_dir: &str, binaries: &[(&str, &[&str])]) {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         assert!(names.contains(&stem), "the stress test does not run {stem} ({path:?})");
     }
-    for (bin, args) in binaries {
-        stress(bin, args);
+    for &(bin, args, policy) in binaries {
+        stress_with(bin, args, policy);
     }
 }
 
