@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod args;
 mod command;
 mod handover;
 mod output;
@@ -95,6 +96,7 @@ mod start;
 pub mod svg;
 pub mod timeline;
 
+pub use args::no_arguments;
 pub use command::{die_with_parent, run_self};
 pub use handover::{current_pid, moving_to_child};
 pub use output::{Failure, end_as_stdout_closed, exit_on_stdout_failure, panic_message};

@@ -1,77 +1,69 @@
-//! Threads share the process's memory; a child process gets a copy of it.
-//!
-//! Mirrors note 004 "线程", point 3 (threads share global variables), and the two bold
-//! lines of note 000 "互斥锁": globals are not shared between processes, and are shared
-//! (unsafely, without a lock) between the threads of one process.
+//! Note 004 "线程" point 3, and note 000 "互斥锁"'s two bold lines: threads share the
+//! process's globals; a child process gets a copy of them.
 //!
 //! | CPython                                  | Rust                                         |
 //! |------------------------------------------|----------------------------------------------|
-//! | `g_num = 0` at module level              | `static G_NUM: AtomicI32` (a safe mutable static) |
-//! | `my_list = []` at module level           | `static MY_LIST: Mutex<Vec<i32>>`            |
-//! | `Thread(target=add).start(); join()`     | `thread::spawn(add).join()`                  |
-//! | `Process(target=add).start(); join()`    | `Process::new(add).start()?; join()?`        |
+//! | `g_num = 0`, `my_list = []` at module level | `static G_NUM: AtomicI32`, `static MY_LIST: Mutex<Vec<i32>>` |
+//! | `Thread(target=add).start(); t.join()`   | `thread::spawn(add).join()`                  |
+//! | `Process(target=add).start(); p.join()`  | `Process::new(add).start()?; p.join()?`      |
 //!
 //! Run: `cargo run -p examples-thread --bin shared_globals`
 //!
-//! Output: main reads `g_num=0 my_list=[]`; a thread adds 100 and pushes 1, and main then
-//! reads 100 and `[1]`; a child process does the same, prints 200 and `[1, 1]` in its
-//! copy, and main still reads 100 and `[1]`. Nothing varies but the pid.
+//! ```text
+//! main: g_num=0 my_list=[]
+//! add: in a thread of pid 20223, g_num=100 my_list=[1]      <- pids vary
+//! main: after the thread, g_num=100 my_list=[1]
+//! add: in child process 20282, g_num=200 my_list=[1, 1]
+//! main: after the process, g_num=100 my_list=[1]
+//! ```
 //!
-//! Where Rust differs: a plain `static mut` written from two threads does not compile
-//! without `unsafe`, because it is a data race. A shared global must be an atomic or sit
-//! behind a lock, so the compiler forces the "needs a lock" warning of the note. The
-//! process is started after the thread has been joined: forking while another thread
-//! runs is unsafe (`Process::start` refuses).
-//!
-//! In your own program: `std::thread::scope` with an `AtomicU64` or a `Mutex`;
-//! processes share nothing unless given shared memory or a channel.
+//! Where Rust differs: a `static mut` written from two threads needs `unsafe` (a data
+//! race), so a shared global is an atomic or sits behind a lock. The process starts
+//! after the thread was joined: forking while another thread runs is refused.
 //!
 //! Copy it: `cargo new shared_globals`, put this file in as `src/main.rs`, then run:
 //!
 //! ```sh
 //! cargo add examples-process --path $REPO/examples-process
-//! cargo add nix@0.31 --features process
 //! ```
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::thread;
 
-use examples_process::{Failure, Process};
-use nix::unistd::getpid;
+use examples_process::{Failure, Process, current_pid};
 
 static G_NUM: AtomicI32 = AtomicI32::new(0);
 static MY_LIST: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+fn add() {
+    G_NUM.fetch_add(100, SeqCst);
+    MY_LIST.lock().unwrap().push(1); // `unwrap`: only a holder that panicked fails it
+    let whose = if examples_process::parent_process().is_some() {
+        "child process"
+    } else {
+        "a thread of pid"
+    };
+    println!("add: in {whose} {}, {}", current_pid(), globals());
+}
+
+fn globals() -> String {
+    format!("g_num={} my_list={:?}", G_NUM.load(SeqCst), MY_LIST.lock().unwrap())
+}
+
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
-    println!("main: at first {}", snapshot());
-
-    thread::spawn(add).join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-    let after_thread = snapshot();
-    println!("main: after the thread {after_thread}");
-
-    let mut child = Process::new(add);
-    child.start()?;
-    let code = child.join()?;
-    let after_process = snapshot();
-    println!("main: after the process {after_process}");
-
-    assert_eq!(code, 0);
-    assert_eq!(after_thread, "g_num=100 my_list=[1]", "the thread's writes are visible");
-    assert_eq!(after_process, after_thread, "the child's writes are not");
-    println!("main: ok, the thread changed main's globals and the process did not");
+    examples_process::no_arguments();
+    println!("main: {}", globals());
+    thread::spawn(add).join().expect("add");
+    let after_thread = globals();
+    println!("main: after the thread, {after_thread}");
+    let mut p = Process::new(add);
+    p.start()?;
+    p.join()?;
+    let after_process = globals();
+    println!("main: after the process, {after_process}");
+    assert_eq!(after_thread, "g_num=100 my_list=[1]", "the thread's changes are main's");
+    assert_eq!(after_process, after_thread, "the child changed its own copy");
     Ok(())
-}
-
-/// Adds to both globals and prints what this thread, in this process, then sees.
-fn add() {
-    G_NUM.fetch_add(100, Ordering::SeqCst);
-    MY_LIST.lock().unwrap_or_else(|e| e.into_inner()).push(1);
-    println!("add: in {:?} of pid={} {}", thread::current().id(), getpid(), snapshot());
-}
-
-fn snapshot() -> String {
-    let list = MY_LIST.lock().unwrap_or_else(|e| e.into_inner());
-    format!("g_num={} my_list={list:?}", G_NUM.load(Ordering::SeqCst))
 }
