@@ -1,47 +1,41 @@
 //! Runs every `examples-process` binary and checks what its note says should happen.
 
 use harness::svg::run_with_timeline;
-use harness::{field, run};
+use harness::{field, number_after, run};
 
 #[test]
 fn process_args() {
     let out = run(env!("CARGO_BIN_EXE_process_args"), &[]);
     out.assert_success();
-    // The child printed its positional and named arguments, twice.
-    assert_eq!(out.count(r#"child: name=test age=18 kwargs={"m": 23}"#), 2, "{}", out.show());
-    // The handle's life: not alive before start, alive after, ended after join.
-    assert!(out.line("(before start)").contains("name=Process-1 is_alive=false exitcode=None"));
-    assert!(out.line("(after start)").contains("is_alive=true exitcode=None"));
-    assert!(out.line("(after join)").contains("is_alive=false exitcode=Some(0)"));
-    assert_eq!(out.count("main: names Process-2 and worker"), 1);
-    // args=(5,) and kwargs={"count": 3}: five and three steps, in order, one run after the other.
-    assert_eq!(out.count_containing("/5"), 5);
-    assert_eq!(out.count_containing("/3"), 3);
-    assert!(out.position("task: done after 5") < out.position("task: working 1/3"));
-    assert!(out.stdout.ends_with("main: ok, all three children exited with code 0\n"));
+    let lines = out.lines();
+    assert_eq!(lines[..2], ["main: starting", "main: the child is about to run"]);
+    // The child printed its positional and named arguments, twice, while main saw it alive.
+    assert_eq!(out.count(r#"child: name=test, age=18, kwargs={"m": 23}"#), 2, "{}", out.show());
+    assert_eq!(out.count("main: is_alive()=true"), 1);
+    assert!(out.position("child: name=") < out.position("main: Process-1 ended with exitcode 0"));
+    // args=(5,) and kwargs={"count": 3}, one after the other, in their own processes.
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["task: 5 steps done in Process-2", "task: 3 steps done in Process-3"]
+    );
 }
 
 #[test]
 fn process_subclass() {
     let out = run(env!("CARGO_BIN_EXE_process_subclass"), &[]);
     out.assert_success();
-    // The child's parent is the main process.
-    let main_pid = field(out.line("main: pid="), "pid").unwrap();
-    let start = out.line("child: start");
-    assert_eq!(field(start, "ppid"), Some(main_pid), "{}", out.show());
-    assert_eq!(field(out.line("child: done"), "pid"), field(start, "pid"));
-    // join(timeout) returned while the child ran: main's lines come before the child's end.
-    assert!(out.line("join(0.3 s) returned").contains("None; ClockProc-1 is_alive=true"));
-    assert!(out.position("child: start") < out.position("main: done waiting"));
-    assert!(out.position("main: done waiting") < out.position("child: done"));
-    assert!(out.position("child: done") < out.position("ClockProc-1 exited with code 0"));
-    // Four runners, each starting and ending once, all after main's "started" line.
+    // join(timeout) returned while the child ran: main's line comes before its end.
+    let start = out.line("ClockProc-1: start, pid=");
+    assert!(field(start, "pid").is_some() && field(start, "ppid").is_some(), "{start}");
+    assert!(out.position("ClockProc-1: start") < out.position("main: join(0.3) returned None"));
+    assert!(out.position("main: join(0.3) returned None") < out.position("ClockProc-1: end"));
+    // Four runners named by the subclass, each starting and ending once, all after
+    // main's "started" line.
     let started = out.position("main: started all four");
     for name in ["anne", "alex", "ab", "hey"] {
         assert_eq!(out.count(&format!("{name} running")), 1);
         assert!(out.position(&format!("{name} running end")) > started);
     }
-    assert!(out.stdout.ends_with("main: ok, every child exited with code 0\n"));
 }
 
 #[test]
@@ -55,51 +49,37 @@ fn multitask() {
     let first = |s: &str| lines.iter().position(|l| *l == s).unwrap();
     let last = |s: &str| lines.iter().rposition(|l| *l == s).unwrap();
     assert!(first("singing...") < last("dancing...") && first("dancing...") < last("singing..."));
+    let took = out.line("main: myprocess1 and Process-2 took ");
     assert!(out.position("took") > last("dancing...").max(last("singing...")));
+    let seconds: f64 = took.split(' ').nth(5).unwrap().parse().unwrap();
+    assert!(seconds >= 0.9, "{took}");
     let started = out.position("main: started all four");
     for name in ["anne", "alice", "biantai", "haha"] {
         assert_eq!(out.count(&format!("{name} running")), 1);
         assert!(out.position(&format!("{name} running end")) > started);
     }
-    assert!(out.stdout.ends_with("main: ok, all six children exited with code 0\n"));
 }
 
 #[test]
 fn process_info() {
     let out = run(env!("CARGO_BIN_EXE_process_info"), &[]);
     out.assert_success();
-    let main_pid = field(out.line("main: pid="), "pid").unwrap();
-    assert!(
-        out.line("main: current_process").contains(&format!("name='MainProcess' pid={main_pid}>"))
-    );
-    let cpus: usize = field(out.line("cpu_count="), "cpu_count").unwrap().parse().unwrap();
-    assert!(cpus >= 1);
-    // Both children were listed while running, under their names, and are the main's children.
-    assert_eq!(out.count_containing("main: active child <Process name="), 2);
+    let main = out.line("main: pid=");
+    let main_pid = field(main, "pid").unwrap();
+    assert!(main.ends_with(&format!("<Process name='MainProcess' pid={main_pid}>")), "{main}");
     for (who, name) in [("dance", "myprocess1"), ("sing", "Process-2")] {
         let ids = out.line(&format!("{who}: pid="));
         assert_eq!(field(ids, "ppid"), Some(main_pid));
         let pid = field(ids, "pid").unwrap();
-        assert!(
-            out.line(&format!("{who}: current_process"))
-                .contains(&format!("name='{name}' pid={pid}>"))
-        );
-        assert!(
-            out.stdout.contains(&format!("main: active child <Process name='{name}' pid={pid}>"))
-        );
+        assert!(ids.ends_with(&format!("<Process name='{name}' pid={pid}>")), "{ids}");
     }
+    let listed = out.line("main: active_children: ");
+    assert!(listed.starts_with("main: active_children: myprocess1, Process-2; cpu_count="));
+    assert!(number_after(listed, "cpu_count=") >= 1);
     // The dancer killed itself with signal 9 right after its first line.
     assert_eq!(out.count("dancing..."), 1);
     assert_eq!(out.count("singing..."), 5);
-    assert_eq!(out.count("main: myprocess1 exitcode=-9"), 1);
-    assert_eq!(out.count("main: Process-2 exitcode=0"), 1);
-    assert_eq!(out.count("main: active children after join: 0"), 1);
-    assert_eq!(out.count("main: active children before any start: 0"), 1);
-    assert_eq!(out.count("main: exitcode while they run: [None, None]"), 1);
-    assert_eq!(
-        out.count(&format!("sing: parent_process <Process name='MainProcess' pid={main_pid}>")),
-        1
-    );
+    assert_eq!(out.lines().last(), Some(&"main: exitcodes: myprocess1 -9, Process-2 0"));
 }
 
 #[test]
@@ -124,27 +104,21 @@ fn fork() {
 fn daemon_terminate() {
     let out = run(env!("CARGO_BIN_EXE_daemon_terminate"), &[]);
     out.assert_success();
-    // No shared globals: the writer saw its list, the sibling and the parent an empty one.
-    assert!(out.position("add_data: g_list=[0, 1, 2]") < out.position("read_data: g_list=[]"));
-    assert_eq!(out.count("main: g_list holds 0 items here"), 1);
     let lines = out.lines();
     let daemon_run = out.position("`daemon_terminate daemon`");
     let (non_daemon, daemon) = lines.split_at(daemon_run);
     // The non-daemon child finished all its work after main's last line.
-    assert_eq!(non_daemon.iter().filter(|l| l.contains("child: working")).count(), 10);
+    assert_eq!(non_daemon.iter().filter(|l| l.contains("child: working")).count(), 3);
     assert_eq!(non_daemon.last(), Some(&"  | child: finished"));
-    let end =
-        non_daemon.iter().position(|l| l.contains("main: end of main (daemon=false)")).unwrap();
+    let end = non_daemon.iter().position(|l| l.contains("main: end of main")).unwrap();
     assert!(non_daemon[end + 1..].iter().any(|l| l.contains("child: working")));
     // The daemon child was cut off: its run ends with main's last line.
     let daemon_lines: Vec<&str> =
         daemon[1..].iter().copied().take_while(|l| l.starts_with("  | ")).collect();
-    assert_eq!(daemon_lines.last(), Some(&"  | main: end of main (daemon=true)"));
-    let worked = daemon_lines.iter().filter(|l| l.contains("child: working")).count();
-    assert!(worked < 10, "the daemon was not cut off:\n{}", out.show());
+    assert_eq!(daemon_lines.last(), Some(&"  | main: end of main"));
+    assert!(daemon_lines.iter().filter(|l| l.contains("child: working")).count() < 3);
     assert_eq!(out.count("  | child: finished"), 1);
-    assert_eq!(out.count("main: after terminate() exitcode=-15"), 1);
-    assert_eq!(out.count("main: after kill() exitcode=-9"), 1);
+    assert_eq!(lines.last(), Some(&"main: after terminate() exitcode=-15"));
 }
 
 #[test]
@@ -204,19 +178,17 @@ fn file_share_never_names_its_file() {
 fn start_methods() {
     let out = run(env!("CARGO_BIN_EXE_start_methods"), &[]);
     out.assert_success();
-    // fork is refused while the logger thread runs, and the message names the others.
-    let refused = out.line("fork: refused:");
-    assert!(refused.contains("Spawn") && refused.contains("Forkserver"), "{}", out.show());
-    // spawn and forkserver children see the program's initial value; fork, once the
-    // thread has ended, a copy of the parent's.
-    for (method, value) in [("spawn", "0"), ("forkserver", "0"), ("fork", "42")] {
+    // spawn and forkserver children see the program's initial value; fork a copy of
+    // the parent's.
+    for (method, value, n) in [("fork", "42", 1), ("spawn", "0", 2), ("forkserver", "0", 3)] {
         let child = out.line(&format!("{method}: child "));
         assert!(child.ends_with(&format!("sees GLOBAL = {value}")), "{child}");
+        assert!(child.contains(&format!("child Process-{n} (pid ")), "{child}");
         assert!(child.contains("of MainProcess (pid "), "{child}");
-        assert_eq!(out.count_containing(&format!("{method}: started and joined in")), 1);
     }
-    assert!(out.position("main: the logger has ended") < out.position("fork: child"));
-    assert!(out.stdout.ends_with("spawn and forkserver 0 (a fresh start)\n"), "{}", out.show());
+    // fork is refused while a second thread runs, and the message names the others.
+    let refused = out.line("fork, with a second thread running: refused:");
+    assert!(refused.contains("Spawn") && refused.contains("Forkserver"), "{}", out.show());
 }
 
 /// Every binary, [`harness::stress_runs`] times each, alone: each run exits 0 (its own
@@ -262,17 +234,13 @@ fn daemon_terminate_timeline() {
     let steps = shown.row("Process-1");
     assert_eq!(steps.len(), out.count_containing("child: working"));
     assert!(
-        steps.len() < 10
+        steps.len() < 4
             && steps.iter().enumerate().all(|(i, s)| *s == format!("working {}", i + 1))
     );
     assert_eq!(
         (shown.cut, shown.mark_labels.as_slice()),
         (1, ["end of main".to_string()].as_slice())
     );
-    // The overview: the two victims are cut off by terminate() and kill().
-    let (_, shown) = run_with_timeline(env!("CARGO_BIN_EXE_daemon_terminate"), &[]);
-    assert_eq!(shown.spans(), ["add_data", "read_data", "to terminate", "to kill"]);
-    assert_eq!((shown.cut, shown.marks), (2, 2));
 }
 
 #[test]
@@ -285,6 +253,19 @@ fn a_bad_timeline_path_is_a_usage_error() {
         assert!(out.stderr.contains("--timeline"), "{}", out.show());
     }
     harness::check_arguments(env!("CARGO_BIN_EXE_multitask"), &[&["extra"]]);
+    for bin in [
+        env!("CARGO_BIN_EXE_process_args"),
+        env!("CARGO_BIN_EXE_process_subclass"),
+        env!("CARGO_BIN_EXE_process_info"),
+        env!("CARGO_BIN_EXE_fork"),
+        env!("CARGO_BIN_EXE_file_share"),
+        env!("CARGO_BIN_EXE_start_methods"),
+    ] {
+        // An example that draws no timeline says so instead of ignoring the flag.
+        let out = run(bin, &["--timeline", "t.svg"]);
+        out.assert_usage_error();
+        assert!(out.stderr.contains("unexpected argument \"--timeline\""), "{}", out.show());
+    }
     let help = run(env!("CARGO_BIN_EXE_multitask"), &["--help"]);
     assert_eq!(help.stdout, "usage: multitask [--timeline FILE.svg]\n", "{}", help.show());
     let out = run(

@@ -7,7 +7,7 @@
 pub fn no_arguments() {
     if let Some(arg) = std::env::args_os().nth(1) {
         let program = crate::output::program_name();
-        eprintln!("{program}: unexpected argument {arg:?}: it takes none");
+        eprintln!("{program}: unexpected argument {arg:?}; usage: {program} (no arguments)");
         std::process::exit(2);
     }
 }

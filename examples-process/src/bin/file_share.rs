@@ -1,7 +1,5 @@
-//! Processes share no memory, but they can talk through a file.
-//!
-//! Mirrors note 002 "多进程特点": every change a process makes stays in that process;
-//! writing a file is an indirect way to pass data between them.
+//! Note 002 "多进程特点": a change a process makes stays in that process; a file is an
+//! indirect way to pass data between processes.
 //!
 //! | CPython                                      | Rust                                      |
 //! |----------------------------------------------|-------------------------------------------|
@@ -12,19 +10,17 @@
 //!
 //! ```text
 //! main: the children write to an unnamed file in /tmp
-//! main: read from file: pid=4242 counter=1          <- pids vary; the two children's
-//! main: read from file: pid=4242 counter=2             lines may come in either order
-//! main: read from file: pid=4242 counter=3
-//! main: read from file: pid=4243 counter=10
-//! main: read from file: pid=4243 counter=20
-//! main: read from file: pid=4243 counter=30
+//! main: read from file: pid=26165 counter=10        <- pids vary; the two children's
+//! main: read from file: pid=26165 counter=20           lines may come in either order
+//! main: read from file: pid=26165 counter=30
+//! main: read from file: pid=26164 counter=1
+//! main: read from file: pid=26164 counter=2
+//! main: read from file: pid=26164 counter=3
 //! main: counter=0 here; the children counted in their own copies
 //! ```
 //!
-//! Where Rust differs: nothing essential. The file has no name, so no other program (or
-//! user) can open it, plant a link in its place, or find it left behind; the children
-//! use the handle they inherit, and each line goes in one `write` on a file opened for
-//! appending, so lines from two processes never mix.
+//! Where Rust differs: nothing essential. The file has no name (nobody else can open
+//! it or plant a link there); each line is one `write` in append mode: lines never mix.
 //!
 //! Copy it: `cargo new file_share`, put this file in as `src/main.rs`, then run:
 //!
@@ -41,6 +37,7 @@ use examples_process::{Failure, Process};
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    examples_process::no_arguments();
     let dir = std::env::temp_dir();
     let file = unnamed_file(&dir)?;
     println!("main: the children write to an unnamed file in {}", dir.display());

@@ -1,29 +1,25 @@
-//! Raw `fork`: one call, two returns; and why processes share no variables.
+//! Note 001 "1. 多进程 d": `os.fork()` returns twice, the child's pid in the parent and
+//! 0 in the child. Then notes 002 "多进程特点" and 004 "进程的注意点": no shared globals.
 //!
-//! Mirrors note 001 "1. 多进程 d" (`os.fork()`), the first point of note 004 "进程的注意点"
-//! (processes do not share globals) and note 002 "多进程特点".
-//!
-//! | CPython                              | Rust                                           |
-//! |--------------------------------------|------------------------------------------------|
-//! | `pid = os.fork()`                    | `unsafe { nix::unistd::fork() }?`              |
-//! | `if pid == 0:` (child)               | `ForkResult::Child`                            |
-//! | `else:` (`pid` is the child's)       | `ForkResult::Parent { child }`                 |
-//! | `os._exit(3)`                        | `nix::libc::_exit(3)`                          |
-//! | `os.waitpid(pid, 0)`                 | `nix::sys::wait::waitpid(child, None)?`        |
+//! | CPython                        | Rust                                              |
+//! |--------------------------------|---------------------------------------------------|
+//! | `pid = os.fork()`              | `unsafe { fork() }?`: `Child` or `Parent { child }` |
+//! | `os._exit(3)`, `os.waitpid(pid, 0)` | `libc::_exit(3)`, `waitpid(child, None)?`    |
 //!
 //! Run: `cargo run -p examples-process --bin fork`
 //!
-//! Output: the parent's line (fork returned the child's pid) and the child's line (fork
-//! returned 0) in either order; the child's view of the global and the list after it
-//! changed them; then the parent's view, unchanged, and the child's exit code 3 read
-//! with `waitpid`. What varies: pids, and which of the first two lines comes first.
+//! ```text
+//! main: before fork pid=25982 g_num=10 list=[1, 2, 3]      <- pids vary
+//! parent: fork returned child_pid=26033; pid=25982         <- or the child's line first
+//! child: fork returned 0; pid=26033 ppid=25982
+//! child: g_num=100 list=[1, 2, 3, 4] (changed in the child)
+//! parent: waitpid gave Exited(Pid(26033), 3)
+//! parent: g_num=10 list=[1, 2, 3] (the child's changes are not here)
+//! ```
 //!
-//! Where Rust differs: `fork` is `unsafe`. In a process with several threads the child
-//! gets only the calling thread, and any lock another thread held (the allocator's,
-//! stdout's) stays locked in the child for ever. This program is single-threaded, which
-//! is what makes the call sound. The child leaves with `_exit`, so it never returns into
-//! `main` and never runs the parent's destructors. `examples_process::Process` wraps all
-//! of this.
+//! Where Rust differs: `fork` is `unsafe`: a child of a multi-threaded process gets
+//! only the calling thread, and a lock another thread held stays locked for ever. This
+//! program has one thread. The child leaves with `_exit`, never returning into `main`.
 //!
 //! Copy it: `cargo new fork`, put this file in as `src/main.rs`, then run:
 //!
@@ -46,6 +42,7 @@ static G_NUM: AtomicI32 = AtomicI32::new(10);
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    examples_process::no_arguments();
     let mut list = vec![1, 2, 3];
     println!(
         "main: before fork pid={} g_num={} list={list:?}",
@@ -79,7 +76,6 @@ fn main() -> Result<(), Failure> {
 
             assert_eq!(status, WaitStatus::Exited(child, 3));
             assert_eq!((g_num, list.as_slice()), (10, &[1, 2, 3][..]));
-            println!("parent: ok, the child exited with code 3 and changed nothing here");
         }
     }
     Ok(())

@@ -1,28 +1,27 @@
-//! Several tasks at once, one process each.
+//! Note 004 "多进程完成多任务的代码": dance and sing in two processes at once. Then note
+//! 002 "创建多进程的两种方法", the first way: one function, four processes.
 //!
-//! Mirrors note 004 "多进程完成多任务的代码" (dance and sing) and note 002
-//! "创建多进程的两种方法" (the first way: four processes from one function).
+//! | CPython                                                | Rust                            |
+//! |--------------------------------------------------------|---------------------------------|
+//! | `Process(target=dance, name="myprocess1")`             | `Process::new(dance).with_name("myprocess1")` |
+//! | `p1 = Process(target=run, args=('anne',)); p1.start()` | `Process::new(\|\| run("anne"))`, `start()?` |
 //!
-//! | CPython                                              | Rust                                  |
-//! |------------------------------------------------------|---------------------------------------|
-//! | `Process(target=dance, name="myprocess1")`           | `Process::new(\|\| perform("dancing")).with_name("myprocess1")` |
-//! | `Process(target=run, args=('anne',))`                | `Process::new(move \|\| run(name))`   |
-//! | `start()` each, and the interpreter waits at exit    | `start()?` each, then `join()?` each  |
+//! Run: `cargo run -p examples-process --bin multitask`; add `-- --timeline multitask.svg`
+//! to draw who ran when (one row per process).
 //!
-//! Run: `cargo run -p examples-process --bin multitask`, or with
-//! `-- --timeline multitask.svg` to also draw who ran when (one row per process).
+//! ```text
+//! dancing...        <- the two processes' lines interleave in any order
+//! singing...
+//! ...               <- five of each, 0.2 s apart
+//! main: myprocess1 and Process-2 took 1.00 s together; one after the other: 2.00 s
+//! anne running      <- the runners' order varies, and where main's line falls
+//! biantai running
+//! main: started all four
+//! ...               <- the other two, then each "NAME running end" as they wake
+//! ```
 //!
-//! Output: "dancing..." and "singing..." lines interleaved (five each, 0.2 s apart),
-//! then the wall time for both, about 1 s, where one task after the other would take
-//! 2 s; then four runners, and the parent's "main: started all four" line before any
-//! "running end" line. What varies: the interleaving, the runners' order, the times.
-//!
-//! Where Rust differs: CPython's interpreter joins non-daemon children when the main
-//! module ends; here the `Process` handles do it when they are dropped, and this
-//! example joins them explicitly to time them.
-//!
-//! In your own program: `std::process::Command` runs another program; `procspawn` runs
-//! a Rust function in a child process without `fork`'s one-thread rule.
+//! Where Rust differs: nothing in what runs when; `main` joins the children, where
+//! CPython's interpreter waits for them at exit by itself.
 //!
 //! Copy it: `cargo new multitask`, put this file in as `src/main.rs`, then run:
 //!
@@ -30,62 +29,25 @@
 //! cargo add examples-process --path $REPO/examples-process
 //! ```
 
-use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use examples_process::timeline::{self, Timeline};
 use examples_process::{Failure, Process, random_duration};
 
-const STEPS: u32 = 5;
-const STEP: Duration = Duration::from_millis(200);
-
-fn main() -> Result<(), Failure> {
-    examples_process::exit_on_stdout_failure();
-    let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
-    let started = Instant::now();
-    let mut dance_process = Process::new(|| perform("dancing")).with_name("myprocess1");
-    let mut sing_process = Process::new(|| perform("singing"));
-    dance_process.start()?;
-    sing_process.start()?;
-    let codes = (dance_process.join()?, sing_process.join()?);
-    let both = started.elapsed();
-    println!(
-        "main: {} and {} took {:.2} s together; one after the other would take {:.2} s",
-        dance_process.name(),
-        sing_process.name(),
-        both.as_secs_f64(),
-        2.0 * (STEP * STEPS).as_secs_f64(),
-    );
-
-    // Note 002, the first way: one function, four processes, each with its argument.
-    let mut runners: Vec<Process> = ["anne", "alice", "biantai", "haha"]
-        .into_iter()
-        .map(|name| Process::new(move || run(name)))
-        .collect();
-    for runner in &mut runners {
-        runner.start()?;
+fn dance() {
+    for _ in 0..5 {
+        let _step = timeline::span("dancing"); // a bar in the timeline, if one is drawn
+        println!("dancing...");
+        sleep(Duration::from_millis(200));
     }
-    // The runners each sleep at least 0.1 s, so this comes before any of them ends.
-    println!("main: started all four");
-    timeline::mark("started all four");
-    let runner_codes = runners.iter().map(Process::join).collect::<io::Result<Vec<_>>>()?;
-
-    assert_eq!(codes, (0, 0));
-    assert_eq!(runner_codes, [0; 4]);
-    println!("main: ok, all six children exited with code 0");
-    if let Some(path) = timeline.save("multitask: two tasks at once, then four runners")? {
-        println!("main: timeline written to {}", path.display());
-    }
-    Ok(())
 }
 
-/// The note's `dance` and `sing`: the same loop with a different word.
-fn perform(what: &str) {
-    for _ in 0..STEPS {
-        let _step = timeline::span(what); // one bar per step; ends at the loop's end
-        println!("{what}...");
-        sleep(STEP);
+fn sing() {
+    for _ in 0..5 {
+        let _step = timeline::span("singing");
+        println!("singing...");
+        sleep(Duration::from_millis(200));
     }
 }
 
@@ -94,4 +56,38 @@ fn run(name: &str) {
     println!("{name} running");
     sleep(random_duration(Duration::from_millis(100), Duration::from_millis(500)));
     println!("{name} running end");
+}
+
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
+    let timeline = Timeline::from_args_or_exit(); // off without --timeline FILE.svg
+    let started = Instant::now();
+    let mut dance_process = Process::new(dance).with_name("myprocess1");
+    let mut sing_process = Process::new(sing);
+    dance_process.start()?;
+    sing_process.start()?;
+    dance_process.join()?; // CPython waits for its children at exit; Rust joins them
+    sing_process.join()?;
+    let (both, names) = (started.elapsed(), [dance_process.name(), sing_process.name()]);
+    println!(
+        "main: {} and {} took {:.2} s together; one after the other: 2.00 s",
+        names[0],
+        names[1],
+        both.as_secs_f64()
+    );
+
+    let mut runners =
+        ["anne", "alice", "biantai", "haha"].map(|name| Process::new(move || run(name)));
+    for p in &mut runners {
+        p.start()?;
+    }
+    println!("main: started all four"); // each runner sleeps at least 0.1 s: before any ends
+    timeline::mark("started all four");
+    for p in &runners {
+        p.join()?;
+    }
+    if let Some(path) = timeline.save("multitask: two tasks at once, then four runners")? {
+        println!("main: timeline written to {}", path.display());
+    }
+    Ok(())
 }

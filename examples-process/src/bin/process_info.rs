@@ -1,33 +1,26 @@
-//! Process ids, the current process, live children, the CPU count, and a child that
-//! kills itself.
+//! Note 004 "获取进程编号" (pids, ppids, `current_process()`; a child kills itself with
+//! signal 9) and note 003 "进程的创建" (`active_children()`, `cpu_count()`).
 //!
-//! Mirrors note 004 "获取进程编号" and the helper functions of note 003 "进程的创建".
-//!
-//! | CPython                                | Rust                                         |
-//! |----------------------------------------|----------------------------------------------|
-//! | `os.getpid()`, `os.getppid()`          | `nix::unistd::getpid()`, `getppid()` (or `std::process::id()`) |
-//! | `multiprocessing.current_process()`    | `examples_process::current_process()`        |
-//! | `multiprocessing.parent_process()`     | `examples_process::parent_process()` (`None` in the main process) |
-//! | `multiprocessing.active_children()`    | `examples_process::active_children()`        |
-//! | `multiprocessing.cpu_count()`          | `std::thread::available_parallelism()`       |
-//! | `os.kill(os.getpid(), 9)`              | `nix::sys::signal::kill(getpid(), SIGKILL)`  |
-//! | `p.exitcode == -9`                     | `p.exitcode() == Some(-9)`                   |
+//! | CPython                                  | Rust                                          |
+//! |------------------------------------------|-----------------------------------------------|
+//! | `os.getpid()`, `os.getppid()`            | `nix::unistd::getpid()`, `getppid()`          |
+//! | `multiprocessing.current_process()`      | `current_process()`                           |
+//! | `os.kill(os.getpid(), 9)`                | `kill(getpid(), Signal::SIGKILL)`             |
+//! | `active_children()`, `cpu_count()`       | `active_children()`, `available_parallelism()?` |
 //!
 //! Run: `cargo run -p examples-process --bin process_info`
 //!
-//! Output: the main process's pid and name (`MainProcess`); no active children before
-//! any start; two children that print their pid, parent pid and name (`myprocess1`,
-//! `Process-2`); `active_children` with both while they run, when neither has an exit
-//! code yet (`None`); one "dancing..." line only, because the dancer kills itself
-//! with signal 9 after it; five "singing..." lines; exit codes -9 and 0; no active
-//! children after the joins. What varies: pids, and how the children's lines interleave.
+//! ```text
+//! main: pid=25851 <Process name='MainProcess' pid=25851>      <- pids vary
+//! sing: pid=25908 ppid=25851 <Process name='Process-2' pid=25908>
+//! singing...        <- five of these, 0.1 s apart; the other lines' places vary
+//! main: active_children: myprocess1, Process-2; cpu_count=2
+//! dance: pid=25907 ppid=25851 <Process name='myprocess1' pid=25907>
+//! dancing...        <- once: then it kills itself
+//! main: exitcodes: myprocess1 -9, Process-2 0
+//! ```
 //!
-//! Where Rust differs: `available_parallelism` counts the CPUs this process may use
-//! (affinity and cgroup limits), where `cpu_count()` counts the machine's.
-//!
-//! In your own program: `std::process::id()` and `std::os::unix::process::parent_id()`
-//! are `getpid` and `getppid` without a dependency; the `sysinfo` crate lists
-//! processes.
+//! Where Rust differs: nothing: pids are the kernel's; killed by signal N is exit code -N.
 //!
 //! Copy it: `cargo new process_info`, put this file in as `src/main.rs`, then run:
 //!
@@ -39,70 +32,44 @@
 use std::thread::{available_parallelism, sleep};
 use std::time::Duration;
 
-use examples_process::{Failure, Process, active_children, current_process, parent_process};
+use examples_process::{Failure, Process, active_children, current_process};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{getpid, getppid};
 
-fn main() -> Result<(), Failure> {
-    examples_process::exit_on_stdout_failure();
-    println!("main: pid={} ppid={}", getpid(), getppid());
-    println!("main: current_process {}", current_process());
-    println!("main: cpu_count={}", available_parallelism()?);
-
-    let before = active_children();
-    println!("main: active children before any start: {}", before.len());
-    let mut dance_process = Process::new(dance).with_name("myprocess1");
-    let mut sing_process = Process::new(sing);
-    dance_process.start()?;
-    sing_process.start()?;
-
-    // Both children sleep at least 0.3 s before they end, so both are listed, and
-    // neither has an exit code yet.
-    let running = active_children();
-    for child in &running {
-        println!("main: active child {child}");
-    }
-    let codes_while_running = [dance_process.exitcode(), sing_process.exitcode()];
-    println!("main: exitcode while they run: {codes_while_running:?}");
-
-    let dance_code = dance_process.join()?;
-    let sing_code = sing_process.join()?;
-    println!("main: {} exitcode={dance_code}", dance_process.name());
-    println!("main: {} exitcode={sing_code}", sing_process.name());
-    let after = active_children();
-    println!("main: active children after join: {}", after.len());
-
-    assert!(before.is_empty());
-    assert_eq!(running.len(), 2);
-    assert_eq!(codes_while_running, [None, None]);
-    assert_eq!(dance_code, -(Signal::SIGKILL as i32), "killed by signal 9 reads as -9");
-    assert_eq!(sing_code, 0);
-    assert!(after.is_empty());
-    println!("main: ok");
-    Ok(())
-}
-
 fn dance() {
-    let me = current_process();
-    println!("dance: pid={} ppid={}", me.pid, getppid());
-    println!("dance: current_process {me}");
+    println!("dance: pid={} ppid={} {}", getpid(), getppid(), current_process());
     for _ in 0..5 {
         println!("dancing...");
-        sleep(Duration::from_millis(300));
-        // As in the note: the process kills itself by its own pid. No later line runs.
-        let _ = kill(getpid(), Signal::SIGKILL);
+        sleep(Duration::from_millis(200));
+        let _ = kill(getpid(), Signal::SIGKILL); // as the note does: nothing after this runs
     }
 }
 
 fn sing() {
-    let me = current_process();
-    println!("sing: pid={} ppid={}", me.pid, getppid());
-    println!("sing: current_process {me}");
-    if let Some(parent) = parent_process() {
-        println!("sing: parent_process {parent}");
-    }
+    println!("sing: pid={} ppid={} {}", getpid(), getppid(), current_process());
     for _ in 0..5 {
         println!("singing...");
         sleep(Duration::from_millis(100));
     }
+}
+
+fn main() -> Result<(), Failure> {
+    examples_process::exit_on_stdout_failure();
+    examples_process::no_arguments();
+    println!("main: pid={} {}", getpid(), current_process());
+    let mut dance_process = Process::new(dance).with_name("myprocess1");
+    let mut sing_process = Process::new(sing);
+    dance_process.start()?;
+    sing_process.start()?;
+    let running: Vec<String> = active_children().into_iter().map(|c| c.name).collect();
+    println!(
+        "main: active_children: {}; cpu_count={}",
+        running.join(", "),
+        available_parallelism()?
+    );
+    let codes = [dance_process.join()?, sing_process.join()?];
+    println!("main: exitcodes: myprocess1 {}, Process-2 {}", codes[0], codes[1]);
+    assert_eq!(codes, [-9, 0], "killed by signal 9 reads as -9");
+    assert!(active_children().is_empty(), "joined children are no longer listed");
+    Ok(())
 }
