@@ -118,7 +118,10 @@ fn daemon_terminate() {
     assert_eq!(daemon_lines.last(), Some(&"  | main: end of main"));
     assert!(daemon_lines.iter().filter(|l| l.contains("child: working")).count() < 3);
     assert_eq!(out.count("  | child: finished"), 1);
-    assert_eq!(lines.last(), Some(&"main: after terminate() exitcode=-15"));
+    assert_eq!(
+        lines.last(),
+        Some(&"main: daemon after start() refused: true; after terminate() exitcode=-15")
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@
 //!   | child: working 1/3
 //!   | child: working 2/3
 //!   | main: end of main                 <- the daemon child was cut off here
-//! main: after terminate() exitcode=-15
+//! main: daemon after start() refused: true; after terminate() exitcode=-15
 //! ```
 //!
 //! Where Rust differs: `Process`'s `Drop` does CPython's exit handler's job.
@@ -73,8 +73,12 @@ fn main() -> Result<ExitCode, Failure> {
             assert_eq!(daemon.last().map(String::as_str), Some("main: end of main"));
             let mut p = Process::new(|| sleep(Duration::from_secs(60)));
             p.start()?;
+            let late = p.set_daemon(true).is_err(); // CPython: AssertionError after start()
             p.terminate()?;
-            println!("main: after terminate() exitcode={}", p.join()?);
+            println!(
+                "main: daemon after start() refused: {late}; after terminate() exitcode={}",
+                p.join()?
+            );
         }
         [Some("non-daemon")] => end_main_with_child_running(false)?,
         [Some("daemon")] => end_main_with_child_running(true)?,
