@@ -258,7 +258,19 @@ impl<T: ProcessShared + Send, const N: usize> Consumer<T, N> {
         self.pop_until(None)
     }
 
-    /// Receives the next value, waiting at most `timeout`.
+    /// Receives the next value, waiting at most `timeout` (CPython: `q.get(timeout=t)`,
+    /// `queue.Empty` after it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use examples_ipc::ring::{self, RingError};
+    ///
+    /// let (tx, rx) = ring::channel::<u64, 2>()?;
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(10)), Err(RingError::Timeout));
+    /// tx.push(7)?;
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(10)), Ok(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, RingError> {
         self.pop_until(Instant::now().checked_add(timeout))
     }

@@ -1,7 +1,5 @@
-//! A pipe between a parent and a child: messages both ways.
-//!
-//! Mirrors note 001 "3. b. Pipe": the child sends "11" and prints what the parent sends
-//! back; the parent receives "11" and replies "44".
+//! Note 001 "3. b. Pipe": a duplex pipe; the child sends "11" and prints what the parent
+//! sends back; the parent receives "11" and replies "44".
 //!
 //! | CPython                                     | Rust                                          |
 //! |---------------------------------------------|-----------------------------------------------|
@@ -17,12 +15,10 @@
 //! after the child closed its end, recv() gives end-of-file
 //! ```
 //!
-//! Where Rust differs: a message is any `Serialize + Deserialize` value (CPython:
-//! anything picklable), and `recv` names the type it expects. The child's end is moved
-//! into the child, so `start` closes the parent's copy and the parent sees end-of-file
-//! once the child is done (CPython code closes `child_conn` in the parent by hand).
-//! `poll`, one-way pipes, raw bytes and passing a file are shown in the `connection`
-//! module's documentation (`cargo doc -p examples-ipc --open`).
+//! Where Rust differs: a message is any serde value and `recv` names the type it
+//! expects. `start` closes the parent's copy of the child's end, so the parent sees
+//! end-of-file once the child is done. `poll`, one-way pipes, raw bytes and passing a
+//! file: the `connection` module's docs (`cargo doc -p examples-ipc --open`).
 //!
 //! Copy it: `cargo new pipe`, put this file in as `src/main.rs`, then run:
 //!
@@ -44,6 +40,7 @@ fn f(conn: Connection) {
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    examples_process::no_arguments();
     let (parent_conn, child_conn) = connection::pipe()?;
     let mut p = Process::new(move || f(child_conn));
     p.start()?;

@@ -1,37 +1,27 @@
-//! Locks, conditions and events between processes: CPython's `multiprocessing` versions
-//! of what note 003 "线程锁机制" shows for threads.
+//! Note 003 "线程锁机制"'s `Lock` and `Condition`, between processes (`multiprocessing`'s):
+//! two children take the lock; a consumer `wait_for`s three items a producer notifies.
 //!
-//! Goes beyond the notes, which use `Lock` and `Condition` with threads only: the same
-//! primitives work between processes when they live in shared memory. A child holds a
-//! `Lock` while the parent tries it without waiting and with a timeout; a child takes
-//! an `RLock` twice; a `BoundedSemaphore` refuses a release too many; a consumer process
-//! waits on a `Condition` until a producer process has put three items; the parent
-//! waits on an `Event` that a child sets.
-//!
-//! | CPython                                    | Rust (`examples_ipc`)                          |
-//! |--------------------------------------------|------------------------------------------------|
-//! | `lock = Lock()`                            | `let lock = sync::new_lock()?;`               |
-//! | `lock.acquire(block=False)`, `acquire(timeout=0.1)` | `lock.try_lock()?`, `lock.lock_timeout(d)?` (`None`: not taken) |
-//! | `r = RLock()`, `with r: with r: ...`       | `let r = sync::RLock::shared()?;`, `r.acquire()?` twice |
-//! | `s = BoundedSemaphore(1)`, one release too many | `Semaphore::bounded_shared(1)?`, `release()` → `Err` |
-//! | `c = Condition()`, `with c: c.wait_for(p)`, `c.notify()` | `Condition::shared(state)?`, `c.lock()?.wait_for(p, None)?`, `.notify(1)` |
-//! | `e = Event()`, `e.set()`, `e.wait(timeout)` | `Event::shared()?`, `e.set()`, `e.wait(Some(d))` |
+//! | CPython                                     | Rust (`examples_ipc::sync`)                |
+//! |---------------------------------------------|--------------------------------------------|
+//! | `lock = multiprocessing.Lock()`             | `let lock = new_lock()?;`                  |
+//! | `if lock.acquire(1): ...; lock.release()`   | `let _held = lock.lock()?;` ... end of scope |
+//! | `c = Condition()`; `with c: c.wait_for(p)`  | `Condition::shared(state)?`; `c.lock()?.wait_for(p, None)?` |
+//! | `with c: ...; c.notify()`                   | `let mut s = c.lock()?; ...; s.notify(1)`  |
 //!
 //! Run: `cargo run -p examples-ipc --bin process_sync`
 //!
-//! Output: the lock is taken by the child (`try_lock` gives nothing, a 0.1 s timeout
-//! gives nothing), then free once the child lets go; the child's two holds of the
-//! RLock; the bounded semaphore's refusal; the producer's three puts and the consumer
-//! waking with all three; the event set by a child. What varies: pids.
+//! ```text
+//! Process-1 holds the lock        <- either process may go first
+//! Process-2 holds the lock
+//! producer: put 1 of 3
+//! producer: put 2 of 3
+//! producer: put 3 of 3
+//! consumer: woke with 3 items
+//! ```
 //!
-//! Where Rust differs: a condition's state lives inside it (`Condition<u32>` here), so
-//! it cannot be read without the lock; `wait` and `notify` are methods of the guard,
-//! so calling them without the lock does not compile (CPython: `RuntimeError`). Every
-//! lock here is robust: a holder that is killed does not leave it taken for ever.
-//!
-//! In your own program: `std::fs::File::lock` (released when its holder dies), a pipe
-//! or socket to wake another process, or a database, for state that must outlive a
-//! crash.
+//! Where Rust differs: `wait` and `notify` are methods of the condition's guard: without
+//! the lock they do not compile. A killed holder does not leave a lock taken. `RLock`,
+//! `Semaphore`, `Event`: the `examples_ipc::sync` docs.
 //!
 //! Copy it: `cargo new process_sync`, put this file in as `src/main.rs`, then run:
 //!
@@ -43,100 +33,48 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use examples_ipc::sync::{Condition, Event, RLock};
-use examples_ipc::sync::{Semaphore, new_lock};
-use examples_process::{Failure, Process};
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use examples_ipc::sync::{Condition, new_lock};
+use examples_process::{Failure, Process, current_process};
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
-    // Lock: held by a child; the parent tries without waiting, then with a timeout.
+    examples_process::no_arguments();
     let lock = new_lock()?;
-    let holding = Event::shared()?;
-    let mut holder = Process::new({
-        let (lock, holding) = (lock.clone(), holding.clone());
-        move || {
-            let _held = lock.lock().expect("lock");
-            holding.set();
-            sleep(Duration::from_millis(300));
-        }
+    let mut runs = [1, 2].map(|_| {
+        let lock = lock.clone();
+        Process::new(move || {
+            let _held = lock.lock().expect("the lock"); // lock.acquire(1)
+            println!("{} holds the lock", current_process().name);
+        }) // released when `_held` goes
     });
-    holder.start()?;
-    holding.wait(Some(PATIENCE));
-    let at_once = lock.try_lock()?.is_some();
-    let within = lock.lock_timeout(Duration::from_millis(100))?.is_some();
-    println!(
-        "lock: held by the child; acquire(block=False) -> {at_once}, acquire(timeout=0.1) -> {within}"
-    );
-    let later = lock.lock_timeout(PATIENCE)?.is_some();
-    println!("lock: once the child let go, acquire(timeout=10) -> {later}");
-    holder.join()?;
+    runs.iter_mut().try_for_each(Process::start)?;
+    runs.iter().try_for_each(|p| p.join().map(drop))?;
 
-    // RLock: one holder, twice.
-    let rlock = RLock::shared()?;
-    let mut twice = Process::new({
-        let rlock = rlock.clone();
-        move || {
-            let _outer = rlock.acquire().expect("rlock");
-            let _inner = rlock.acquire().expect("the holder may take it again");
-            println!("rlock: the child holds it twice");
-        }
-    });
-    twice.start()?;
-    let rlock_code = twice.join()?;
-
-    // BoundedSemaphore: a release without an acquire is refused.
-    let bounded = Semaphore::bounded_shared(1)?;
-    let refused = bounded.release().is_err();
-    println!("bounded semaphore(1): a release without an acquire is refused: {refused}");
-
-    // Condition: the consumer sleeps until the producer has put three items.
-    let items = Condition::shared(0_u32)?;
+    // A condition: its state is how many items are ready.
+    let ready = Condition::shared(0_u32)?;
     let mut consumer = Process::new({
-        let items = items.clone();
+        let ready = ready.clone();
         move || {
-            let mut count = items.lock().expect("lock");
-            let all = count.wait_for(|n| *n == 3, Some(PATIENCE)).expect("wait");
-            println!("condition: the consumer woke with {} items (predicate held: {all})", *count);
+            let mut items = ready.lock().expect("the lock");
+            items.wait_for(|n| *n == 3, None).expect("the condition"); // lets go while asleep
+            println!("consumer: woke with {} items", *items);
         }
     });
     let mut producer = Process::new({
-        let items = items.clone();
+        let ready = ready.clone();
         move || {
-            for _ in 0..3 {
-                sleep(Duration::from_millis(20));
-                let mut count = items.lock().expect("lock");
-                *count += 1;
-                println!("condition: the producer put item {}", *count);
-                count.notify(1);
+            for i in 1..=3 {
+                sleep(Duration::from_millis(50));
+                let mut items = ready.lock().expect("the lock");
+                *items += 1;
+                println!("producer: put {i} of 3");
+                items.notify(1);
             }
         }
     });
     consumer.start()?;
     producer.start()?;
-    let condition_codes = [producer.join()?, consumer.join()?];
-
-    // Event: set by a child, waited for by the parent.
-    let ready = Event::shared()?;
-    let mut setter = Process::new({
-        let ready = ready.clone();
-        move || {
-            sleep(Duration::from_millis(50));
-            ready.set();
-        }
-    });
-    setter.start()?;
-    let set = ready.wait(Some(PATIENCE));
-    println!("event: the child set it; wait(10) -> {set}");
-    setter.join()?;
-
-    assert_eq!((at_once, within, later), (false, false, true));
-    assert_eq!(rlock_code, 0);
-    assert!(refused);
-    assert_eq!(condition_codes, [0, 0]);
-    assert_eq!(*items.lock()?, 3);
-    assert!(set);
-    println!("main: ok");
+    let codes = [producer.join()?, consumer.join()?];
+    assert_eq!((codes, *ready.lock()?), ([0, 0], 3));
     Ok(())
 }

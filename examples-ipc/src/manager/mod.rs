@@ -59,6 +59,52 @@
 //! assert!(l.to_vec().is_err()); // an error, not a hang, once the server is gone
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! The other objects the note lists, between processes: a `Queue` a child puts into,
+//! an `RLock` taken twice, a `Semaphore(2)` a third taker waits for, and a `Condition`
+//! one child waits on while another notifies.
+//!
+//! ```
+//! use examples_ipc::manager::Manager;
+//! use examples_process::Process;
+//!
+//! let manager = Manager::start()?;
+//! let proxy = manager.proxy();
+//! let queue = proxy.queue::<i64>()?; // manager.Queue()
+//! let mut putter = Process::new({
+//!     let queue = queue.clone();
+//!     move || queue.put(&7).expect("the manager answers")
+//! });
+//! putter.start()?;
+//! assert_eq!(queue.get()?, 7); // waits for the child's put
+//! putter.join()?;
+//!
+//! let rlock = proxy.rlock()?; // manager.RLock(): its holder may take it again
+//! let (outer, inner) = (rlock.acquire()?, rlock.acquire()?);
+//! drop((inner, outer));
+//!
+//! let semaphore = proxy.semaphore(2)?; // manager.Semaphore(2)
+//! let permits = [semaphore.acquire()?, semaphore.acquire()?];
+//! let mut third = Process::new({
+//!     let semaphore = semaphore.clone();
+//!     move || drop(semaphore.acquire().expect("the manager answers"))
+//! });
+//! third.start()?;
+//! while semaphore.waiters()? == 0 {} // the third taker waits for a permit
+//! drop(permits);
+//! assert_eq!(third.join()?, 0);
+//!
+//! let condition = proxy.condition()?; // manager.Condition()
+//! let mut waiter = Process::new({
+//!     let condition = condition.clone();
+//!     move || condition.acquire().and_then(|mut held| held.wait()).expect("woken")
+//! });
+//! waiter.start()?;
+//! while condition.waiters()? == 0 {} // asleep in wait(), the lock let go
+//! assert_eq!(condition.acquire()?.notify(1)?, 1); // notify(1) woke one waiter
+//! assert_eq!(waiter.join()?, 0);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io;
 use std::marker::PhantomData;
