@@ -260,7 +260,8 @@ pub fn log_bars(chart: &BarChart) -> String {
                 let by = y + 5.0 + BAR * k as f64;
                 let colour = chart.legend.get(key).map_or("#888", |(c, _)| c);
                 let (from, to) = (x(1.0), x(value));
-                svg.rect(from.min(to), by, (to - from).abs().max(1.0), BAR - 2.0, colour, "");
+                let w = (to - from).abs().max(1.0);
+                svg.rect(from.min(to), by, w, BAR - 2.0, colour, r#"class="bar""#);
                 let text = format!("{}×", figure(value));
                 svg.text(
                     from.max(to) + 4.0,

@@ -1,41 +1,25 @@
-//! The notes' conclusion, measured: CPU-bound work on threads, on threads that share
-//! one global lock (a GIL), on processes and on pools; IO-bound work on threads and
-//! processes; the cost of starting a process and a thread.
+//! The notes' conclusions (000, 001 "5. GIL", 004 "进程与线程区别"), measured: CPU-bound
+//! work serially, on 2 threads, on 2 threads under one global lock (a GIL), on 2
+//! processes, a pool and rayon; IO-bound work on threads and processes; start costs.
 //!
-//! Mirrors the conclusions of note 000, note 001 "5. GIL" and note 004 "进程与线程区别":
-//! in CPython one thread is slowest for CPU-bound work, threads do not help (the GIL),
-//! processes do; threads help IO-bound work; processes cost more to start.
+//! | CPython                                | Rust (`examples_pool::workloads`)           |
+//! |----------------------------------------|---------------------------------------------|
+//! | two `Thread`s, under the GIL           | `two_threads`; `with_global_lock` (a `Mutex` handed over every 5 ms) |
+//! | `Process` ×2, `Pool(2).map`            | `two_processes`, `pool_of_two`              |
 //!
-//! | CPython                                   | Rust                                          |
-//! |-------------------------------------------|-----------------------------------------------|
-//! | two `Thread`s on a CPU-bound function     | `thread::scope` with two threads              |
-//! | the GIL                                   | "GIL emulation": one global `Mutex` each thread must hold to compute, handed over every 5 ms |
-//! | `Process` ×2, `Pool(2).map`               | `examples_process::Process` ×2, `examples_pool::Pool::new(2)?.map` |
-//! | (no equivalent)                           | `rayon`: `into_par_iter().map().sum()`        |
-//! | `time.sleep(0.1)` in 20 threads / processes | `thread::sleep` in 20 threads / processes   |
+//! Run: `cargo run --release -p examples-pool --bin gil_compare` (`-- --n N --timeline g.svg`)
 //!
-//! Run: `cargo run --release -p examples-pool --bin gil_compare` (optionally `-- --n N`;
-//! add `--timeline gil.svg` to draw one more run of the serial, 2-thread, GIL and
-//! 2-process variants: one row per thread or process)
+//! ```text
+//! variant                                    result         ms  speedup   <- on 2 CPUs
+//! serial                          14993334113544338       24.7    1.00x ########################
+//! 2 threads                       14993334113544338       17.4    1.42x ##################################
+//! 2 threads + GIL emulation       14993334113544338       32.1    0.77x ##################
+//! 2 processes                     14993334113544338       17.9    1.38x #################################
+//! ...                            <- then the pool, rayon, the IO-bound rows and start costs
+//! ```
 //!
-//! The CPU-bound kernel is the sum over i in lo..hi of (i·i) mod 1 000 000 007, in u64.
-//! With the default N = 30 000 000 it is 14993334113544338 (halves 7493522055797279 and
-//! 7499812057747059). Output: a table of variant, whether its result equals the serial
-//! one, wall time (the median of 5 runs), speedup against serial, and a bar; then the
-//! IO-bound rows (one run each: they sleep) and the cost of starting and joining one
-//! process and one thread (medians of 50). Every figure varies with the machine and its
-//! load; build with `--release`, or the times measure the debug build.
-//!
-//! The variants themselves are in `examples_pool::workloads` (`examples-pool/src/
-//! workloads.rs`), which `side_by_side` times against CPython too.
-//!
-//! Where Rust differs: there is no GIL. Two threads compute at once, as two processes
-//! do, so the thread rows show what CPython's would if it had none; the "GIL emulation"
-//! row shows what one global lock does to them. rayon runs last because its pool keeps
-//! its threads, and a process with several threads must not fork.
-//!
-//! In your own program: `rayon` for CPU-bound work in one process (threads, nothing to
-//! serialise); processes when the work must be isolated.
+//! Where Rust differs: no GIL: two threads compute at once, as two processes do; the GIL
+//! row shows what one lock does to them. Times vary; a debug build's mean little.
 //!
 //! Copy it: `cargo new gil_compare`, put this file in as `src/main.rs`, then run:
 //!
@@ -129,6 +113,9 @@ fn timed(name: &'static str, run: impl FnOnce() -> io::Result<u64>) -> io::Resul
 }
 
 fn compare(n: u64, timeline: Timeline) -> Result<(), Box<dyn std::error::Error>> {
+    if cfg!(debug_assertions) {
+        println!("note: a debug build: its times mean little; run with --release");
+    }
     let halves = workloads::halves(n);
     println!(
         "CPU-bound: sum of (i*i) mod 1000000007 for i in 0..{n}, on {} CPUs",

@@ -1,37 +1,26 @@
-//! A pool works while the parent does something else: tasks handed to `apply_async` run
-//! and finish while the parent sleeps, so `join` has nothing left to wait for. With
-//! each start method in turn.
+//! Note 000 "进程池" with the parent busy: 8 `apply_async` tasks finish while the parent
+//! sleeps, so `join` has nothing left to wait for; with each start method.
 //!
-//! Mirrors note 000 "进程池" (`Pool(3)`, eight `apply_async` calls, `close`, `join`),
-//! with the parent busy between submitting and joining, and the start methods that
-//! CPython's `multiprocessing.get_context(...)` names.
+//! | CPython                                      | Rust (`examples_pool::Pool`)               |
+//! |----------------------------------------------|--------------------------------------------|
+//! | `if __name__ == "__main__":`                 | `examples_process::main_guard();` first in `main` |
+//! | `get_context("spawn").Pool(3)`               | `Pool::with_start_method(3, StartMethod::Spawn)?` |
+//! | `r.ready()`; `pool.close(); pool.join()`     | `r.ready()?`; `pool.close().join()?`       |
 //!
-//! | CPython                                        | Rust (`examples_pool::Pool`)                    |
-//! |------------------------------------------------|-------------------------------------------------|
-//! | `if __name__ == "__main__":`                   | `examples_process::main_guard();` first in `main` |
-//! | `get_context("spawn").Pool(3)`                 | `Pool::with_start_method(3, StartMethod::Spawn)?` |
-//! | `r = pool.apply_async(f, (i,))`, `r.ready()`   | `let r = pool.apply_async(f, i)?;`, `r.ready()?` |
-//! | `pool.close(); pool.join()`                    | `pool.close().join()?`                           |
+//! Run: `cargo run -p examples-pool --bin pool_background` (or `-- spawn`, one method)
 //!
-//! Run: `cargo run -p examples-pool --bin pool_background` (all three methods), or
-//! with one method: `... --bin pool_background -- spawn`.
+//! ```text
+//! fork: 8 of 8 ready after the parent slept 1 s; join took 1.0 ms      <- times vary
+//! fork: ran on ForkPoolWorker-1, ForkPoolWorker-2, ForkPoolWorker-3
+//! spawn: 8 of 8 ready after the parent slept 1 s; join took 1.1 ms
+//! spawn: ran on SpawnPoolWorker-1, SpawnPoolWorker-2, SpawnPoolWorker-3
+//! forkserver: 8 of 8 ready after the parent slept 1 s; join took 1.9 ms
+//! forkserver: ran on ForkServerPoolWorker-1, ForkServerPoolWorker-2, ForkServerPoolWorker-3
+//! ```
 //!
-//! Output, for each method: the workers' names (`ForkPoolWorker-1`,
-//! `SpawnPoolWorker-1`, `ForkServerPoolWorker-1`, as CPython names them), how many of
-//! the eight results were ready after the parent slept 1 s without touching the pool
-//! (8: the 8 × 100 ms of work on 3 workers takes about 300 ms), how long `join` took
-//! then (a few milliseconds), and the eight squares, checked. What varies: pids and
-//! times; under heavy load, fewer than 8 may be ready.
-//!
-//! Where Rust differs: the pool has no thread in the parent (CPython's has three). It
-//! sends each worker its share of the queued tasks at once, up to
-//! `examples_pool::IN_FLIGHT` each, and the results wait in the connections until a
-//! pool call reads them; so the parent stays single-threaded and may still fork. A task
-//! is a plain `fn` with serde arguments, which is what lets spawn and forkserver
-//! workers run it: they are this program run again, not copies of its memory.
-//!
-//! In your own program: `rayon` for CPU-bound work in one process; `procspawn`'s pool
-//! for tasks in other processes.
+//! Where Rust differs: the pool has no thread in the parent (CPython's has three): it
+//! hands each worker its share of the tasks at once, and results wait in the
+//! connections until a pool call reads them. Under heavy load, fewer may be ready.
 //!
 //! Copy it: `cargo new pool_background`, put this file in as `src/main.rs`, then run:
 //!
@@ -77,7 +66,6 @@ fn main() -> Result<ExitCode, Failure> {
 }
 
 fn run(method: StartMethod) -> Result<(), Failure> {
-    println!("{method}: Pool(3), {TASKS} tasks of 100 ms, then the parent sleeps 1 s");
     let pool = Pool::with_start_method(3, method)?;
     let pending =
         (0..TASKS).map(|i| pool.apply_async(square_slowly, i)).collect::<Result<Vec<_>, _>>()?;
@@ -86,7 +74,6 @@ fn run(method: StartMethod) -> Result<(), Failure> {
     for result in &pending {
         ready += usize::from(result.ready()?);
     }
-    println!("{method}: {ready} of {TASKS} ready after the sleep");
     let mut workers: Vec<String> = Vec::new();
     for (i, result) in (0..).zip(pending) {
         let (square, worker) = result.get()?;
@@ -99,9 +86,10 @@ fn run(method: StartMethod) -> Result<(), Failure> {
     let started = Instant::now();
     pool.close().join()?;
     let join_ms = started.elapsed().as_secs_f64() * 1e3;
-    println!("{method}: join took {join_ms:.1} ms");
+    println!(
+        "{method}: {ready} of {TASKS} ready after the parent slept 1 s; join took {join_ms:.1} ms"
+    );
     println!("{method}: ran on {}", workers.join(", "));
-    println!("{method}: all {TASKS} squares correct");
     Ok(())
 }
 

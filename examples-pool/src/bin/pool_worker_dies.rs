@@ -1,35 +1,25 @@
-//! A pool worker killed in the middle of a task: the task fails, the pool goes on.
+//! Beyond the notes' pools: a worker killed mid-task. CPython 3.11 replaces the worker,
+//! but the task's `get()` waits for ever; here it fails with the cause, and the pool goes on.
 //!
-//! Goes beyond the notes' pool sections (note 000 "进程池", note 001 "1. 多进程 c"): what
-//! happens when a worker process dies while it runs a task. In CPython 3.11 the pool
-//! quietly replaces the worker, but the task's result never arrives: `get()` waits
-//! for ever, `get(timeout)` raises `TimeoutError` every time it is asked, and a `map`
-//! over it never returns. Here the task's result is an error naming the cause.
-//!
-//! | CPython (`fork`)                           | Rust (`examples_pool::Pool`)                |
-//! |--------------------------------------------|---------------------------------------------|
+//! | CPython (`fork`)                           | Rust (`examples_pool::Pool`)                 |
+//! |--------------------------------------------|----------------------------------------------|
 //! | worker killed: `r.get()` waits for ever    | `r.get()` → `Err(PoolError::WorkerDied(-9))` |
-//! | the pool starts a new worker               | the same                                    |
-//! | exception in the task: `r.get()` raises it | panic in the task: `Err(PoolError::Panicked(message))`, the worker lives on |
-//! | `pool._pool` (private)                     | `pool.worker_pids()`                        |
+//! | exception in the task: `r.get()` raises it | a panic: `Err(PoolError::Panicked(message))` |
 //!
 //! Run: `cargo run -p examples-pool --bin pool_worker_dies`
 //!
-//! Output: a pool of two runs `task(0)` … `task(7)`. `task(3)` kills its own worker
-//! with SIGKILL, as the kernel's out-of-memory killer or a stray `kill -9` would;
-//! `task(5)` panics. The results: six squares, "worker died (exit code -9)" for 3, the
-//! panic message for 5. The pool's pids before and after show the killed worker
-//! replaced, and a `map` afterwards gets every square. What varies: pids, and the order
-//! of the workers' own lines.
+//! ```text
+//! main: pool of 2, worker pids [8639, 8640]                       <- pids vary
+//! worker pid=8640: task(3) kills its own process (SIGKILL)
+//! main: task(3) failed: the worker died (exit code -9)
+//! main: task(5) failed: the task panicked: task(5): five is not allowed
+//! main: the other six = [0, 1, 4, 16, 36, 49]
+//! main: worker pids now [8639, 8641]: 1 replaced
+//! main: map after the crash = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+//! ```
 //!
-//! Where Rust differs: the pool watches each worker's end of its connection; end of
-//! file in the middle of a task means the worker is gone, so the task fails at once.
-//! CPython's result handler only ever waits for a result message, which never comes.
-//! (CPython's `concurrent.futures.ProcessPoolExecutor` does notice: it fails every
-//! pending future with `BrokenProcessPool` and refuses new work.)
-//!
-//! In your own program: `procspawn::Pool` also survives a worker's crash; with threads,
-//! `std::thread::spawn` returns a panic as `Err` from `join`.
+//! Where Rust differs: the pool watches each worker's connection: its end mid-task
+//! means the worker is gone. (CPython's `ProcessPoolExecutor` notices too.)
 //!
 //! Copy it: `cargo new pool_worker_dies`, put this file in as `src/main.rs`, then run:
 //!
@@ -49,6 +39,7 @@ use nix::unistd::getpid;
 
 fn main() -> Result<(), Failure> {
     examples_process::exit_on_stdout_failure();
+    examples_process::no_arguments();
     let pool = Pool::new(2)?;
     let before = pool.worker_pids();
     println!("main: pool of 2, worker pids {before:?}");
@@ -56,12 +47,14 @@ fn main() -> Result<(), Failure> {
     let pending = (0..8).map(|x| pool.apply_async(task, x)).collect::<Result<Vec<_>, _>>()?;
     // `get` on every result, failures included: none of them can hang.
     let results: Vec<Result<u64, PoolError>> = pending.into_iter().map(|r| r.get()).collect();
+    let mut others = Vec::new();
     for (x, result) in results.iter().enumerate() {
         match result {
-            Ok(square) => println!("main: task({x}) = {square}"),
+            Ok(square) => others.push(*square),
             Err(e) => println!("main: task({x}) failed: {e}"),
         }
     }
+    println!("main: the other six = {others:?}");
 
     let after = pool.worker_pids();
     let replaced = before.iter().filter(|pid| !after.contains(pid)).count();
@@ -82,7 +75,6 @@ fn main() -> Result<(), Failure> {
     }
     assert_eq!((after.len(), replaced), (2, 1), "one worker replaced, the pool still has two");
     assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<u64>>());
-    println!("main: ok, one task failed with its worker, one with its panic, six succeeded");
     Ok(())
 }
 

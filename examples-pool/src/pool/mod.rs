@@ -211,6 +211,14 @@ impl Pool {
 
     /// `f(a, b)` for every pair, results in input order (CPython: `starmap`, whose
     /// items are argument tuples). For three arguments or more, take a tuple in `map`.
+    ///
+    /// ```
+    /// fn add(a: i64, b: i64) -> i64 { a + b }
+    ///
+    /// let pool = examples_pool::Pool::new(2)?;
+    /// assert_eq!(pool.starmap(add, [(1, 2), (3, 4)])?, [3, 7]); // starmap(add, [(1, 2), (3, 4)])
+    /// # Ok::<(), examples_pool::PoolError>(())
+    /// ```
     pub fn starmap<A, B, R, F>(
         &self,
         f: F,
@@ -265,6 +273,18 @@ impl Pool {
 
     /// Like [`imap`](Pool::imap), but yielding results as they complete, in any order
     /// (CPython: `imap_unordered`).
+    ///
+    /// ```
+    /// fn nap_ms(ms: u64) -> u64 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let pool = examples_pool::Pool::new(2)?;
+    /// let done: Vec<u64> = pool.imap_unordered(nap_ms, [300, 10], 1)?.collect::<Result<_, _>>()?;
+    /// assert_eq!(done, [10, 300]); // the quicker task's result first
+    /// # Ok::<(), examples_pool::PoolError>(())
+    /// ```
     pub fn imap_unordered<'p, A, R, F, I>(
         &'p self,
         _f: F,

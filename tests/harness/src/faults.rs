@@ -202,12 +202,13 @@ fn check(out: &Output, fault: Fault) {
     }
 }
 
-/// A std-only example under `fault`: exit code 0, or 101 from a panic (what Rust does
-/// when `println!` cannot write, or a thread cannot start), or killed by SIGPIPE.
+/// A std-only example under `fault`: exit code 0, 101 from a panic (what Rust does
+/// when `println!` cannot write, or a thread cannot start), 1 from an error returned by
+/// `main`, or killed by SIGPIPE.
 #[track_caller]
 fn check_std(out: &Output, fault: Fault) {
     let ended = out.status.success()
-        || out.status.code() == Some(101)
+        || matches!(out.status.code(), Some(1 | 101))
         || out.signal() == Some(libc::SIGPIPE);
     assert!(ended, "{} under {fault:?}: ended with {}\n{}", out.name, out.status, out.show());
 }

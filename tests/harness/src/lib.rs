@@ -180,7 +180,7 @@ pub struct Interrupted {
     pub gone: Gone,
 }
 
-/// Runs `bin` alone, waits for a line containing `line` and then for at least
+/// Runs `bin` alone, waits for a line containing `line` (none if it is empty) and then for at least
 /// `processes` live processes in its tree, sends `signal` to the binary only (as
 /// `kill -INT PID` does), and fails the test unless the binary died of that signal and
 /// every process of its tree was gone within `within`, leaving nothing behind.
@@ -194,7 +194,9 @@ pub fn interrupt(
     within: Duration,
 ) -> Interrupted {
     let mut run = Running::start_alone(bin, args);
-    run.wait_for_line(line);
+    if !line.is_empty() {
+        run.wait_for_line(line);
+    }
     let mut alive = run.wait_for_processes(processes);
     alive.sort_by_key(|m| m.pid != run.pid());
     run.signal(signal);
