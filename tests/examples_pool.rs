@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use std::time::Duration;
 
-use harness::{Signal, field, interrupt_each, number_after, run};
+use harness::{Signal, interrupt_each, number_after, run};
 
 /// Ctrl-C, `kill`, `kill -9`: each must end the whole tree at once.
 
