@@ -42,6 +42,10 @@ fn bank_account() {
     let out = run(env!("CARGO_BIN_EXE_bank_account"), &[]);
     out.assert_success();
     assert_eq!(out.lines()[0], "1900");
+    // The lock ran the two 0.2 s operations one after the other.
+    let took = out.line("the two locked operations took ");
+    let seconds: f64 = took.split(' ').nth(5).unwrap().parse().unwrap();
+    assert!(seconds >= 0.4, "{took}");
     // Without the lock both read the same 1000 (each sleeps after reading), so one
     // update is lost: 2000 or 900.
     assert_eq!(out.count("unlocked: save reads 1000") + out.count("unlocked: drw reads 1000"), 2);

@@ -17,8 +17,9 @@
 //!
 //! Where Rust differs: a message is any serde value and `recv` names the type it
 //! expects. `start` closes the parent's copy of the child's end, so the parent sees
-//! end-of-file once the child is done. `poll`, one-way pipes, raw bytes and passing a
-//! file: the `connection` module's docs (`cargo doc -p examples-ipc --open`).
+//! end-of-file once the child is done. A one-way pipe's reading end has no `send` (CPython
+//! raises at run time). `poll`, one-way pipes, raw bytes, passing a file: the
+//! `connection` module's docs (`cargo doc -p examples-ipc --open`).
 //!
 //! Copy it: `cargo new pipe`, put this file in as `src/main.rs`, then run:
 //!

@@ -1,5 +1,5 @@
 //! Note 000 "进程池": a pool of 3 processes runs 8 tasks given by `apply_async`; then
-//! `close`, and `join` waits for them all.
+//! `close`, and `join` waits for them all before "done".
 //!
 //! | CPython                                | Rust (`examples_pool::Pool`)              |
 //! |----------------------------------------|-------------------------------------------|
@@ -16,11 +16,11 @@
 //! end HH 0
 //! end HH 1
 //! start HH 4 in pid 7303      <- ... and so on: a worker takes the next task as it ends one
-//! done
 //! ```
 //!
 //! Where Rust differs: a task is a named `fn` with serde arguments (CPython: any
-//! picklable function). `join` before `close` does not compile (CPython: `ValueError`).
+//! picklable function). `apply_async` after `close`, or `join` before it, does not
+//! compile (CPython: `ValueError` at run time).
 //!
 //! Copy it: `cargo new pool_async`, put this file in as `src/main.rs`, then run:
 //!

@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! ClockProc-1: start, pid=25596 ppid=25544            <- pids vary
-//! main: join(0.3) returned None; the child still runs
+//! main: join(0.3) returned None after 0.30 s; the child still runs
 //! ClockProc-1: end
 //! alex running          <- the runners' order varies
 //! main: started all four
@@ -65,8 +65,10 @@ fn main() -> Result<(), Failure> {
     examples_process::no_arguments();
     let mut p = Process::from_run(ClockProc { interval: Duration::from_millis(600) }); // 3 s
     p.start()?;
+    let asked = std::time::Instant::now();
     let early = p.join_timeout(Duration::from_millis(300))?; // join(1)
-    println!("main: join(0.3) returned {early:?}; the child still runs");
+    let waited = asked.elapsed().as_secs_f64();
+    println!("main: join(0.3) returned {early:?} after {waited:.2} s; the child still runs");
     p.join()?;
 
     let mut runners = ["anne", "alex", "ab", "hey"].map(|n| Process::from_run(Runner).with_name(n));

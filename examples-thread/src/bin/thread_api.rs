@@ -13,7 +13,7 @@
 //! ```text
 //! getName()=Thread-1 (download), is_alive()=true
 //! after setName: active_count()=2, enumerate()=["MainThread", "downloader"]
-//! join(0.1) returned, is_alive()=true
+//! join(0.1) returned after 0.10 s, is_alive()=true
 //! downloader: Venom downloaded
 //! join(): is_alive()=false, active_count()=1
 //! ```
@@ -46,12 +46,13 @@ fn main() -> std::io::Result<()> {
     t.set_name("downloader");
     let names: Vec<String> = enumerate().into_iter().map(|t| t.name).collect();
     println!("after setName: active_count()={}, enumerate()={names:?}", active_count());
-    let gave_up = Instant::now() + Duration::from_millis(100); // join(0.1): wait at most 0.1 s
+    let asked = Instant::now();
+    let gave_up = asked + Duration::from_millis(100); // join(0.1): wait at most 0.1 s
     while t.is_alive() && Instant::now() < gave_up {
         sleep(Duration::from_millis(1));
     }
     let alive = t.is_alive();
-    println!("join(0.1) returned, is_alive()={alive}");
+    println!("join(0.1) returned after {:.2} s, is_alive()={alive}", asked.elapsed().as_secs_f64());
     t.join();
     println!("join(): is_alive()=false, active_count()={}", active_count());
     assert!(alive, "the download takes 0.3 s");
