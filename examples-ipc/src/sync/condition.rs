@@ -16,7 +16,7 @@ use crate::wait::futex_wait;
 /// until another thread or process changes the state and says so.
 ///
 /// The lock is a [`RobustMutex`]; the sleeping is on one futex word that every
-/// `notify` bumps, as [`Event`] sleeps on its flag. A waiter killed while it sleeps
+/// `notify` bumps, as [`Event`](super::Event) sleeps on its flag. A waiter killed while it sleeps
 /// leaves nothing behind: the kernel drops it from the futex's queue, so the next
 /// `notify(1)` wakes a live waiter. (glibc's `pthread_cond_t`, used here before, keeps
 /// counting a killed waiter: the next signal went to it, and the one after waited for

@@ -51,7 +51,32 @@ pub trait Run {
     fn run(&mut self);
 }
 
-/// A child process. See the [crate documentation](crate).
+/// A child process: CPython's `multiprocessing.Process`.
+///
+/// Made with a target ([`new`](Process::new) for a closure, [`call`](Process::call)
+/// for a named function with serde arguments, [`from_run`](Process::from_run) for a
+/// type that implements [`Run`]), configured with `with_name`, `with_daemon`,
+/// `with_start_method` and `pass_fd`, then started once with
+/// [`start`](Process::start). From then on the handle answers what CPython's does:
+/// `pid`, `is_alive`, `exitcode` (`-N` for a child killed by signal N), `join`,
+/// `join_timeout`, `terminate`, `kill`, `sentinel`, `close`.
+///
+/// Dropping a started handle does what CPython's exit handler does for one child: a
+/// daemon is terminated, any other child is waited for; while the program is failing
+/// (a panic, or a [`Failure`](crate::Failure) on its way out of `main`), every child is
+/// terminated, so that a failure never turns into a wait. A handle moved into a forked
+/// child belongs to that child from then on.
+///
+/// ```
+/// use examples_process::Process;
+///
+/// let mut p = Process::new(|| println!("in the child")).with_name("worker");
+/// assert_eq!((p.pid(), p.exitcode()), (None, None)); // not started yet
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// assert_eq!((p.name(), p.is_alive(), p.exitcode()), ("worker", false, Some(0)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Process {
     name: String,
     daemon: bool,

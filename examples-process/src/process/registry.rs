@@ -141,7 +141,7 @@ pub(super) fn reap_handed_over() {
 pub(super) static PASSED: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 
 /// Takes the file descriptors that the parent handed to this child with
-/// [`Process::pass_fd`], in the order they were passed (CPython: a `Connection` or
+/// [`Process::pass_fd`](super::Process::pass_fd), in the order they were passed (CPython: a `Connection` or
 /// socket in the target's arguments). Empty in the main process, and after the first
 /// call.
 pub fn passed_fds() -> Vec<OwnedFd> {
