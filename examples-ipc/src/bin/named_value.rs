@@ -31,10 +31,9 @@
 
 use std::io;
 use std::mem::size_of;
-use std::process::{Command, ExitCode};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::thread::sleep;
-use std::time::Duration;
 
 use examples_ipc::sync::RobustMutex;
 use examples_process::{DeferTermination, Failure, die_with_parent};
@@ -64,8 +63,7 @@ fn main() -> Result<ExitCode, Failure> {
                 *value += n;
                 seen.push(value.to_string());
             }
-            drop(value);
-            println!("job({n}): {}", seen.join(" "));
+            println!("job({n}): {}", seen.join(" ")); // still holding the lock: fine here
         }
         ["-h" | "--help"] => println!("{USAGE}"),
         _ => return Ok(usage(&format!("unexpected arguments {args:?}"))),
@@ -78,8 +76,7 @@ fn usage(what: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// A tag (`named_value add` touches only segments this program made), how many adders
-/// have the segment mapped, and the value with its lock.
+/// A tag (so that `add` touches only our segments), the adders attached, the value.
 #[repr(C)]
 struct NamedSegment {
     tag: AtomicU64,
@@ -125,23 +122,28 @@ fn named() -> Result<(), Failure> {
         adders.push(die_with_parent(&mut Command::new(&me))?.args(["add", &name, amount]).spawn()?);
     }
     while named.attached.load(SeqCst) < 2 {
-        let failed = adders.iter_mut().find_map(|a| a.try_wait().ok()?.filter(|s| !s.success()));
-        if let Some(status) = failed {
-            return Err(Failure::new(format!("an adder failed before it attached: {status}")));
+        if let Some(ended) = adders.iter_mut().find_map(|a| a.try_wait().ok().flatten()) {
+            check(ended)?; // a success here: it attached and is done already
         }
-        sleep(Duration::from_millis(1));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     segment.set_owner(false); // the name goes now: nothing can be left in /dev/shm
     shm_unlink(name.as_str())?;
     drop(hold_signals);
     println!("named: both adders attached; name removed");
     for mut adder in adders {
-        if !adder.wait()?.success() {
-            return Err(Failure::new("an adder failed"));
-        }
+        check(adder.wait()?)?;
     }
     let end = *named.value.lock()?;
     println!("named: value = {end}");
     assert_eq!(end, 20);
     Ok(())
+}
+
+/// An adder's end: fine, an error, or (SIGPIPE: the output is closed) the quiet end.
+fn check(status: ExitStatus) -> Result<(), Failure> {
+    if status.signal() == Some(nix::libc::SIGPIPE) {
+        examples_process::end_as_stdout_closed();
+    }
+    status.success().then_some(()).ok_or_else(|| Failure::new(format!("an adder failed: {status}")))
 }
