@@ -32,7 +32,7 @@
 use std::io;
 use std::mem::size_of;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 use examples_ipc::sync::RobustMutex;
@@ -41,7 +41,6 @@ use nix::sys::mman::shm_unlink;
 use shared_memory::{Shmem, ShmemConf};
 
 const USAGE: &str = "usage: named_value [add <segment> <amount 1..=1000>]";
-
 fn main() -> Result<ExitCode, Failure> {
     examples_process::exit_on_stdout_failure();
     let args: Vec<String> =
@@ -76,7 +75,7 @@ fn usage(what: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// A tag (so that `add` touches only our segments), the adders attached, the value.
+/// A tag (`add` touches only a segment that has it), the adders attached, the value.
 #[repr(C)]
 struct NamedSegment {
     tag: AtomicU64,
@@ -86,7 +85,6 @@ struct NamedSegment {
 
 impl NamedSegment {
     const TAG: u64 = u64::from_be_bytes(*b"valu:i32");
-    /// The segment's contents, if it is large enough and carries the tag.
     fn check(segment: &Shmem) -> Option<&NamedSegment> {
         if segment.len() < size_of::<NamedSegment>() {
             return None;
@@ -123,7 +121,7 @@ fn named() -> Result<(), Failure> {
     }
     while named.attached.load(SeqCst) < 2 {
         if let Some(ended) = adders.iter_mut().find_map(|a| a.try_wait().ok().flatten()) {
-            check(ended)?; // a success here: it attached and is done already
+            check(ended, &name, &mut adders)?; // a success: it attached and is done already
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -131,8 +129,8 @@ fn named() -> Result<(), Failure> {
     shm_unlink(name.as_str())?;
     drop(hold_signals);
     println!("named: both adders attached; name removed");
-    for mut adder in adders {
-        check(adder.wait()?)?;
+    for i in 0..adders.len() {
+        check(adders[i].wait()?, &name, &mut adders)?;
     }
     let end = *named.value.lock()?;
     println!("named: value = {end}");
@@ -140,9 +138,12 @@ fn named() -> Result<(), Failure> {
     Ok(())
 }
 
-/// An adder's end: fine, an error, or (SIGPIPE: the output is closed) the quiet end.
-fn check(status: ExitStatus) -> Result<(), Failure> {
+/// An adder's end: fine, an error, or (SIGPIPE: the output is closed) the quiet end,
+/// once the adders are gone and the name removed (ending skips destructors).
+fn check(status: ExitStatus, name: &str, adders: &mut [Child]) -> Result<(), Failure> {
     if status.signal() == Some(nix::libc::SIGPIPE) {
+        adders.iter_mut().for_each(|a| drop((a.kill(), a.wait())));
+        let _ = shm_unlink(name); // already gone if both adders had attached
         examples_process::end_as_stdout_closed();
     }
     status.success().then_some(()).ok_or_else(|| Failure::new(format!("an adder failed: {status}")))
