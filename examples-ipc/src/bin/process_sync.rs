@@ -19,9 +19,8 @@
 //! consumer: woke with 3 items
 //! ```
 //!
-//! Where Rust differs: `wait` and `notify` are methods of the condition's guard: without
-//! the lock they do not compile. A killed holder does not leave a lock taken. `RLock`,
-//! `Semaphore`, `Event`: the `examples_ipc::sync` docs.
+//! Where Rust differs: `wait`/`notify` are methods of the guard (no lock, no compile); a
+//! killed holder leaves no lock taken. `RLock`, `Semaphore`, `Event`: `examples_ipc::sync`.
 //!
 //! Copy it: `cargo new process_sync`, put this file in as `src/main.rs`, then run:
 //!
