@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         every_start_method_runs_every_kind_of_call,
         the_pool_works_while_the_parent_does_not_call_it,
         tasks_behind_a_dead_worker_run_on_the_others,
+        a_map_chunk_that_ends_its_worker_fails_the_map_once,
+        a_result_waits_only_behind_its_own_call,
         a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver,
         results_nobody_can_ask_for_are_not_kept,
         imap_gives_the_results_before_a_failing_input,
@@ -324,6 +326,44 @@ fn tasks_behind_a_dead_worker_run_on_the_others() {
             other => assert_eq!(other.unwrap(), x, "task {x}"),
         }
     }
+}
+
+fn exit_at_150(x: u64) -> u64 {
+    if x == 150 {
+        std::process::exit(5);
+    }
+    x
+}
+
+fn a_map_chunk_that_ends_its_worker_fails_the_map_once() {
+    // The worker holds the results of the chunks before 150 (they are wanted together)
+    // when chunk 150 ends it: the map fails with that death, and chunk 150 is not run
+    // again on another worker (which it would end too).
+    let pool = Pool::new(2).unwrap();
+    let before = pool.worker_pids();
+    let outcome = pool.map_chunked(exit_at_150, (0..400).collect(), 1);
+    assert!(matches!(outcome, Err(PoolError::WorkerDied(5))), "{outcome:?}");
+    let after = pool.worker_pids();
+    let replaced = before.iter().filter(|pid| !after.contains(pid)).count();
+    assert_eq!(replaced, 1, "workers before {before:?}, after {after:?}");
+    assert_eq!(pool.map_chunked(square, (0..300).collect(), 1).unwrap().len(), 300);
+    assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
+}
+
+fn a_result_waits_only_behind_its_own_call() {
+    // One worker, queued: two chunks of one map, then a long task of another call. The
+    // map's results are not held behind the other call's task; nor is a lone result.
+    let pool = Pool::new(1).unwrap();
+    let short = pool.map_async(square, [1, 2]).unwrap();
+    let long = pool.map_async(nap_for, [1500]).unwrap();
+    assert_eq!(short.get().unwrap(), [1, 4]);
+    assert!(!long.ready().unwrap(), "the map's results came only with the long task's");
+    assert_eq!(long.get().unwrap(), [1500]);
+    let lone = pool.apply_async(square, 3).unwrap();
+    let long = pool.apply_async(nap_for, 1500).unwrap();
+    assert_eq!(lone.get().unwrap(), 9);
+    assert!(!long.ready().unwrap(), "the lone result came only with the long task's");
+    assert_eq!(long.get().unwrap(), 1500);
 }
 
 fn kill_own_worker(_: ()) -> u64 {

@@ -31,8 +31,9 @@
 //!
 //! Tasks are handed out as soon as they are submitted: each worker gets a queue of
 //! them in its connection (up to [`IN_FLIGHT`] tasks, and a few tens of KiB, each),
-//! runs them in order and writes each result back, so the pool progresses while the
-//! parent does something else, as CPython's does with its handler threads. Results
+//! runs them in order and writes each result back (a map's results a batch at a time:
+//! they are wanted together), so the pool progresses while the parent does something
+//! else, as CPython's does with its handler threads. Results
 //! wait in the connection until a pool call (`get`, `ready`, `join`, …) reads them;
 //! so does any task beyond those limits. The pool has no thread of its own, which
 //! keeps the parent single-threaded and able to fork.

@@ -369,7 +369,7 @@ impl Pool {
         let chunk = chunk.unwrap_or_else(|| items.len().div_ceil(4 * workers)).max(1);
         let encoded = items.chunks(chunk).map(encode).collect::<Result<Vec<_>, _>>()?;
         self.drive(|inner| {
-            let ids: Vec<u64> = encoded.into_iter().map(|args| inner.submit(entry, args)).collect();
+            let ids = inner.submit_call(entry, encoded);
             inner.dispatch().map(|()| ids)
         })
         .map_err(PoolError::from)
@@ -378,12 +378,19 @@ impl Pool {
     /// Drives the pool until every task of `ids` is done or the deadline passes, then
     /// hands their outcomes over, in order. On a timeout nothing is handed over.
     fn wait_all(&self, ids: &[u64], deadline: Option<Instant>) -> Result<Vec<Vec<u8>>, PoolError> {
+        // `ids[..seen]` have finished: each step looks only at the ones after (a map of
+        // n tasks would otherwise look at O(n²) ids); all of them are checked at the end.
+        let mut seen = 0;
         loop {
             let step = self.drive(|inner| -> Result<Option<Vec<Outcome>>, PoolError> {
-                if inner.all_done(ids) {
+                seen += ids[seen..].iter().take_while(|id| inner.finished.contains_key(id)).count();
+                if seen == ids.len() && inner.all_done(ids) {
                     return Ok(Some(
                         ids.iter().filter_map(|id| inner.finished.remove(id)).collect(),
                     ));
+                }
+                if seen == ids.len() {
+                    seen = 0; // a callback holds some of them: look again from the start
                 }
                 if !inner.step(deadline)? {
                     return Err(PoolError::Timeout);

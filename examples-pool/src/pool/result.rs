@@ -1,14 +1,14 @@
 //! Results that come later: [`AsyncResult`] (with its callbacks) and [`Imap`].
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use examples_process::panic_message;
 use serde::de::DeserializeOwned;
 
-use super::scheduler::Outcome;
+use super::scheduler::{ById, Outcome};
 use super::{Pool, PoolError, decode};
 
 /// The future result of `apply_async`, `map_async` or `starmap_async` (CPython:
@@ -131,7 +131,7 @@ pub(crate) struct Watch {
 
 /// Runs the callbacks that are due, with their tasks' outcomes: the result callback if
 /// every task gave one, else the error callback with the first error.
-pub(crate) fn run_watches(due: Vec<Watch>, outcomes: &HashMap<u64, Outcome>) {
+pub(crate) fn run_watches(due: Vec<Watch>, outcomes: &ById<Outcome>) {
     for watch in due {
         let found: Vec<&Outcome> = watch.ids.iter().filter_map(|id| outcomes.get(id)).collect();
         match found.iter().find_map(|o| o.as_ref().err()) {

@@ -16,12 +16,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-/// A task as it travels: its id, the record of the function that runs it, and its
-/// serialised items (a `Vec<A>`).
+/// A task as it travels: its id, the record of the function that runs it, the call it
+/// is a chunk of, and its serialised items (a `Vec<A>`).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Task {
     pub(crate) id: u64,
     pub(crate) entry: isize,
+    /// For a chunk of a `map` (or `starmap`, `map_async`…), whose results are wanted
+    /// all together, the id of the call's first chunk: a worker may keep the result of
+    /// one chunk until it has run the next chunk of the same call (see `worker::serve`).
+    /// `None` for a task whose result is wanted alone (`apply_async`, `imap`).
+    pub(crate) job: Option<u64>,
     #[serde(with = "serde_bytes")]
     pub(crate) args: Vec<u8>,
 }

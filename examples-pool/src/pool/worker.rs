@@ -13,7 +13,12 @@ use super::wire::{self, Done, ENVELOPE, Failed, Order, Task};
 /// The most tasks a worker is sent ahead of its results. With its byte limit (a
 /// quarter of the connection's send buffer, at most 64 KiB), it keeps a `send` from
 /// ever blocking the parent while the worker is blocked writing results nobody reads.
-pub const IN_FLIGHT: usize = 64;
+/// 256 rather than 64: with chunksize 1, a task costs 0.7 µs instead of 1.1 (the peers
+/// benchmark); the parent refills a worker's queue less often.
+pub const IN_FLIGHT: usize = 256;
+
+/// The most bytes of results a worker holds back (see [`serve`]).
+const HELD_BYTES: usize = 64 << 10;
 
 pub(crate) struct Worker {
     pub(crate) process: Process,
@@ -97,6 +102,15 @@ thread_local! {
 }
 
 /// The worker's loop: run tasks until told to stop (or the parent is gone).
+///
+/// A result is written at once, as CPython's worker does, with one exception: when the
+/// task is a chunk of a `map` and the next task, already read, is the next chunk of the
+/// same call, the result waits and goes with that one's, up to [`IN_FLIGHT`] results
+/// and [`HELD_BYTES`] in one write. Nobody sees a map's results before all of them, so
+/// this delays nothing anyone sees, and it makes a map with chunksize 1 several times
+/// cheaper (one write per batch instead of one per task, and the parent woken once). If
+/// the worker dies with results held, the death is charged to the call (see
+/// `scheduler::fail_and_requeue`).
 fn serve(conn: Connection) {
     // A task's panic goes back to the parent as `PoolError::Panicked`, as CPython's
     // pool re-raises a task's exception in `get`; the worker prints nothing. A failure
@@ -108,18 +122,41 @@ fn serve(conn: Connection) {
             report(info);
         }
     }));
-    while let Ok(Order::Run(task)) = conn.recv::<Order<Task>>() {
-        IN_TASK.set(true);
-        let result = wire::run(task.entry, &task.args);
-        IN_TASK.set(false);
-        let bytes = result.as_ref().map_or(0, |b| b.len());
-        let result = if bytes > connection::MAX_MESSAGE - ENVELOPE {
-            Err(Failed::TooLarge(bytes))
-        } else {
-            result
+    let (mut held, mut held_bytes): (Vec<Done>, usize) = (Vec::new(), 0);
+    let mut next = conn.recv::<Order<Task>>();
+    while let Ok(Order::Run(task)) = next {
+        let result = run(&task);
+        held_bytes += result.as_ref().map_or(0, |bytes| bytes.len());
+        held.push(Done { id: task.id, result });
+        // The next order, if it has come whole already (never waits here).
+        let following = if conn.buffered() { Some(conn.recv::<Order<Task>>()) } else { None };
+        let same_call = |next: &Order<Task>| match next {
+            Order::Run(next) => task.job.is_some() && next.job == task.job,
+            Order::Stop => false,
         };
-        if conn.send(&Done { id: task.id, result }).is_err() {
-            break;
+        match following {
+            Some(Ok(order))
+                if held.len() < IN_FLIGHT && held_bytes < HELD_BYTES && same_call(&order) =>
+            {
+                next = Ok(order);
+            }
+            following => {
+                if conn.send_all(&held).is_err() {
+                    break;
+                }
+                held.clear();
+                held_bytes = 0;
+                next = following.unwrap_or_else(|| conn.recv::<Order<Task>>());
+            }
         }
     }
+}
+
+/// Runs one task: its results, or why there are none.
+fn run(task: &Task) -> wire::Outcome {
+    IN_TASK.set(true);
+    let result = wire::run(task.entry, &task.args);
+    IN_TASK.set(false);
+    let bytes = result.as_ref().map_or(0, |b| b.len());
+    if bytes > connection::MAX_MESSAGE - ENVELOPE { Err(Failed::TooLarge(bytes)) } else { result }
 }
