@@ -54,7 +54,7 @@ impl Process {
             return Err(io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)));
         }
         let why = match (self.method, target) {
-            (StartMethod::Fork, target @ (Target::Closure(_) | Target::Call(_))) => {
+            (StartMethod::Fork, target @ (Target::Closure { .. } | Target::Call(_))) => {
                 return self.fork(target);
             }
             (_, Target::Call(portable)) => return self.launch(portable),
@@ -66,7 +66,7 @@ impl Process {
                 self.target = Some(target);
                 why
             }
-            (_, target @ Target::Closure(_)) => {
+            (_, target @ Target::Closure { .. }) => {
                 self.target = Some(target);
                 "a closure cannot cross exec; make the process with Process::call(f, args)".into()
             }
@@ -125,13 +125,23 @@ impl Process {
             return Err(io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)));
         }
         // Anything still buffered would be printed twice: once by each process. (If
-        // standard output has failed, there is nothing to save.)
+        // standard output has failed, there is nothing to save. Rust's standard error
+        // is not buffered.)
         let _ = io::stdout().flush();
-        let _ = io::stderr().flush();
         let parent = Pid::from_raw(current_pid()); // cached: no system call
-        let ticket = Gate::for_this_process(&mut CURRENT.lock().gate)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)))?
-            .next_ticket();
+        // The child waits at a gate only if the parent has something to hand over: a
+        // closure that captured values with a `Drop`. (Skipping it saves the child a
+        // sleep and the parent a wake-up in most starts.)
+        let ticket = match &target {
+            Target::Closure { drops: true, .. } => Some(
+                Gate::for_this_process(&mut CURRENT.lock().gate)
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name))
+                    })?
+                    .next_ticket(),
+            ),
+            _ => None,
+        };
 
         // SAFETY: the process is single-threaded (checked above), so no lock can be
         // held by a thread that does not exist in the child.
@@ -145,7 +155,7 @@ impl Process {
             }
             Ok(ForkResult::Child) => {
                 let me = ProcessInfo {
-                    name: self.name.clone(),
+                    name: std::mem::take(&mut self.name), // no allocation in the child
                     pid: current_pid(),
                     daemon: self.daemon,
                     exitcode: None,
@@ -161,11 +171,13 @@ impl Process {
                     exit_child(-1);
                 }
                 // The parent drops its copy of the target first (see `moving_to_child`).
-                ticket.wait();
+                if let Some(ticket) = ticket {
+                    ticket.wait();
+                }
                 *PASSED.lock() = std::mem::take(&mut self.fds);
                 match target {
-                    Target::Closure(target) => {
-                        let outcome = panic::catch_unwind(AssertUnwindSafe(target));
+                    Target::Closure { run, .. } => {
+                        let outcome = panic::catch_unwind(AssertUnwindSafe(run));
                         exit_child(if outcome.is_ok() { 0 } else { 1 });
                     }
                     Target::Call(portable) => portable.run(),
@@ -179,9 +191,11 @@ impl Process {
                 // copies are dropped, with `moving_to_child()` saying so, before the
                 // child may run. The gate opens even if one of those drops panics (the
                 // panic goes on to the caller, whose handle then ends the child).
-                let gate = OpenOnDrop(Some(ticket));
-                handover::hand_over(pid.as_raw(), || drop(target));
-                drop(gate);
+                if ticket.is_some() {
+                    let gate = OpenOnDrop(ticket);
+                    handover::hand_over(pid.as_raw(), || drop(target));
+                    drop(gate);
+                } // else nothing it captured has a `Drop`: dropped as it goes
                 Ok(())
             }
         }
@@ -200,10 +214,10 @@ impl Drop for OpenOnDrop {
     }
 }
 
-/// Leaves the child: flush what it printed, then `_exit` (no destructors, no atexit).
+/// Leaves the child: flush what it printed (standard output; standard error is not
+/// buffered), then `_exit` (no destructors, no atexit).
 pub(crate) fn exit_child(code: i32) -> ! {
     let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
     // SAFETY: `_exit` is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
 }

@@ -95,11 +95,22 @@ enum Target {
     /// Any closure: fork only. `Send`, as a thread's is: the closure moves to another
     /// process, and what may not cross threads may not cross `fork` either (a lock
     /// guard would be unlocked by the parent's drop while the child still writes).
-    Closure(Box<dyn FnOnce() + Send>),
+    Closure {
+        run: Box<dyn FnOnce() + Send>,
+        /// Whether what it captured has a `Drop` (`needs_drop`): then the parent's copy
+        /// is dropped, with [`moving_to_child`] saying so, before the child may start
+        /// (a gate the child waits at); with nothing to drop, the child need not wait.
+        drops: bool,
+    },
     /// `fn(A)` and its encoded arguments: every start method.
     Call(Portable),
     /// A `call` whose arguments failed to serialise: `start` reports it.
     Unsendable(io::Error),
+}
+
+/// `std::mem::needs_drop` for a value of a type that cannot be named (a closure's).
+fn needs_drop<T>(_: &T) -> bool {
+    std::mem::needs_drop::<T>()
 }
 
 /// What [`current_process`] and [`active_children`] report about a process.
@@ -164,7 +175,8 @@ impl Process {
     /// let child = Process::new(move || *lock.lock().unwrap() += 1);
     /// ```
     pub fn new(target: impl FnOnce() + Send + 'static) -> Process {
-        Process::with_class("Process", Target::Closure(Box::new(target)))
+        let drops = needs_drop(&target);
+        Process::with_class("Process", Target::Closure { run: Box::new(target), drops })
     }
 
     /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
@@ -172,7 +184,8 @@ impl Process {
     pub fn from_run<R: Run + Send + 'static>(mut obj: R) -> Process {
         let type_name = std::any::type_name::<R>();
         let class = type_name.rsplit("::").next().unwrap_or(type_name);
-        Process::with_class(class, Target::Closure(Box::new(move || obj.run())))
+        let drops = std::mem::needs_drop::<R>();
+        Process::with_class(class, Target::Closure { run: Box::new(move || obj.run()), drops })
     }
 
     /// A process that will call `f(args)` (CPython: `Process(target=f, args=(a,))`).

@@ -196,7 +196,11 @@ fn take_fd(fd: RawFd) -> io::Result<OwnedFd> {
 
 /// Errors if this process was spawned and `main` skipped [`main_guard`].
 pub(crate) fn check_guarded() -> io::Result<()> {
-    if std::env::var_os(ROLE_VARIABLE).is_some() {
+    // Read once: the variable is there from the start or never (`main_guard`, first
+    // thing in `main`, removes it), and reading the environment at every start took the
+    // environment's lock, a page fault in every parent after its first fork.
+    static SPAWNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *SPAWNED.get_or_init(|| std::env::var_os(ROLE_VARIABLE).is_some()) {
         return Err(io::Error::other(
             "this process was started with spawn or forkserver, but main() did not call \
              examples_process::main_guard() first; without it the child runs main again",
