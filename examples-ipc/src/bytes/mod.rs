@@ -501,27 +501,40 @@ impl ByteRing {
         Failure::Broken(why)
     }
 
-    /// Copies `data` into the ring at byte position `at`, wrapping at the end.
+    /// Copies `data` into the ring at byte position `at`, wrapping at the end. Inlined,
+    /// with the usual case (no wrap) first: a copy of a length known where it is called
+    /// (a header's 8 bytes) then compiles to a move, not a call.
+    #[inline(always)]
     fn copy_in(&self, at: u64, data: &[u8]) {
         let at = (at % CAPACITY as u64) as usize;
-        let first = data.len().min(CAPACITY - at);
         let base = self.shared.bytes.get().cast::<u8>();
+        if data.len() <= CAPACITY - at {
+            // SAFETY: as below, with no wrap: `at + data.len() <= CAPACITY`.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(at), data.len()) };
+            return;
+        }
+        let first = CAPACITY - at;
         // SAFETY: the bytes from `at` (wrapping) for `data.len()` are the putter's: free
         // (checked by `wait_for_room`) and written by no one else (the put lock). Both
         // copies stay inside the ring (`first <= CAPACITY - at`, the rest from 0).
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), base.add(at), first);
-            if first < data.len() {
-                std::ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
-            }
+            std::ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
         }
     }
 
-    /// Copies the ring's bytes at position `at` into `out`, wrapping at the end.
+    /// Copies the ring's bytes at position `at` into `out`, wrapping at the end (inlined
+    /// as [`copy_in`](Self::copy_in) is).
+    #[inline(always)]
     fn copy_out(&self, at: u64, out: &mut [u8]) {
         let at = (at % CAPACITY as u64) as usize;
-        let first = out.len().min(CAPACITY - at);
         let base = self.shared.bytes.get().cast::<u8>();
+        if out.len() <= CAPACITY - at {
+            // SAFETY: as below, with no wrap: `at + out.len() <= CAPACITY`.
+            unsafe { std::ptr::copy_nonoverlapping(base.add(at), out.as_mut_ptr(), out.len()) };
+            return;
+        }
+        let first = CAPACITY - at;
         // SAFETY: the bytes from `at` for `out.len()` were published by the putter (the
         // caller saw them before `tail`, loaded with Acquire) and are read by no one else
         // (the get lock); both copies stay inside the ring.

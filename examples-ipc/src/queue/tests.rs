@@ -117,3 +117,19 @@ fn a_capacity_of_zero_is_refused() {
     let err = Queue::<u8>::bounded(0).err().unwrap();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn items_of_every_size_around_the_stack_buffer_come_back_whole() {
+    // `put` serialises an item of up to SMALL bytes on the stack, a larger one in a
+    // buffer of its thread: both ways, and the sizes where one ends, give the same.
+    let q = Queue::<Vec<u8>>::unbounded().unwrap();
+    let sizes: Vec<usize> = (0..8).chain(SMALL - 4..SMALL + 4).chain([4096, 100_000]).collect();
+    for &n in &sizes {
+        q.put((0..n).map(|i| i as u8).collect()).unwrap();
+    }
+    for &n in &sizes {
+        let item = q.get().unwrap();
+        assert_eq!(item.len(), n);
+        assert!(item.iter().enumerate().all(|(i, &b)| b == i as u8), "item of {n} bytes");
+    }
+}
