@@ -105,6 +105,7 @@ impl Inner {
     /// returns their ids.
     pub(crate) fn submit_call(&mut self, entry: isize, chunks: Vec<Vec<u8>>) -> Vec<u64> {
         let job = Some(self.next_id);
+        self.finished.reserve(chunks.len()); // where their results go: grown once
         chunks.into_iter().map(|args| self.submit_in(entry, args, job)).collect()
     }
 
