@@ -228,10 +228,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(prefix: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
-        TempDir(dir)
+        TempDir(harness::make_private_dir(prefix))
     }
 }
 

@@ -233,8 +233,7 @@ fn gil_compare_answers_help_and_rejects_bad_input() {
 /// The figures of a debug build at quick sizes mean nothing, so none is checked.
 #[test]
 fn side_by_side() {
-    let dir = std::env::temp_dir().join(format!("side_by_side-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let dir = harness::make_private_dir("side_by_side-test");
     let out = run(env!("CARGO_BIN_EXE_side_by_side"), &["--quick", "--out", dir.to_str().unwrap()]);
     let table = std::fs::read_to_string(dir.join("side_by_side.md"));
     let chart = std::fs::read_to_string(dir.join("side_by_side.svg"));
@@ -380,8 +379,7 @@ fn cluster() {
 
 #[test]
 fn cluster_rejects_bad_input() {
-    let dir = std::env::temp_dir().join(format!("cluster-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = harness::make_private_dir("cluster-test");
     let bad_hosts = dir.join("bad-hosts.txt");
     std::fs::write(&bad_hosts, "127.0.0.1:4000\nnot an address\n").unwrap();
     let short_hosts = dir.join("short-hosts.txt");
@@ -436,23 +434,19 @@ fn free_ports(k: usize) -> Vec<String> {
     listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
 }
 
-/// A secret in a file only its owner can read, removed when dropped.
-struct Secret(String);
+/// A secret in a file only its owner can read, in a directory of its own, removed when
+/// dropped.
+struct Secret(String, #[allow(dead_code, reason = "kept until dropped")] harness::PrivateDir);
 
 impl Secret {
     fn new(name: &str) -> Secret {
         use std::os::unix::fs::OpenOptionsExt;
-        let path = std::env::temp_dir().join(format!("cluster-{name}-{}", std::process::id()));
+        let dir = harness::PrivateDir::new("cluster-secret");
+        let path = dir.path().join(name);
         let mut file =
             std::fs::File::options().write(true).create_new(true).mode(0o600).open(&path).unwrap();
         std::io::Write::write_all(&mut file, b"sixteen bytes or more of secret").unwrap();
-        Secret(path.to_string_lossy().into_owned())
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        Secret(path.to_string_lossy().into_owned(), dir)
     }
 }
 

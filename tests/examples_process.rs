@@ -282,8 +282,7 @@ fn a_bad_timeline_path_is_a_usage_error() {
 /// `FILE.<pid>.tmp`, following a link there, and so overwrote whatever it pointed to).
 #[test]
 fn a_timeline_never_writes_through_a_planted_link() {
-    let dir = std::env::temp_dir().join(format!("planted-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = harness::make_private_dir("planted");
     let private = dir.join("private.txt");
     std::fs::write(&private, "private").unwrap();
     let target = dir.join("out.svg");

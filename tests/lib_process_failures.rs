@@ -314,8 +314,7 @@ fn main_guard_refuses_a_role_in_a_set_user_id_program() {
         skipped("the set-user-ID check", "it needs root, to make a set-user-ID program");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("setuid-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = harness::make_private_dir("setuid"); // then opened to the user it runs as
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = dir.join("setuid-test");
     std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();

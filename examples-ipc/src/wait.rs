@@ -124,7 +124,7 @@ impl Parking {
 /// wait (one `sched_getaffinity`, about 0.2 µs), not once: a program may change its CPUs
 /// as it runs, as the peers benchmark does, and a forked child inherits whatever was
 /// cached (cached, the ring under `taskset` spun where it should yield: 13.5 ms instead
-/// of 2 for 100,000 items).
+/// of 2.7 for 100,000 items, in the peers benchmark).
 pub(crate) fn one_cpu() -> bool {
     rustix::thread::sched_getaffinity(None).map_or(true, |cpus| cpus.count() == 1)
 }

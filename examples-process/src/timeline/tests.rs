@@ -160,8 +160,13 @@ fn the_flag_is_taken_out_and_checked() {
 
 #[test]
 fn a_failed_save_leaves_no_file() {
-    let dir = std::env::temp_dir().join(format!("timeline-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::DirBuilderExt;
+    // A new directory of its own (random name, mode 0700, made exclusively): no other
+    // user can have made it first or plant anything in it.
+    let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0_u8);
+    let dir = std::env::temp_dir().join(format!("timeline-test-{random:016x}"));
+    let make = || std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    make().unwrap();
     let path = dir.join("t.svg");
     let timeline = Timeline::to_file(&path).unwrap();
     timeline.mark("m");
@@ -169,7 +174,7 @@ fn a_failed_save_leaves_no_file() {
     let e = timeline.save("t").unwrap_err();
     assert!(e.to_string().contains("cannot write the timeline"), "{e}");
     assert!(!dir.exists());
-    std::fs::create_dir_all(&dir).unwrap();
+    make().unwrap();
     assert_eq!(timeline.save("t").unwrap(), Some(path.as_path()));
     let written = std::fs::read_to_string(&path).unwrap();
     assert!(written.starts_with("<svg") && written.ends_with("</svg>\n"));

@@ -34,6 +34,7 @@
 
 mod faults;
 pub mod isolated;
+mod private_dir;
 mod procs;
 mod shm;
 pub mod svg;
@@ -43,7 +44,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::time::{Duration, Instant};
 use std::{fs, thread};
@@ -54,6 +54,7 @@ use nix::unistd::Pid;
 pub use faults::{FAULT_TIMEOUT, Fault, Setup, fault_runs, fault_runs_with, run_under, skipped};
 pub use isolated::run_isolated;
 pub use nix::sys::signal::Signal;
+pub use private_dir::{PrivateDir, make_private_dir};
 pub use procs::Member;
 use shm::PrivateShm;
 
@@ -351,13 +352,7 @@ impl Running {
         procs::become_subreaper();
         let name =
             Path::new(bin).file_name().map_or(bin.into(), |n| n.to_string_lossy().into_owned());
-        static RUN: AtomicU32 = AtomicU32::new(0);
-        let tmp = std::env::temp_dir().join(format!(
-            "harness-{}-{}",
-            std::process::id(),
-            RUN.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("cannot create {tmp:?}: {e}"));
+        let tmp = make_private_dir("harness");
         let mut command = Command::new(bin);
         command
             .args(args)

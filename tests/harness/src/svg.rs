@@ -161,14 +161,15 @@ fn unescape(text: &str) -> String {
 /// removed).
 pub fn run_with_timeline(bin: &str, args: &[&str]) -> (crate::Output, Timeline) {
     let name = std::path::Path::new(bin).file_name().unwrap_or_default().to_string_lossy();
-    let path = std::env::temp_dir().join(format!("{name}-{}-timeline.svg", std::process::id()));
+    let dir = crate::PrivateDir::new("timeline");
+    let path = dir.path().join(format!("{name}.svg"));
     let path_text = path.to_string_lossy().into_owned();
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--timeline", &path_text]);
     let out = crate::run(bin, &all);
     out.assert_success();
     let svg = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path_text}: {e}"));
-    let _ = std::fs::remove_file(&path);
+    drop(dir);
     assert!(out.stdout.contains(&format!("timeline written to {path_text}")), "{}", out.show());
     let shown = read(&svg).unwrap_or_else(|e| panic!("{path_text} is not well-formed: {e}"));
     (out, shown)

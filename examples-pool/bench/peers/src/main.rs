@@ -10,7 +10,8 @@
 //!
 //! It prints a table and writes it, with a chart, to `examples-pool/bench/peers.md` and
 //! `peers.svg` (`--no-write` prints only). Each figure is a median; each contender's
-//! result (a sum, an echo count) is checked before its time counts.
+//! result (a sum, an echo count) is checked before its time counts. Contenders that a
+//! goal compares are measured in turns.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -41,6 +42,7 @@ const STARTS: usize = 50;
 
 // Rows the goals below are read from.
 const RING: &str = "examples_ipc::ring (SPSC, shared memory)";
+const QUEUE: &str = "examples_ipc::queue::Queue (MPMC, shared memory)";
 const IPMPSC: &str = "ipmpsc (MPSC, shared memory)";
 const CROSSBEAM: &str = "crossbeam bounded(1024), 2 threads";
 const BARE_FORK: &str = "bare fork + waitpid";
@@ -137,20 +139,40 @@ fn measure_processes() -> Result<Measured, Error> {
     let trip = "round trip";
     let pool = "10,000 trivial tasks, 2 workers";
     let mut m: Measured = Vec::new();
-    m.push((q, RING, "ms", median(|| timed_ms(sum, || Ok(workloads::ring_to_child(ITEMS)?.0)))?));
-    m.push((
-        q,
-        "examples_ipc::queue::Queue (MPMC, shared memory)",
-        "ms",
-        median(|| timed_ms(sum, || Ok(workloads::queue_to_child(ITEMS)?.0)))?,
-    ));
-    m.push((q, IPMPSC, "ms", median(|| timed_ms(sum, ipmpsc_queue))?));
+    // The goals compare these three: measured in turns, as the starts below.
+    let [ring, queue, ipmpsc] = in_turns(
+        REPEATS,
+        [
+            &mut || timed_ms(sum, || Ok(workloads::ring_to_child(ITEMS)?.0)),
+            &mut || timed_ms(sum, || Ok(workloads::queue_to_child(ITEMS)?.0)),
+            &mut || timed_ms(sum, ipmpsc_queue),
+        ],
+    )?;
+    m.push((q, RING, "ms", ring));
+    m.push((q, QUEUE, "ms", queue));
+    m.push((q, IPMPSC, "ms", ipmpsc));
     m.push((q, "ipc-channel (Unix socket)", "ms", median(|| timed_ms(sum, ipc_channel_queue))?));
     let process = workloads::start_and_join;
     // The goal is a ratio of these two: measured in turns, so that a busy moment of
     // the machine falls on both alike.
-    let [bare, forked] =
-        starts_in_turns(STARTS, workloads::fork_and_waitpid, || process(StartMethod::Fork))?;
+    let start_us = |once: fn() -> io::Result<()>| {
+        move || -> Result<f64, Error> {
+            let started = Instant::now();
+            once()?;
+            Ok(started.elapsed().as_secs_f64() * 1e6)
+        }
+    };
+    for _ in 0..3 {
+        workloads::fork_and_waitpid()?;
+        process(StartMethod::Fork)?;
+    }
+    let [bare, forked] = in_turns(
+        STARTS,
+        [
+            &mut start_us(workloads::fork_and_waitpid),
+            &mut start_us(|| workloads::start_and_join(StartMethod::Fork)),
+        ],
+    )?;
     m.push((start, BARE_FORK, "µs", bare));
     m.push((start, PROCESS_FORK, "µs", forked));
     m.push((
@@ -241,29 +263,22 @@ fn starts(n: usize, mut once: impl FnMut() -> io::Result<()>) -> Result<f64, Err
     Ok(values[n / 2])
 }
 
-/// As [`starts`], for two contenders taking turns: one start of `a`, one of `b`, …
-fn starts_in_turns(
-    n: usize,
-    mut a: impl FnMut() -> io::Result<()>,
-    mut b: impl FnMut() -> io::Result<()>,
-) -> Result<[f64; 2], Error> {
-    for _ in 0..3 {
-        a()?;
-        b()?;
-    }
-    let mut times = [Vec::with_capacity(n), Vec::with_capacity(n)];
-    for _ in 0..n {
-        for (once, times) in
-            [&mut a as &mut dyn FnMut() -> io::Result<()>, &mut b].into_iter().zip(&mut times)
-        {
-            let started = Instant::now();
-            once()?;
-            times.push(started.elapsed().as_secs_f64() * 1e6);
+/// The medians of `repeats` runs of each contender, taking turns (one run of the
+/// first, one of the second, ...): a busy stretch of the machine falls on all of them
+/// alike, so their ratios, which the goals read, do not depend on when each ran.
+fn in_turns<const N: usize>(
+    repeats: usize,
+    mut runs: [&mut dyn FnMut() -> Result<f64, Error>; N],
+) -> Result<[f64; N], Error> {
+    let mut values: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(repeats));
+    for _ in 0..repeats {
+        for (run, values) in runs.iter_mut().zip(&mut values) {
+            values.push(run()?);
         }
     }
-    Ok(times.map(|mut values| {
+    Ok(values.map(|mut values| {
         values.sort_by(f64::total_cmp);
-        values[n / 2]
+        values[repeats / 2]
     }))
 }
 
@@ -522,7 +537,6 @@ fn goals(rows: &[Row]) -> String {
     let ratio = |a: &Row, b: &Row| [a.two / b.two, a.one / b.one];
     let pool_start = rows.iter().find(|r| r.workload == POOL_START).expect("a measured row");
     let faults = |contender: &str| row(contender).two;
-    let queue = "examples_ipc::queue::Queue (MPMC, shared memory)";
     // (goal, figures on 2 CPUs and 1, unit, bound, which columns count, why where missed)
     let goals: [(&str, [f64; 2], &str, f64, [bool; 2], String); 8] = [
         (
@@ -569,7 +583,7 @@ fn goals(rows: &[Row]) -> String {
         ),
         (
             "Queue, 100,000 u64 parent → child: ≤ 1.0× ipmpsc",
-            ratio(row(queue), row(IPMPSC)),
+            ratio(row(QUEUE), row(IPMPSC)),
             "×",
             1.0,
             [true, true],
