@@ -118,6 +118,19 @@ impl Process {
         child
     }
 
+    /// The child's place at the gate, if it must wait at one: only if the parent has
+    /// something to hand over, a closure that captured values with a `Drop` (skipping
+    /// it saves the child a sleep and the parent a wake-up in most starts).
+    fn gate_ticket(&self, target: &Target) -> io::Result<Option<handover::Ticket>> {
+        if !matches!(target, Target::Closure { drops: true, .. }) {
+            return Ok(None);
+        }
+        let mut current = CURRENT.lock();
+        let gate = Gate::for_this_process(&mut current.gate)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name)))?;
+        Ok(Some(gate.next_ticket()))
+    }
+
     /// Starts the child with fork.
     fn fork(&mut self, target: Target) -> io::Result<()> {
         if let Err(e) = wait_until_single_threaded() {
@@ -129,20 +142,7 @@ impl Process {
         // is not buffered.)
         let _ = io::stdout().flush();
         let parent = Pid::from_raw(current_pid()); // cached: no system call
-        // The child waits at a gate only if the parent has something to hand over: a
-        // closure that captured values with a `Drop`. (Skipping it saves the child a
-        // sleep and the parent a wake-up in most starts.)
-        let ticket = match &target {
-            Target::Closure { drops: true, .. } => Some(
-                Gate::for_this_process(&mut CURRENT.lock().gate)
-                    .map_err(|e| {
-                        io::Error::new(e.kind(), format!("cannot start {}: {e}", self.name))
-                    })?
-                    .next_ticket(),
-            ),
-            _ => None,
-        };
-
+        let ticket = self.gate_ticket(&target)?;
         // SAFETY: the process is single-threaded (checked above), so no lock can be
         // held by a thread that does not exist in the child.
         match unsafe { fork() } {
@@ -199,6 +199,13 @@ impl Process {
                 Ok(())
             }
         }
+    }
+}
+
+impl Target {
+    /// A closure as a target, with whether what it captured has a `Drop`.
+    pub(super) fn closure<F: FnOnce() + Send + 'static>(run: F) -> Target {
+        Target::Closure { run: Box::new(run), drops: std::mem::needs_drop::<F>() }
     }
 }
 

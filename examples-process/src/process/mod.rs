@@ -97,20 +97,14 @@ enum Target {
     /// guard would be unlocked by the parent's drop while the child still writes).
     Closure {
         run: Box<dyn FnOnce() + Send>,
-        /// Whether what it captured has a `Drop` (`needs_drop`): then the parent's copy
-        /// is dropped, with [`moving_to_child`] saying so, before the child may start
-        /// (a gate the child waits at); with nothing to drop, the child need not wait.
+        /// Whether what it captured has a `Drop`: then the child waits until the parent
+        /// has dropped its copy (see [`moving_to_child`]); made by `Target::closure`.
         drops: bool,
     },
     /// `fn(A)` and its encoded arguments: every start method.
     Call(Portable),
     /// A `call` whose arguments failed to serialise: `start` reports it.
     Unsendable(io::Error),
-}
-
-/// `std::mem::needs_drop` for a value of a type that cannot be named (a closure's).
-fn needs_drop<T>(_: &T) -> bool {
-    std::mem::needs_drop::<T>()
 }
 
 /// What [`current_process`] and [`active_children`] report about a process.
@@ -175,8 +169,7 @@ impl Process {
     /// let child = Process::new(move || *lock.lock().unwrap() += 1);
     /// ```
     pub fn new(target: impl FnOnce() + Send + 'static) -> Process {
-        let drops = needs_drop(&target);
-        Process::with_class("Process", Target::Closure { run: Box::new(target), drops })
+        Process::with_class("Process", Target::closure(target))
     }
 
     /// A process that will call `obj.run()`, named after the type (`Clock-1`), as
@@ -184,8 +177,7 @@ impl Process {
     pub fn from_run<R: Run + Send + 'static>(mut obj: R) -> Process {
         let type_name = std::any::type_name::<R>();
         let class = type_name.rsplit("::").next().unwrap_or(type_name);
-        let drops = std::mem::needs_drop::<R>();
-        Process::with_class(class, Target::Closure { run: Box::new(move || obj.run()), drops })
+        Process::with_class(class, Target::closure(move || obj.run()))
     }
 
     /// A process that will call `f(args)` (CPython: `Process(target=f, args=(a,))`).
