@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         tasks_behind_a_dead_worker_run_on_the_others,
         a_map_chunk_that_ends_its_worker_fails_the_map_once,
         a_result_waits_only_behind_its_own_call,
+        a_failed_chunk_is_not_held_behind_the_next,
         a_threaded_program_replaces_dead_workers_with_spawn_and_forkserver,
         results_nobody_can_ask_for_are_not_kept,
         imap_gives_the_results_before_a_failing_input,
@@ -364,6 +365,35 @@ fn a_result_waits_only_behind_its_own_call() {
     assert_eq!(lone.get().unwrap(), 9);
     assert!(!long.ready().unwrap(), "the lone result came only with the long task's");
     assert_eq!(long.get().unwrap(), 1500);
+}
+
+fn fail_or_nap(ms: u64) -> u64 {
+    if ms == 0 {
+        std::panic::set_hook(Box::new(|_| {}));
+        panic!("on purpose");
+    }
+    nap_for(ms)
+}
+
+fn a_failed_chunk_is_not_held_behind_the_next() {
+    // One worker, one map of two chunks: the first fails, the second takes 1.5 s. The
+    // failure reaches the error callback while the second still runs.
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let pool = Pool::new(1).unwrap();
+    let failed = Rc::new(Cell::new(false));
+    let pending = pool.map_async(fail_or_nap, [0, 1500]).unwrap().error_callback({
+        let failed = Rc::clone(&failed);
+        move |_: &PoolError| failed.set(true)
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !failed.get() {
+        assert!(Instant::now() < deadline, "the error callback never ran");
+        let _ = pending.ready().unwrap();
+        sleep(Duration::from_millis(5));
+    }
+    assert!(!pending.ready().unwrap(), "the failure came only with the long chunk's result");
+    assert!(matches!(pending.get(), Err(PoolError::Panicked(_))));
 }
 
 fn kill_own_worker(_: ()) -> u64 {

@@ -5,7 +5,7 @@
 //! - [`moving_to_child`]: tells a `Drop` impl that the value being dropped is the
 //!   parent's copy of something the child now holds.
 //! - [`Gate`]: a child waits at it, before running its target, until the parent has
-//!   dropped its copy of the target; so whatever those drops hand over is handed over
+//!   dropped its copy of the target (when that copy has a `Drop`); so whatever those drops hand over is handed over
 //!   before the child can use it.
 
 use std::cell::Cell;

@@ -104,8 +104,8 @@ thread_local! {
 /// The worker's loop: run tasks until told to stop (or the parent is gone).
 ///
 /// A result is written at once, as CPython's worker does, with one exception: when the
-/// task is a chunk of a `map` and the next task, already read, is the next chunk of the
-/// same call, the result waits and goes with that one's, up to [`IN_FLIGHT`] results
+/// task is a chunk of a `map` that succeeded and the next task, already read, is the
+/// next chunk of the same call, the result waits and goes with that one's, up to [`IN_FLIGHT`] results
 /// and [`HELD_BYTES`] in one write. Nobody sees a map's results before all of them, so
 /// this delays nothing anyone sees, and it makes a map with chunksize 1 several times
 /// cheaper (one write per batch instead of one per task, and the parent woken once). If
@@ -126,12 +126,13 @@ fn serve(conn: Connection) {
     let mut next = conn.recv::<Order<Task>>();
     while let Ok(Order::Run(task)) = next {
         let result = run(&task);
+        let failed = result.is_err(); // a failure goes at once: it fails the whole call
         held_bytes += result.as_ref().map_or(0, |bytes| bytes.len());
         held.push(Done { id: task.id, result });
         // The next order, if it has come whole already (never waits here).
         let following = if conn.buffered() { Some(conn.recv::<Order<Task>>()) } else { None };
         let same_call = |next: &Order<Task>| match next {
-            Order::Run(next) => task.job.is_some() && next.job == task.job,
+            Order::Run(next) => !failed && task.job.is_some() && next.job == task.job,
             Order::Stop => false,
         };
         match following {

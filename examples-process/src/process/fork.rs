@@ -1,5 +1,6 @@
 //! Starting a child: the fork (or the hand-over to a start method), the gate the child
-//! waits at until the parent has dropped its copy of the target, and the child's exit.
+//! waits at until the parent has dropped its copy of the target (if it has a `Drop`),
+//! and the child's exit.
 
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
