@@ -104,8 +104,11 @@ pub(crate) fn holding() -> bool {
 /// In a forked child: the mask from before any `DeferTermination` of the forking thread
 /// (the parent's guards are not the child's: it never drops them).
 pub(crate) fn restore_in_child() {
-    LIVE.set(0);
-    if let Some(before) = BEFORE.take() {
+    // Written only if set: a write to the thread's data costs a forked child a page fault.
+    if LIVE.get() != 0 {
+        LIVE.set(0);
+    }
+    if let Some(before) = BEFORE.get().and(BEFORE.take()) {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
     }
 }

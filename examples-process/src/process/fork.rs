@@ -144,6 +144,9 @@ impl Process {
         let _ = io::stdout().flush();
         let parent = Pid::from_raw(current_pid()); // cached: no system call
         let ticket = self.gate_ticket(&target)?;
+        let me =
+            ProcessInfo { name: self.name.clone(), pid: 0, daemon: self.daemon, exitcode: None };
+        let mut child_identity = CURRENT.lock().for_child(me, &self.identity, parent.as_raw());
         // SAFETY: the process is single-threaded (checked above), so no lock can be
         // held by a thread that does not exist in the child.
         match unsafe { fork() } {
@@ -155,14 +158,13 @@ impl Process {
                 ))
             }
             Ok(ForkResult::Child) => {
-                let me = ProcessInfo {
-                    name: std::mem::take(&mut self.name), // no allocation in the child
-                    pid: current_pid(),
-                    daemon: self.daemon,
-                    exitcode: None,
-                };
-                CURRENT.lock().become_child(me, &self.identity, parent.as_raw());
-                CHILDREN.lock().clear(); // the parent's children are not ours
+                if let Some(me) = &mut child_identity.me {
+                    me.pid = current_pid();
+                }
+                CURRENT.lock().become_child(child_identity);
+                // The parent's children are not ours: forgotten (weak references: nothing
+                // to close), not dropped, as in `become_child`.
+                std::mem::forget(std::mem::take(&mut *CHILDREN.lock()));
                 HANDED_OVER.lock().clear();
                 signals::restore_in_child();
                 // Die with the parent. If the parent died before this call, the signal

@@ -115,12 +115,25 @@ impl Identity {
         self.me.clone().map_or_else(main, |me| ProcessInfo { pid: current_pid(), ..me })
     }
 
-    pub(super) fn become_child(&mut self, me: ProcessInfo, identity: &[u32], parent_pid: i32) {
-        // In the child, this is still the parent's record, under the parent's pid.
-        self.parent = Some(ProcessInfo { pid: parent_pid, ..self.current() });
-        self.me = Some(me);
-        self.identity = identity.to_vec();
-        self.created = 0;
+    /// What a child of this process, `me` with `identity`, will be (made in the parent,
+    /// before `fork`, so that a forked child allocates nothing to become it).
+    pub(super) fn for_child(&self, me: ProcessInfo, identity: &[u32], parent_pid: i32) -> Self {
+        Identity {
+            parent: Some(ProcessInfo { pid: parent_pid, ..self.current() }),
+            me: Some(me),
+            identity: identity.to_vec(),
+            created: 0,
+            gate: None,
+        }
+    }
+
+    /// Becomes `child` (see [`for_child`](Self::for_child)), keeping the gate. What
+    /// this process was is forgotten, not dropped: in a forked child, freeing it would
+    /// write to pages still shared with the parent (a page fault each) for memory that
+    /// goes when the child exits.
+    pub(super) fn become_child(&mut self, mut child: Identity) {
+        child.gate = self.gate.take();
+        std::mem::forget(std::mem::replace(self, child));
     }
 }
 
@@ -157,7 +170,8 @@ pub(crate) fn become_launched(launch: &Launch, passed: Vec<OwnedFd>) {
         exitcode: None,
     };
     let mut current = CURRENT.lock();
-    current.become_child(me, &launch.identity, launch.parent_pid);
+    let child = current.for_child(me, &launch.identity, launch.parent_pid);
+    current.become_child(child);
     if let Some(parent) = &mut current.parent {
         parent.name = launch.parent_name.clone();
         parent.daemon = launch.parent_daemon;
