@@ -569,12 +569,14 @@ fn goals(rows: &[Row]) -> String {
                  was taken out between `fork` and the target: the gate a child waits at \
                  when the parent has nothing to hand over, finding the executable's \
                  segments in the child, reading the environment at every start, \
-                 allocating the child's name, flushing the unbuffered standard error. \
-                 What is left: code pages the child runs for the first time (`fork` \
-                 copies no page-table entries for the program's code), its first writes \
-                 to its identity, pid cache and locks, the parent-death signal, the \
-                 flush of standard output at exit, and the parent's record of the child; \
-                 a bare child only calls `_exit`.",
+                 allocating and freeing in the child (its identity is made in the parent \
+                 before `fork`, and what it inherits of the parent's records is forgotten, \
+                 not freed), writing thread-local flags that are already clear, flushing \
+                 the unbuffered standard error. What is left: code pages the child runs \
+                 for the first time (`fork` copies no page-table entries for the program's \
+                 code), its first writes (its identity, the pid cache, the stack), the \
+                 parent-death signal, the flush of standard output at exit, and the \
+                 parent's record of the child; a bare child only calls `_exit`.",
                 faults("Process, fork: in the child"),
                 faults("Process, fork: in the parent"),
                 faults("bare fork + waitpid: in the child"),
