@@ -2,7 +2,7 @@
 //! system calls, in one program, on this machine: every workload on 2 CPUs and again
 //! with the whole program pinned to one (`sched_setaffinity`, as `taskset -c 0`).
 //!
-//! Run from the repository's root (about 25 s here once built):
+//! Run from the repository's root (about 45 s here once built):
 //!
 //! ```sh
 //! cargo run --release --manifest-path examples-pool/bench/peers/Cargo.toml
