@@ -528,6 +528,10 @@ fn markdown(rows: &[Row]) -> String {
 }
 
 /// The performance goals, read from the rows: each figure, and whether it is met.
+/// A goal: what it says, the figures on 2 CPUs and on 1, their unit, the bound, which
+/// columns it counts, and why where it is missed.
+type Goal = (&'static str, [f64; 2], &'static str, f64, [bool; 2], String);
+
 fn goals(rows: &[Row]) -> String {
     let row =
         |contender: &str| rows.iter().find(|r| r.contender == contender).expect("a measured row");
@@ -537,8 +541,7 @@ fn goals(rows: &[Row]) -> String {
     let ratio = |a: &Row, b: &Row| [a.two / b.two, a.one / b.one];
     let pool_start = rows.iter().find(|r| r.workload == POOL_START).expect("a measured row");
     let faults = |contender: &str| row(contender).two;
-    // (goal, figures on 2 CPUs and 1, unit, bound, which columns count, why where missed)
-    let goals: [(&str, [f64; 2], &str, f64, [bool; 2], String); 8] = [
+    let goals: [Goal; 8] = [
         (
             "Pool.map, chunksize 1, 2 workers: ≤ 1.0 µs per task (pool start taken off)",
             per_task(row(POOL_1), pool_start),
