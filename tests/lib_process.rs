@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         a_closure_cannot_be_spawned,
         a_timeline_records_threads_and_children,
         end_as_stdout_closed_ends_by_sigpipe,
+        a_launched_child_whose_output_closed_ends_its_parent_so,
     ])
 }
 
@@ -656,6 +657,28 @@ fn a_timeline_records_threads_and_children() {
     assert_eq!(shown.names().len(), 3, "{shown:?}");
     assert_eq!((shown.spans().len(), shown.marks, shown.cut), (3, 1, 1));
     assert_eq!(shown.mark_labels, ["child mark"]);
+}
+
+fn end_as_closed(_: ()) {
+    examples_process::end_as_stdout_closed();
+}
+
+fn a_launched_child_whose_output_closed_ends_its_parent_so() {
+    // A program that follows the stdout rule starts a child with spawn (forkserver's
+    // children are launched the same way; a test of those would leave the program's
+    // fork server to this test process); the child finds the output closed (killed by
+    // SIGPIPE). The program ends the same way at the join, as it would if a forked
+    // child had found it so (before, the join returned -13 and the program went on: it
+    // exited with 3).
+    let mut program = Process::new(|| {
+        examples_process::exit_on_stdout_failure();
+        let mut child = Process::call(end_as_closed, ()).with_start_method(StartMethod::Spawn);
+        child.start().unwrap();
+        let _ = child.join();
+        std::process::exit(3);
+    });
+    program.start().unwrap();
+    assert_eq!(program.join().unwrap(), -13);
 }
 
 fn end_as_stdout_closed_ends_by_sigpipe() {

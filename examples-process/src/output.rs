@@ -133,9 +133,9 @@ fn handle_output_panic(info: &PanicHookInfo<'_>) -> bool {
 
 /// Ends the program as a closed standard output does: quietly, killed by SIGPIPE, with
 /// every process it forked. For a program that learns it from a child it ran with
-/// `std::process::Command`, or a `Process` started with spawn or forkserver (the child
-/// was killed by SIGPIPE): it shares no memory with the program, so it could not say so
-/// itself.
+/// `std::process::Command` (the child was killed by SIGPIPE): it shares no memory with
+/// the program, so it could not say so itself. (A `Process` started with spawn or
+/// forkserver needs no call: its handle does this when it finds the child so ended.)
 pub fn end_as_stdout_closed() -> ! {
     let tree = TREE.get_or_init(new_tree);
     let _ = tree.state.compare_exchange(FINE, CLOSED, SeqCst, SeqCst);

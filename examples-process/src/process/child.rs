@@ -38,6 +38,9 @@ pub(super) struct Child {
     pub(super) holder: OnceLock<Weak<Child>>,
     /// A child of a fork server: its pidfd and the socket its exit code comes on.
     pub(super) served: Option<Served>,
+    /// Started by spawn or a fork server: it shares no memory with this process (see
+    /// `reap`).
+    pub(super) launched: bool,
 }
 
 impl Child {
@@ -78,6 +81,7 @@ impl Child {
             return Ok(None);
         }
         let mut code = self.exitcode.lock();
+        let known = code.is_some();
         if let (None, Some(served)) = (*code, &self.served) {
             *code = start::served_exit_code(&served.status)?;
         } else if code.is_none() {
@@ -91,7 +95,15 @@ impl Child {
                 }
             };
         }
-        Ok(*code)
+        let code = *code;
+        // Killed by SIGPIPE in a program that follows the stdout rule, a child found the
+        // output closed. A forked child has told the tree's root already (shared
+        // memory); a launched one could not, so its parent ends as it did.
+        let sigpipe = Some(-(Signal::SIGPIPE as i32));
+        if !known && code == sigpipe && self.launched && crate::output::installed() {
+            crate::output::end_as_stdout_closed();
+        }
+        Ok(code)
     }
 
     /// Sleeps until the child has exited, without reaping it (`reap` does that, under

@@ -108,6 +108,7 @@ impl Process {
             sentinel: OnceLock::new(),
             holder: OnceLock::new(),
             served,
+            launched: self.method != StartMethod::Fork,
         });
         // Only a weak reference: the table must not keep a child's record alive after
         // its handle is gone.
