@@ -419,7 +419,8 @@ fn cluster_rejects_bad_input() {
 #[test]
 fn cluster_gives_up_on_an_unreachable_peer() {
     let (peers, secret) = (free_ports(2).join(","), Secret::new("unreachable"));
-    let args = ["--peers", &peers, "-p", "0", "--connect-timeout", "1", "--secret-file", &secret.0];
+    let args =
+        ["--peers", &peers, "-p", "0", "--connect-timeout", "1", "--secret-file", &secret.path];
     let out =
         harness::run_with_timeout(env!("CARGO_BIN_EXE_cluster"), &args, Duration::from_secs(20));
     out.assert_code(1);
@@ -436,7 +437,10 @@ fn free_ports(k: usize) -> Vec<String> {
 
 /// A secret in a file only its owner can read, in a directory of its own, removed when
 /// dropped.
-struct Secret(String, #[allow(dead_code, reason = "kept until dropped")] harness::PrivateDir);
+struct Secret {
+    path: String,
+    _dir: harness::PrivateDir,
+}
 
 impl Secret {
     fn new(name: &str) -> Secret {
@@ -446,7 +450,7 @@ impl Secret {
         let mut file =
             std::fs::File::options().write(true).create_new(true).mode(0o600).open(&path).unwrap();
         std::io::Write::write_all(&mut file, b"sixteen bytes or more of secret").unwrap();
-        Secret(path.to_string_lossy().into_owned(), dir)
+        Secret { path: path.to_string_lossy().into_owned(), _dir: dir }
     }
 }
 
@@ -464,10 +468,12 @@ fn cluster_peers_prove_they_know_the_secret() {
     let ports = free_ports(2);
     let peers = ports.join(",");
     let (secret, wrong) = (Secret::new("right"), Secret::new("wrong"));
-    std::fs::write(&wrong.0, "another secret of sixteen bytes").unwrap();
+    std::fs::write(&wrong.path, "another secret of sixteen bytes").unwrap();
     let bin = env!("CARGO_BIN_EXE_cluster");
-    let zero =
-        harness::Running::start(bin, &["--peers", &peers, "-p", "0", "--secret-file", &secret.0]);
+    let zero = harness::Running::start(
+        bin,
+        &["--peers", &peers, "-p", "0", "--secret-file", &secret.path],
+    );
     let hello = |index: u64, n: u64| {
         let mut bytes = b"cluster1".to_vec();
         for word in [index, 2, n, 1] {
@@ -492,11 +498,13 @@ fn cluster_peers_prove_they_know_the_secret() {
     strangers.push(other_n);
     let wrong_secret = harness::Running::start(
         bin,
-        &["--peers", &peers, "-p", "1", "--secret-file", &wrong.0, "--connect-timeout", "1"],
+        &["--peers", &peers, "-p", "1", "--secret-file", &wrong.path, "--connect-timeout", "1"],
     );
-    let nobody = another_user_tries(&secret.0, &ports[0]);
-    let one =
-        harness::Running::start(bin, &["--peers", &peers, "-p", "1", "--secret-file", &secret.0]);
+    let nobody = another_user_tries(&secret.path, &ports[0]);
+    let one = harness::Running::start(
+        bin,
+        &["--peers", &peers, "-p", "1", "--secret-file", &secret.path],
+    );
     let (zero, one) = (zero.finish(harness::TIMEOUT), one.finish(harness::TIMEOUT));
     zero.assert_success();
     one.assert_success();

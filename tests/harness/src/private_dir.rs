@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 /// that someone else made first (a name that is already there is passed over), so no
 /// other user can see into it or plant a link in it for a test to write through.
 pub fn make_private_dir(prefix: &str) -> PathBuf {
+    make_private_dir_in(&std::env::temp_dir(), prefix)
+}
+
+/// As [`make_private_dir`], under `parent`.
+pub(crate) fn make_private_dir_in(parent: &Path, prefix: &str) -> PathBuf {
     loop {
         let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), prefix);
-        let dir = std::env::temp_dir().join(format!("{prefix}-{random:016x}"));
+        let dir = parent.join(format!("{prefix}-{random:016x}"));
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return dir,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

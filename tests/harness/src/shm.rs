@@ -11,12 +11,10 @@
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::libc;
 
@@ -29,18 +27,12 @@ pub(crate) struct PrivateShm {
 impl PrivateShm {
     /// A new one, or `None` (and a note, once) where mount namespaces cannot be made.
     pub(crate) fn new() -> Option<PrivateShm> {
-        static N: AtomicU32 = AtomicU32::new(0);
         if let Err(why) = available() {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| crate::skipped("the per-run /dev/shm check", why));
             return None;
         }
-        let name = format!("harness-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let dir = Path::new("/dev/shm").join(name);
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
+        let dir = crate::private_dir::make_private_dir_in(Path::new("/dev/shm"), "harness");
         let c_dir = CString::new(dir.as_os_str().as_bytes()).expect("no NUL in the path");
         Some(PrivateShm { dir, c_dir })
     }
