@@ -155,23 +155,9 @@ fn measure_processes() -> Result<Measured, Error> {
     let process = workloads::start_and_join;
     // The goal is a ratio of these two: measured in turns, so that a busy moment of
     // the machine falls on both alike.
-    let start_us = |once: fn() -> io::Result<()>| {
-        move || -> Result<f64, Error> {
-            let started = Instant::now();
-            once()?;
-            Ok(started.elapsed().as_secs_f64() * 1e6)
-        }
-    };
-    for _ in 0..3 {
-        workloads::fork_and_waitpid()?;
-        process(StartMethod::Fork)?;
-    }
-    let [bare, forked] = in_turns(
+    let [bare, forked] = starts_in_turns(
         STARTS,
-        [
-            &mut start_us(workloads::fork_and_waitpid),
-            &mut start_us(|| workloads::start_and_join(StartMethod::Fork)),
-        ],
+        [&mut micros(workloads::fork_and_waitpid), &mut micros(|| process(StartMethod::Fork))],
     )?;
     m.push((start, BARE_FORK, "µs", bare));
     m.push((start, PROCESS_FORK, "µs", forked));
@@ -232,9 +218,7 @@ fn measure_threads() -> Result<Measured, Error> {
 
 /// The median of [`REPEATS`] runs.
 fn median(mut run: impl FnMut() -> Result<f64, Error>) -> Result<f64, Error> {
-    let mut values = (0..REPEATS).map(|_| run()).collect::<Result<Vec<_>, _>>()?;
-    values.sort_by(f64::total_cmp);
-    Ok(values[REPEATS / 2])
+    Ok(in_turns(REPEATS, [&mut run])?[0])
 }
 
 /// Milliseconds `run` took; its result must be `expected`.
@@ -249,18 +233,30 @@ fn timed_ms(expected: u64, run: impl FnOnce() -> Result<u64, Error>) -> Result<f
 }
 
 /// Median microseconds of `n` starts + joins after 3 warm-ups.
-fn starts(n: usize, mut once: impl FnMut() -> io::Result<()>) -> Result<f64, Error> {
+fn starts(n: usize, once: impl FnMut() -> io::Result<()>) -> Result<f64, Error> {
+    Ok(starts_in_turns(n, [&mut micros(once)])?[0])
+}
+
+/// As [`starts`], for contenders taking turns (see [`in_turns`]).
+fn starts_in_turns<const N: usize>(
+    n: usize,
+    mut runs: [&mut dyn FnMut() -> Result<f64, Error>; N],
+) -> Result<[f64; N], Error> {
     for _ in 0..3 {
-        once()?;
+        for run in runs.iter_mut() {
+            run()?;
+        }
     }
-    let mut values = Vec::with_capacity(n);
-    for _ in 0..n {
+    in_turns(n, runs)
+}
+
+/// `once`, timed: microseconds per run.
+fn micros(mut once: impl FnMut() -> io::Result<()>) -> impl FnMut() -> Result<f64, Error> {
+    move || {
         let started = Instant::now();
         once()?;
-        values.push(started.elapsed().as_secs_f64() * 1e6);
+        Ok(started.elapsed().as_secs_f64() * 1e6)
     }
-    values.sort_by(f64::total_cmp);
-    Ok(values[n / 2])
 }
 
 /// The medians of `repeats` runs of each contender, taking turns (one run of the
