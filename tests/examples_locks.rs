@@ -122,10 +122,7 @@ fn every_example_refuses_arguments() {
         env!("CARGO_BIN_EXE_thread_sync"),
         env!("CARGO_BIN_EXE_producer_consumer"),
     ] {
-        let out = run(bin, &["--timeline", "t.svg"]);
-        assert_eq!(out.status.code(), Some(2), "{}", out.show());
-        assert!(out.stderr.contains("unexpected argument \"--timeline\""), "{}", out.show());
-        assert!(out.stdout.is_empty(), "{}", out.show());
+        run(bin, &["--timeline", "t.svg"]).assert_argument_refused("--timeline");
     }
 }
 

@@ -668,6 +668,21 @@ impl Output {
         self
     }
 
+    /// Fails the test unless the run refused `arg`: exit code 2, one line on standard
+    /// error starting `<name>: unexpected argument "<arg>"` (what a std-only example's
+    /// local `init` prints, and `examples_process::no_arguments` before its usage),
+    /// nothing on standard output.
+    #[track_caller]
+    pub fn assert_argument_refused(&self, arg: &str) -> &Output {
+        self.assert_code(2);
+        let start = format!("{}: unexpected argument {arg:?}", self.name);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let ok = lines.len() == 1 && lines[0].starts_with(&start);
+        assert!(ok, "{}: not a one-line refusal of {arg:?}\n{}", self.name, self.show());
+        assert!(self.stdout.is_empty(), "{}: printed on a usage error\n{}", self.name, self.show());
+        self
+    }
+
     /// Fails the test unless the run printed help: exit code 0, standard output
     /// starting with `usage: <name>`, nothing on standard error.
     #[track_caller]
