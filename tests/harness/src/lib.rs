@@ -555,11 +555,14 @@ impl Running {
             }
         }
         let stderr = self.stderr.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
-        let files: Vec<String> = fs::read_dir(&self.tmp)
-            .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .into_iter()
-            .flatten()
-            .collect();
+        // Gone is empty (a run may remove its TMPDIR); unreadable is not.
+        let files: Vec<String> = match fs::read_dir(&self.tmp) {
+            Ok(dir) => {
+                dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => vec![format!("(cannot read it: {e})")],
+        };
         if !files.is_empty() {
             problems.push(format!("left in its TMPDIR: {files:?}"));
         }

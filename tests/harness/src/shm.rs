@@ -52,9 +52,12 @@ impl PrivateShm {
 
     /// The names the run left in its `/dev/shm`.
     pub(crate) fn left(&self) -> Vec<String> {
+        // Read or fail: an unreadable directory must not pass as an empty one.
         let mut names: Vec<String> = fs::read_dir(&self.dir)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("cannot read {:?}: {e}", self.dir))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
