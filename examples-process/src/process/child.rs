@@ -80,12 +80,12 @@ impl Child {
         if self.held() {
             return Ok(None);
         }
-        let mut code = self.exitcode.lock();
-        let known = code.is_some();
-        if let (None, Some(served)) = (*code, &self.served) {
-            *code = start::served_exit_code(&served.status)?;
-        } else if code.is_none() {
-            *code = loop {
+        let mut exitcode = self.exitcode.lock();
+        let known = exitcode.is_some();
+        if let (None, Some(served)) = (*exitcode, &self.served) {
+            *exitcode = start::served_exit_code(&served.status)?;
+        } else if exitcode.is_none() {
+            *exitcode = loop {
                 match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(_, status)) => break Some(status),
                     Ok(WaitStatus::Signaled(_, signal, _)) => break Some(-(signal as i32)),
@@ -95,7 +95,8 @@ impl Child {
                 }
             };
         }
-        let code = *code;
+        let code = *exitcode;
+        drop(exitcode); // settled: ending the program below holds no lock
         // Killed by SIGPIPE in a program that follows the stdout rule, a child found the
         // output closed. A forked child has told the tree's root already (shared
         // memory); a launched one could not, so its parent ends as it did.
